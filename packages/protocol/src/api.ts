@@ -1,0 +1,192 @@
+import { z } from 'zod';
+import { SystemInfo } from './messages.js';
+
+/**
+ * HTTP API bodies and answers, shared by the gateway (validation, OpenAPI) and the clients.
+ * Request bodies are strict: unknown fields are refused with 400 VALIDATION_FAILED.
+ * Times are ISO 8601 strings (UTC).
+ */
+
+export const ErrorBody = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+export const Role = z.enum(['member', 'staff', 'superuser']);
+export type Role = z.infer<typeof Role>;
+
+export const UserView = z.object({ id: z.string(), email: z.string(), role: Role });
+export const WorkspaceView = z.object({ id: z.string(), name: z.string() });
+
+// --- auth ---------------------------------------------------------------------------------------
+export const LoginRequest = z.strictObject({
+  email: z.string().min(1).max(320),
+  password: z.string().min(1).max(1024),
+});
+export const LoginResponse = z.object({
+  token: z.string(),
+  expiresAt: z.string(),
+  user: UserView,
+  workspace: WorkspaceView,
+});
+export type LoginResponse = z.infer<typeof LoginResponse>;
+
+export const WhoamiResponse = z.object({
+  user: UserView,
+  workspace: WorkspaceView,
+  tokenExpiresAt: z.string().nullable(),
+});
+export type WhoamiResponse = z.infer<typeof WhoamiResponse>;
+
+// --- join tokens --------------------------------------------------------------------------------
+/** Durations like "30m", "1h", "7d" or a number of seconds. */
+export const DURATION_RE = /^(\d+)(s|m|h|d)?$/;
+
+export const JoinTokenCreateRequest = z.strictObject({
+  name: z.string().min(1).max(128).optional(),
+  /** Lifetime in seconds; default 3600. */
+  expiresInSeconds: z.number().int().min(60).max(365 * 24 * 3600).optional(),
+  /** How many registrations the token allows; default 1. */
+  uses: z.number().int().min(1).max(100000).optional(),
+});
+export const JoinTokenView = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  usesLeft: z.number(),
+  usesTotal: z.number(),
+  revokedAt: z.string().nullable(),
+  createdBy: z.string().nullable(),
+  status: z.enum(['active', 'expired', 'used', 'revoked']),
+});
+export type JoinTokenView = z.infer<typeof JoinTokenView>;
+export const JoinTokenCreateResponse = JoinTokenView.extend({
+  /** The secret; shown once, stored only as a hash. */
+  token: z.string(),
+  /** A ready-to-paste registration line. */
+  registerCommand: z.string(),
+});
+export type JoinTokenCreateResponse = z.infer<typeof JoinTokenCreateResponse>;
+export const JoinTokenList = z.object({ items: z.array(JoinTokenView) });
+
+// --- agent registration -------------------------------------------------------------------------
+export const SERVER_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/;
+export const TAG_KEY_RE = /^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,62}$/;
+
+export const RegisterRequest = z.strictObject({
+  token: z.string().min(1).max(256),
+  name: z.string().regex(SERVER_NAME_RE, 'letters, digits, ".", "_" and "-", up to 63, starting with a letter or digit'),
+  tags: z.record(z.string().regex(TAG_KEY_RE), z.string().max(256)).optional(),
+  /** The agent's Ed25519 public key, SPKI PEM. */
+  publicKey: z.string().min(1).max(1024),
+  system: SystemInfo.optional(),
+});
+export const RegisterResponse = z.object({
+  agentId: z.string(),
+  serverId: z.string(),
+  serverName: z.string(),
+  /** The gateway's Ed25519 grant-signing public key, SPKI PEM. The agent pins it. */
+  gatewaySigningKey: z.string(),
+});
+export type RegisterResponse = z.infer<typeof RegisterResponse>;
+
+// --- servers ------------------------------------------------------------------------------------
+export const ServerStatus = z.enum(['online', 'offline']);
+export const ServerView = z.object({
+  id: z.string(),
+  name: z.string(),
+  status: ServerStatus,
+  platform: z.string().nullable(),
+  address: z.string().nullable(),
+  lastSeenAt: z.string().nullable(),
+  tags: z.record(z.string(), z.string()),
+  registeredAt: z.string(),
+});
+export type ServerView = z.infer<typeof ServerView>;
+export const ServerDetail = ServerView.extend({
+  system: SystemInfo.nullable(),
+  connectedAt: z.string().nullable(),
+});
+export type ServerDetail = z.infer<typeof ServerDetail>;
+export const ServerList = z.object({ items: z.array(ServerView) });
+
+// --- websh --------------------------------------------------------------------------------------
+export const OS_USER_RE = /^[a-z_][a-z0-9_.-]{0,31}\$?$/i;
+export const WebshOpenRequest = z.strictObject({
+  /** OS account on the server; default: the agent's own account. */
+  osUser: z.string().regex(OS_USER_RE).optional(),
+  /** Command to run instead of a login shell (joined with spaces and run by the user's shell, like ssh). */
+  command: z.array(z.string().max(65536)).min(1).max(1024).optional(),
+  /** Allocate a pty. Default: true for a shell, false for a command. */
+  pty: z.boolean().optional(),
+  cols: z.number().int().min(1).max(1000).optional(),
+  rows: z.number().int().min(1).max(1000).optional(),
+  term: z.string().max(64).optional(),
+});
+export const WebshOpenResponse = z.object({
+  sessionId: z.string(),
+  channelId: z.string(),
+  /** One-time token; connect within 30 s. */
+  token: z.string(),
+  /** Path of the channel socket, relative to the gateway URL, token included. */
+  path: z.string(),
+});
+export type WebshOpenResponse = z.infer<typeof WebshOpenResponse>;
+
+export const WebshSessionView = z.object({
+  id: z.string(),
+  userEmail: z.string().nullable(),
+  serverName: z.string().nullable(),
+  osUser: z.string(),
+  command: z.string().nullable(),
+  startedAt: z.string(),
+  endedAt: z.string().nullable(),
+  bytesIn: z.number(),
+  bytesOut: z.number(),
+  exitCode: z.number().nullable(),
+  endReason: z.string().nullable(),
+});
+export const WebshSessionList = z.object({ items: z.array(WebshSessionView) });
+
+// --- audit --------------------------------------------------------------------------------------
+export const AuditEventView = z.object({
+  seq: z.number(),
+  id: z.string(),
+  ts: z.string(),
+  action: z.string(),
+  outcome: z.enum(['success', 'failure', 'denied']),
+  actorType: z.string(),
+  actorId: z.string().nullable(),
+  actorName: z.string().nullable(),
+  targetType: z.string().nullable(),
+  targetId: z.string().nullable(),
+  targetName: z.string().nullable(),
+  sourceIp: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+  hash: z.string(),
+});
+export type AuditEventView = z.infer<typeof AuditEventView>;
+export const AuditList = z.object({ items: z.array(AuditEventView), nextBefore: z.number().nullable() });
+export const AuditVerifyResponse = z.object({
+  ok: z.boolean(),
+  count: z.number(),
+  headSeq: z.number(),
+  headHash: z.string().nullable(),
+  /** First sequence number whose hash does not match, when ok is false. */
+  brokenAt: z.number().nullable(),
+  reason: z.string().nullable(),
+});
+export type AuditVerifyResponse = z.infer<typeof AuditVerifyResponse>;
+
+export const HealthResponse = z.object({ ok: z.boolean(), version: z.string(), protocolVersion: z.number() });
+
+/** Parse "90", "90s", "30m", "1h", "7d" into seconds; undefined when malformed. */
+export function parseDurationSeconds(text: string): number | undefined {
+  const m = DURATION_RE.exec(text.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const mult = unit === 's' ? 1 : unit === 'm' ? 60 : unit === 'h' ? 3600 : 86400;
+  return n * mult;
+}
