@@ -147,6 +147,7 @@ export const WebshSessionView = z.object({
   exitCode: z.number().nullable(),
   endReason: z.string().nullable(),
 });
+export type WebshSessionView = z.infer<typeof WebshSessionView>;
 export const WebshSessionList = z.object({ items: z.array(WebshSessionView) });
 
 // --- audit --------------------------------------------------------------------------------------

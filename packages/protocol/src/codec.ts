@@ -52,7 +52,7 @@ export function decodeFrame<S extends z.ZodType>(
 }
 
 /** Encode a message as a JSON text frame. */
-export function encodeFrame(message: { type: string }): string {
+export function encodeFrame<T extends { type: string }>(message: T): string {
   return JSON.stringify(message);
 }
 

@@ -12,6 +12,8 @@ export const SystemInfo = z.strictObject({
   memoryBytes: z.number().nonnegative(),
   addresses: z.array(z.string().max(64)).max(64),
   agentVersion: z.string().max(64),
+  /** The OS account the agent runs as: the default for websh's -u. */
+  agentUser: z.string().max(64).optional(),
 });
 export type SystemInfo = z.infer<typeof SystemInfo>;
 

@@ -1,0 +1,285 @@
+import { randomBytes, verify as verifySig, createPublicKey } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import {
+  AgentToGateway,
+  CloseCode,
+  MAX_CONTROL_FRAME_BYTES,
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+  agentAuthSigningString,
+  decodeFrame,
+  encodeFrame,
+  typesOf,
+  type ChannelReject,
+  type GatewayToAgent,
+  type SystemInfo,
+} from '@corral/protocol';
+import type { z } from 'zod';
+import type { ServerStore } from '../servers/server-store.js';
+import type { ServersTable } from '../db/schema.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+
+const AGENT_TYPES = typesOf(AgentToGateway);
+/** The agent must finish the handshake within this many ms. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** A connection that has sent nothing for this long is dead. */
+export const IDLE_TIMEOUT_MS = 30_000;
+/** What the agent is told to use as ping interval. */
+export const PING_INTERVAL_MS = 10_000;
+/** last_seen_at is written at most this often per agent. */
+const TOUCH_EVERY_MS = 15_000;
+
+type ConnState = 'hello' | 'auth' | 'ready' | 'closed';
+
+/** One agent's control connection. */
+class AgentConnection {
+  state: ConnState = 'hello';
+  agentId = '';
+  server: ServersTable | undefined;
+  system: SystemInfo | undefined;
+  nonce = '';
+  lastHeard: number;
+  lastTouch = 0;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly sourceIp: string,
+    readonly openedAt: number,
+  ) {
+    this.lastHeard = openedAt;
+  }
+
+  send(msg: GatewayToAgent): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(encodeFrame(msg));
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.ws.close(code, reason.slice(0, 120));
+    // A peer that never answers the close handshake is cut off.
+    setTimeout(() => this.ws.terminate(), 2000).unref();
+  }
+}
+
+export interface AgentHubDeps {
+  servers: ServerStore;
+  audit: AuditLog;
+  clock: Clock;
+  nodeId: string;
+  log: Logger;
+}
+
+/** Control connections of all agents on this node: handshake, liveness, status, channel requests. */
+export class AgentHub {
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: MAX_CONTROL_FRAME_BYTES,
+  });
+  private readonly byServerId = new Map<string, AgentConnection>();
+  private readonly all = new Set<AgentConnection>();
+  private readonly sweeper: NodeJS.Timeout;
+  /** Set by the channel hub: an agent refused a channel. */
+  onChannelReject: (serverId: string, msg: z.infer<typeof ChannelReject>) => void = () => {};
+
+  constructor(private readonly deps: AgentHubDeps) {
+    this.sweeper = setInterval(() => this.sweep(), 5000);
+    this.sweeper.unref();
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket.remoteAddress ?? ''));
+  }
+
+  isOnline(serverId: string): boolean {
+    return this.byServerId.get(serverId)?.state === 'ready';
+  }
+
+  /** Send a frame to a connected agent; false when it is not connected here. */
+  send(serverId: string, msg: GatewayToAgent): boolean {
+    const c = this.byServerId.get(serverId);
+    if (!c || c.state !== 'ready') return false;
+    c.send(msg);
+    return true;
+  }
+
+  get connectedCount(): number {
+    return this.byServerId.size;
+  }
+
+  /** Close every agent connection with 1001 (going away) and wait for status writes. */
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    const conns = [...this.all];
+    for (const c of conns) c.close(CloseCode.GOING_AWAY, 'gateway shutting down');
+    await Promise.all(
+      conns.map((c) => this.detach(c, 'gateway shutdown').catch(() => {})),
+    );
+    this.wss.close();
+  }
+
+  private accept(ws: WebSocket, sourceIp: string): void {
+    const c = new AgentConnection(ws, sourceIp, this.deps.clock.now());
+    this.all.add(c);
+    ws.on('message', (data, isBinary) => {
+      c.lastHeard = this.deps.clock.now();
+      if (isBinary) return c.close(CloseCode.UNSUPPORTED_DATA, 'binary frames are not allowed on the control socket');
+      this.onMessage(c, data).catch((err: unknown) => {
+        this.deps.log.error('agent message failed', { err: String(err) });
+        c.close(CloseCode.INTERNAL, 'internal error');
+      });
+    });
+    ws.on('close', (code, reason) => {
+      c.state = 'closed';
+      this.all.delete(c);
+      this.detach(c, `closed ${code} ${reason.toString()}`.trim()).catch((err: unknown) =>
+        this.deps.log.error('agent detach failed', { err: String(err) }),
+      );
+    });
+    ws.on('error', (err) => this.deps.log.warn('agent socket error', { err: err.message }));
+  }
+
+  private async onMessage(c: AgentConnection, data: RawData): Promise<void> {
+    if (c.state === 'closed') return;
+    const decoded = decodeFrame(AgentToGateway, data.toString(), AGENT_TYPES);
+    if (!decoded.ok) {
+      this.deps.log.warn('bad agent frame', { agentId: c.agentId, reason: decoded.reason });
+      return c.close(decoded.closeCode, decoded.reason);
+    }
+    const msg = decoded.message;
+    switch (c.state) {
+      case 'hello': {
+        if (msg.type !== 'hello') return c.close(CloseCode.PROTOCOL_ERROR, 'first frame must be hello');
+        if (msg.protocolVersion < MIN_PROTOCOL_VERSION || msg.protocolVersion > PROTOCOL_VERSION) {
+          return c.close(
+            CloseCode.VERSION_MISMATCH,
+            `protocol ${msg.protocolVersion} not supported (gateway speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION})`,
+          );
+        }
+        c.agentId = msg.agentId;
+        c.system = msg.system;
+        c.nonce = randomBytes(32).toString('base64url');
+        c.state = 'auth';
+        c.send({ type: 'challenge', nonce: c.nonce });
+        return;
+      }
+      case 'auth': {
+        if (msg.type !== 'auth') return c.close(CloseCode.PROTOCOL_ERROR, 'expected auth');
+        const server = await this.deps.servers.getByAgentId(c.agentId);
+        if (c.state !== 'auth') return;
+        const ok =
+          server !== undefined &&
+          verifySafe(server.public_key, agentAuthSigningString(c.agentId, c.nonce), msg.signature);
+        if (!server || !ok) {
+          this.deps.log.warn('agent authentication failed', { agentId: c.agentId, ip: c.sourceIp });
+          if (server) {
+            await this.deps.audit.append({
+              workspaceId: server.workspace_id,
+              action: 'agent.connect',
+              outcome: 'failure',
+              actor: { type: 'agent', id: c.agentId, name: server.name },
+              target: { type: 'server', id: server.id, name: server.name },
+              sourceIp: c.sourceIp,
+              details: { reason: 'bad_signature' },
+            });
+          }
+          return c.close(CloseCode.UNAUTHORIZED, 'agent authentication failed');
+        }
+        c.server = server;
+        c.state = 'ready';
+        const previous = this.byServerId.get(server.id);
+        this.byServerId.set(server.id, c);
+        if (previous && previous !== c) previous.close(CloseCode.REPLACED, 'replaced by a newer connection');
+        c.send({
+          type: 'welcome',
+          serverId: server.id,
+          serverName: server.name,
+          pingIntervalMs: PING_INTERVAL_MS,
+          protocolVersion: PROTOCOL_VERSION,
+        });
+        await this.deps.servers.markOnline(server.id, this.deps.nodeId, c.system!);
+        c.lastTouch = this.deps.clock.now();
+        this.deps.log.info('agent connected', { server: server.name, ip: c.sourceIp });
+        await this.deps.audit.append({
+          workspaceId: server.workspace_id,
+          action: 'agent.connect',
+          actor: { type: 'agent', id: c.agentId, name: server.name },
+          target: { type: 'server', id: server.id, name: server.name },
+          sourceIp: c.sourceIp,
+          details: { agentVersion: c.system?.agentVersion ?? null, node: this.deps.nodeId },
+        });
+        return;
+      }
+      case 'ready': {
+        const server = c.server!;
+        switch (msg.type) {
+          case 'ping':
+            c.send({ type: 'pong', ts: msg.ts });
+            break;
+          case 'pong':
+            break;
+          case 'info':
+            c.system = msg.system;
+            await this.deps.servers.touch(server.id, msg.system);
+            c.lastTouch = this.deps.clock.now();
+            return;
+          case 'channel.reject':
+            this.onChannelReject(server.id, msg);
+            break;
+          default:
+            return c.close(CloseCode.PROTOCOL_ERROR, `unexpected ${msg.type} after handshake`);
+        }
+        const now = this.deps.clock.now();
+        if (now - c.lastTouch > TOUCH_EVERY_MS) {
+          c.lastTouch = now;
+          await this.deps.servers.touch(server.id);
+        }
+        return;
+      }
+    }
+  }
+
+  private async detach(c: AgentConnection, reason: string): Promise<void> {
+    const server = c.server;
+    if (!server || this.byServerId.get(server.id) !== c) return;
+    this.byServerId.delete(server.id);
+    await this.deps.servers.markOffline(server.id);
+    this.deps.log.info('agent disconnected', { server: server.name, reason });
+    await this.deps.audit.append({
+      workspaceId: server.workspace_id,
+      action: 'agent.disconnect',
+      actor: { type: 'agent', id: c.agentId, name: server.name },
+      target: { type: 'server', id: server.id, name: server.name },
+      sourceIp: c.sourceIp,
+      details: { reason },
+    });
+  }
+
+  private sweep(): void {
+    const now = this.deps.clock.now();
+    for (const c of this.all) {
+      if (c.state === 'closed') continue;
+      if (c.state !== 'ready' && now - c.openedAt > HANDSHAKE_TIMEOUT_MS) {
+        c.close(CloseCode.TIMEOUT, 'handshake not finished in time');
+      } else if (now - c.lastHeard > IDLE_TIMEOUT_MS) {
+        c.close(CloseCode.TIMEOUT, 'no frame for 30 s');
+        c.ws.terminate();
+      } else if (c.state === 'ready') {
+        c.send({ type: 'ping', ts: now });
+      }
+    }
+  }
+}
+
+function verifySafe(publicKeyPem: string, data: string, signatureB64: string): boolean {
+  try {
+    return verifySig(null, Buffer.from(data), createPublicKey(publicKeyPem), Buffer.from(signatureB64, 'base64'));
+  } catch {
+    return false;
+  }
+}

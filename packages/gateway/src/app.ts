@@ -1,0 +1,172 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { hostname } from 'node:os';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { CloseCode } from '@corral/protocol';
+import type { GatewayConfig } from './config.js';
+import { clientHost } from './config.js';
+import { ensureLocalTls, loadOperatorTls, type TlsMaterial } from './tls/local-ca.js';
+import { openDatabase } from './db/open.js';
+import { AuditLog } from './audit/audit-log.js';
+import { AuthService, DEFAULT_AUTH_OPTIONS, type AuthServiceOptions } from './auth/auth-service.js';
+import { JoinTokens } from './servers/join-tokens.js';
+import { ServerStore } from './servers/server-store.js';
+import { GrantSigner } from './agents/grant-signer.js';
+import { AgentHub } from './agents/agent-hub.js';
+import { ChannelHub } from './channels/channel-hub.js';
+import { WebshService } from './websh/websh-service.js';
+import { bootstrapDefaultWorkspace, findWorkspace, DEFAULT_ADMIN_EMAIL, DEFAULT_WORKSPACE } from './bootstrap.js';
+import { CorralError } from './errors.js';
+import { apiRoutes, GATEWAY_VERSION } from './http/api-routes.js';
+import { registerRoutes } from './http/routes.js';
+import { openApiDocument } from './http/openapi.js';
+import { systemClock, type Clock } from './clock.js';
+import { stderrLogger, type Logger } from './log.js';
+import type { Services } from './services.js';
+import type { Principal } from './auth/principal.js';
+
+export interface BuildOptions {
+  clock?: Clock;
+  log?: Logger;
+  /** First start only: the superuser to create (default admin@localhost with a generated password). */
+  admin?: { email: string; password?: string };
+  auth?: Partial<AuthServiceOptions>;
+}
+
+export interface Gateway {
+  app: FastifyInstance;
+  services: Services;
+  tls: TlsMaterial;
+  /** Set when this start created the default workspace's superuser (password shown once). */
+  createdAdmin: { email: string; password: string } | null;
+  /** Listen, then return the URL clients should use. */
+  listen(): Promise<string>;
+  url: string | null;
+  /** Stop in reverse start order: sockets, channels, audit queue, HTTP, database. */
+  close(): Promise<void>;
+}
+
+/** Assemble the gateway. Never listens by itself (fastify's buildApp idea); tests use inject(). */
+export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): Promise<Gateway> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? stderrLogger();
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+
+  const sans = ['localhost', '127.0.0.1', '::1', hostname(), ...config.extraSans];
+  if (!['0.0.0.0', '::', ''].includes(config.listenHost)) sans.push(config.listenHost);
+  const tls = config.tls
+    ? loadOperatorTls(config.tls.certFile, config.tls.keyFile)
+    : await ensureLocalTls(join(config.dataDir, 'tls'), sans);
+
+  const { db, dialect, close: closeDb } = await openDatabase(config.dbUrl);
+  const audit = new AuditLog(db, dialect, clock);
+  const created = await bootstrapDefaultWorkspace(db, audit, clock, opts.admin ?? { email: DEFAULT_ADMIN_EMAIL });
+  const ws = await findWorkspace(db, DEFAULT_WORKSPACE);
+  if (!ws) throw new Error('default workspace missing after bootstrap');
+
+  const auth = new AuthService(db, audit, clock, { ...DEFAULT_AUTH_OPTIONS, ...opts.auth });
+  const joinTokens = new JoinTokens(db, clock);
+  const servers = new ServerStore(db, joinTokens, clock);
+  await servers.markNodeOffline(config.nodeId);
+  const signer = GrantSigner.loadOrCreate(join(config.dataDir, 'grant-signing.key'));
+  const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log });
+  const channels = new ChannelHub(agents, signer, clock, log);
+  const websh = new WebshService(db, audit, servers, agents, channels, clock, log);
+
+  let url: string | null = config.publicUrl;
+  const services: Services = {
+    db,
+    audit,
+    auth,
+    joinTokens,
+    servers,
+    signer,
+    agents,
+    channels,
+    websh,
+    log,
+    defaultWorkspaceId: ws.id,
+    registerCommand: (token) =>
+      `npx corral-agent register --gateway ${url ?? 'https://GATEWAY'} --token ${token} --ca-fingerprint ${tls.caFingerprint}`,
+  };
+
+  const app = Fastify({
+    https: { key: tls.keyPem, cert: tls.certPem, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' },
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    trustProxy: false,
+    return503OnClosing: true,
+  });
+
+  app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof CorralError) {
+      for (const [k, v] of Object.entries(err.headers)) void reply.header(k, v);
+      return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
+    }
+    const e = err as { code?: string; statusCode?: number; message: string };
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'The request body is too large (1 MiB at most).' } });
+    }
+    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply.code(415).send({ error: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send JSON (Content-Type: application/json).' } });
+    }
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+      return reply.code(400).send({ error: { code: 'VALIDATION_FAILED', message: e.message } });
+    }
+    log.error('request failed', { err: e.message });
+    return reply.code(500).send({ error: { code: 'INTERNAL', message: 'Internal error.' } });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: { code: 'NOT_FOUND', message: `No route ${req.method} ${req.url.split('?')[0]}.` } }),
+  );
+
+  const authenticate = async (req: FastifyRequest): Promise<Principal> => {
+    const h = req.headers.authorization;
+    const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
+    const p = m?.[1] ? await auth.authenticate(m[1]) : null;
+    if (!p) throw new CorralError('UNAUTHENTICATED');
+    return p;
+  };
+
+  const routes = apiRoutes(services);
+  app.get('/api/v1/ca', async (_req, reply) => reply.type('application/x-pem-file').send(tls.caPem));
+  const openapi = openApiDocument(routes, GATEWAY_VERSION);
+  app.get('/api/v1/openapi.json', async () => openapi);
+  registerRoutes(app, routes, authenticate);
+
+  app.server.on('upgrade', (req, socket, head) => {
+    const u = new URL(req.url ?? '/', 'https://gateway');
+    if (u.pathname === '/api/v1/agent/connect') return agents.handleUpgrade(req, socket, head);
+    const m = /^\/api\/v1\/channels\/([A-Za-z0-9_-]{1,64})$/.exec(u.pathname);
+    if (m?.[1]) return channels.handleUpgrade(req, socket, head, m[1], u.searchParams.get('token') ?? '');
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+
+  let closed = false;
+  const gw: Gateway = {
+    app,
+    services,
+    tls,
+    createdAdmin: created ? { email: created.email, password: created.password } : null,
+    url,
+    async listen() {
+      await app.listen({ host: config.listenHost, port: config.listenPort });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.listenPort;
+      url = config.publicUrl ?? `https://${clientHost(config.listenHost)}:${port}`;
+      gw.url = url;
+      return url;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await agents.close();
+      channels.close();
+      await audit.flush();
+      await app.close();
+      await closeDb();
+    },
+  };
+  void CloseCode;
+  return gw;
+}

@@ -1,0 +1,210 @@
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { AuditEventView, AuditVerifyResponse } from '@corral/protocol';
+import type { Database, AuditEventsTable } from '../db/schema.js';
+import type { Dialect } from '../db/migrations.js';
+import { canonicalJson } from './canonical-json.js';
+import { newId } from '../ids.js';
+import { type Clock, iso } from '../clock.js';
+
+/** The hash that precedes a workspace's first event. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+export type AuditOutcome = 'success' | 'failure' | 'denied';
+
+/** One event to record. Dotted action names: `auth.login`, `session.start`, `access.denied`. */
+export interface AuditInput {
+  workspaceId: string;
+  action: string;
+  outcome?: AuditOutcome;
+  actor: { type: 'user' | 'agent' | 'system' | 'anonymous'; id?: string | null; name?: string | null };
+  target?: { type: string; id?: string | null; name?: string | null };
+  sourceIp?: string | null;
+  details?: Record<string, unknown>;
+}
+
+type EventFields = Omit<AuditEventsTable, 'hash'>;
+
+/** The hash of an event: SHA-256 over the previous hash and the canonical JSON of every other field. */
+export function eventHash(e: EventFields): string {
+  const body = canonicalJson({
+    workspace_id: e.workspace_id,
+    seq: e.seq,
+    id: e.id,
+    ts: e.ts,
+    action: e.action,
+    outcome: e.outcome,
+    actor_type: e.actor_type,
+    actor_id: e.actor_id,
+    actor_name: e.actor_name,
+    target_type: e.target_type,
+    target_id: e.target_id,
+    target_name: e.target_name,
+    source_ip: e.source_ip,
+    details: e.details,
+  });
+  return createHash('sha256').update(e.prev_hash).update('\n').update(body).digest('hex');
+}
+
+function toView(r: AuditEventsTable): AuditEventView {
+  return {
+    seq: Number(r.seq),
+    id: r.id,
+    ts: r.ts,
+    action: r.action,
+    outcome: r.outcome,
+    actorType: r.actor_type,
+    actorId: r.actor_id,
+    actorName: r.actor_name,
+    targetType: r.target_type,
+    targetId: r.target_id,
+    targetName: r.target_name,
+    sourceIp: r.source_ip,
+    details: JSON.parse(r.details) as Record<string, unknown>,
+    hash: r.hash,
+  };
+}
+
+/**
+ * The append-only, hash-chained audit log. Appends to one workspace are serialised in-process and,
+ * across gateway nodes, by locking the workspace's chain head row (PostgreSQL `FOR UPDATE`; SQLite
+ * serialises writers itself).
+ */
+export class AuditLog {
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+    private readonly clock: Clock,
+    private readonly onAppend: (e: AuditEventView) => void = () => {},
+  ) {}
+
+  /** Record an event; resolves once it is committed. */
+  append(input: AuditInput): Promise<AuditEventView> {
+    const prev = this.queues.get(input.workspaceId) ?? Promise.resolve();
+    const next = prev.then(
+      () => this.appendNow(input),
+      () => this.appendNow(input),
+    );
+    this.queues.set(input.workspaceId, next);
+    void next.finally(() => {
+      if (this.queues.get(input.workspaceId) === next) this.queues.delete(input.workspaceId);
+    });
+    return next;
+  }
+
+  /** Wait until every queued append has been written (for shutdown). */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.queues.values()]);
+  }
+
+  private async appendNow(input: AuditInput): Promise<AuditEventView> {
+    const row = await this.db.transaction().execute(async (trx) => {
+      let q = trx.selectFrom('audit_heads').selectAll().where('workspace_id', '=', input.workspaceId);
+      if (this.dialect === 'postgres') q = q.forUpdate();
+      let head = await q.executeTakeFirst();
+      if (!head) {
+        head = { workspace_id: input.workspaceId, seq: 0, hash: GENESIS_HASH };
+        await trx.insertInto('audit_heads').values(head).execute();
+      }
+      const fields: EventFields = {
+        workspace_id: input.workspaceId,
+        seq: Number(head.seq) + 1,
+        id: newId('evt'),
+        ts: iso(this.clock.now()),
+        action: input.action,
+        outcome: input.outcome ?? 'success',
+        actor_type: input.actor.type,
+        actor_id: input.actor.id ?? null,
+        actor_name: input.actor.name ?? null,
+        target_type: input.target?.type ?? null,
+        target_id: input.target?.id ?? null,
+        target_name: input.target?.name ?? null,
+        source_ip: input.sourceIp ?? null,
+        details: canonicalJson(input.details ?? {}),
+        prev_hash: head.hash,
+      };
+      const full: AuditEventsTable = { ...fields, hash: eventHash(fields) };
+      await trx.insertInto('audit_events').values(full).execute();
+      await trx
+        .updateTable('audit_heads')
+        .set({ seq: full.seq, hash: full.hash })
+        .where('workspace_id', '=', input.workspaceId)
+        .execute();
+      return full;
+    });
+    const view = toView(row);
+    this.onAppend(view);
+    return view;
+  }
+
+  /** Newest first. `before` pages backwards by sequence number. */
+  async list(
+    workspaceId: string,
+    opts: { limit?: number; before?: number; action?: string } = {},
+  ): Promise<{ items: AuditEventView[]; nextBefore: number | null }> {
+    const limit = Math.min(Math.max(opts.limit ?? 50, 1), 1000);
+    let q = this.db.selectFrom('audit_events').selectAll().where('workspace_id', '=', workspaceId);
+    if (opts.before !== undefined) q = q.where('seq', '<', opts.before);
+    if (opts.action) q = q.where('action', '=', opts.action);
+    const rows = await q.orderBy('seq', 'desc').limit(limit + 1).execute();
+    const items = rows.slice(0, limit).map(toView);
+    const last = items[items.length - 1];
+    return { items, nextBefore: rows.length > limit && last ? last.seq : null };
+  }
+
+  /** Recompute the whole chain of a workspace. */
+  async verify(workspaceId: string): Promise<AuditVerifyResponse> {
+    const head = await this.db
+      .selectFrom('audit_heads')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+    let prevHash = GENESIS_HASH;
+    let expectSeq = 1;
+    let count = 0;
+    const page = 1000;
+    for (;;) {
+      const rows = await this.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('workspace_id', '=', workspaceId)
+        .where('seq', '>=', expectSeq)
+        .orderBy('seq', 'asc')
+        .limit(page)
+        .execute();
+      for (const r of rows) {
+        const seq = Number(r.seq);
+        const fail = (reason: string): AuditVerifyResponse => ({
+          ok: false,
+          count,
+          headSeq: Number(head?.seq ?? 0),
+          headHash: head?.hash ?? null,
+          brokenAt: seq,
+          reason,
+        });
+        if (seq !== expectSeq) return fail(`sequence gap: expected ${expectSeq}, found ${seq}`);
+        if (r.prev_hash !== prevHash) return fail('prev_hash does not match the previous event');
+        const { hash, ...fields } = r;
+        if (eventHash({ ...fields, seq }) !== hash) return fail('event hash does not match its content');
+        prevHash = hash;
+        expectSeq = seq + 1;
+        count++;
+      }
+      if (rows.length < page) break;
+    }
+    const headSeq = Number(head?.seq ?? 0);
+    if (headSeq !== count || (head && head.hash !== prevHash)) {
+      return {
+        ok: false,
+        count,
+        headSeq,
+        headHash: head?.hash ?? null,
+        brokenAt: count + 1,
+        reason: 'chain head does not match the last event (events missing at the end)',
+      };
+    }
+    return { ok: true, count, headSeq, headHash: head?.hash ?? null, brokenAt: null, reason: null };
+  }
+}

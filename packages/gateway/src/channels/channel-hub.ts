@@ -1,0 +1,306 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import {
+  ChannelControl,
+  CloseCode,
+  MAX_CONTROL_FRAME_BYTES,
+  MAX_DATA_FRAME_BYTES,
+  channelTransition,
+  decodeFrame,
+  encodeFrame,
+  typesOf,
+  type ChannelState,
+  type ChannelControl as ChannelControlMsg,
+  type Grant,
+} from '@corral/protocol';
+import type { AgentHub } from '../agents/agent-hub.js';
+import type { GrantSigner } from '../agents/grant-signer.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import { digestsEqual, hashSecret, newId, newSecret } from '../ids.js';
+import { forward } from './bridge.js';
+
+const CONTROL_TYPES = typesOf(ChannelControl);
+/** Each side must connect within this many ms of being invited. */
+export const CHANNEL_JOIN_TIMEOUT_MS = 30_000;
+/** Lifetime of a grant the agent receives: enough to dial back, nothing more. */
+const GRANT_TTL_MS = 60_000;
+
+const FROM_USER = new Set(['resize', 'eof', 'ping', 'pong']);
+const FROM_AGENT = new Set(['exit', 'stderr', 'ping', 'pong', 'notice', 'error']);
+
+/** What a finished channel reports for the session row and the audit log. */
+export interface ChannelResult {
+  bytesIn: number;
+  bytesOut: number;
+  exitCode: number | null;
+  exitSignal: string | null;
+  endReason: string;
+}
+
+export interface ChannelSpec {
+  sessionId: string;
+  serverId: string;
+  kind: 'pty';
+  osUser: string;
+  command: string[] | undefined;
+  pty: boolean;
+  cols: number;
+  rows: number;
+  term: string | undefined;
+  /** Called once when the channel is over, whatever the reason. */
+  onEnd: (r: ChannelResult) => void;
+}
+
+interface Channel {
+  id: string;
+  spec: ChannelSpec;
+  state: ChannelState;
+  userTokenHash: string;
+  agentTokenHash: string | null;
+  user: WebSocket | null;
+  agent: WebSocket | null;
+  timer: NodeJS.Timeout | null;
+  result: ChannelResult;
+  ended: boolean;
+}
+
+/**
+ * Rendezvous and bridge for channel sockets (/api/v1/channels/<id>?token=...). The user's socket and
+ * the agent's socket meet here and are joined frame by frame with backpressure both ways.
+ */
+export class ChannelHub {
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    // stderr arrives base64 in text frames: allow 4/3 of the largest data frame.
+    maxPayload: Math.ceil((MAX_DATA_FRAME_BYTES * 4) / 3) + 1024,
+  });
+  private readonly channels = new Map<string, Channel>();
+
+  constructor(
+    private readonly agents: AgentHub,
+    private readonly signer: GrantSigner,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    agents.onChannelReject = (serverId, msg) => {
+      const ch = this.channels.get(msg.channelId);
+      if (!ch || ch.spec.serverId !== serverId) return;
+      this.sendUser(ch, { type: 'error', code: msg.code, message: msg.message });
+      this.end(ch, `rejected:${msg.code}`, CloseCode.FORBIDDEN, msg.message);
+    };
+  }
+
+  /** Create a channel; returns its id and the user's one-time token. */
+  create(spec: ChannelSpec): { channelId: string; token: string } {
+    const id = newId('ch');
+    const token = newSecret('cct');
+    const ch: Channel = {
+      id,
+      spec,
+      state: 'pending',
+      userTokenHash: hashSecret(token),
+      agentTokenHash: null,
+      user: null,
+      agent: null,
+      timer: null,
+      result: { bytesIn: 0, bytesOut: 0, exitCode: null, exitSignal: null, endReason: 'unknown' },
+      ended: false,
+    };
+    ch.timer = setTimeout(() => this.end(ch, 'timeout:user', CloseCode.TIMEOUT, 'user did not connect in time'), CHANNEL_JOIN_TIMEOUT_MS);
+    ch.timer.unref();
+    this.channels.set(id, ch);
+    return { channelId: id, token };
+  }
+
+  get liveCount(): number {
+    return this.channels.size;
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, channelId: string, token: string): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.join(ws, channelId, token));
+  }
+
+  /** End every channel (gateway shutdown). */
+  close(): void {
+    for (const ch of [...this.channels.values()]) this.end(ch, 'gateway_shutdown', CloseCode.GOING_AWAY, 'gateway shutting down');
+    this.wss.close();
+  }
+
+  private join(ws: WebSocket, channelId: string, token: string): void {
+    ws.on('error', (err) => this.log.warn('channel socket error', { err: err.message }));
+    const ch = this.channels.get(channelId);
+    const tokenHash = hashSecret(token);
+    if (!ch || ch.ended) return ws.close(CloseCode.NOT_FOUND, 'no such channel (expired or ended)');
+    if (ch.state === 'pending' && digestsEqual(tokenHash, ch.userTokenHash)) return this.joinUser(ch, ws);
+    if (ch.state === 'waiting_agent' && ch.agentTokenHash && digestsEqual(tokenHash, ch.agentTokenHash)) {
+      return this.joinAgent(ch, ws);
+    }
+    // Wrong token, or a token presented a second time.
+    this.log.warn('channel token refused', { channel: channelId });
+    ws.close(CloseCode.UNAUTHORIZED, 'channel token invalid or already used');
+  }
+
+  private move(ch: Channel, event: Parameters<typeof channelTransition>[1]): boolean {
+    const t = channelTransition(ch.state, event);
+    if (!t.ok) {
+      this.log.warn(t.error, { channel: ch.id });
+      return false;
+    }
+    ch.state = t.state;
+    return true;
+  }
+
+  private joinUser(ch: Channel, ws: WebSocket): void {
+    if (!this.move(ch, 'user_joined')) return ws.close(CloseCode.UNAUTHORIZED, 'channel token already used');
+    ch.user = ws;
+    // Hold the user's input until the agent side is there.
+    ws.pause();
+    ws.on('message', (data, isBinary) => this.fromUser(ch, data, isBinary));
+    ws.on('close', () => this.end(ch, ch.result.exitCode !== null || ch.result.exitSignal !== null ? 'exit' : 'user_closed', CloseCode.PEER_GONE, 'user left'));
+
+    const agentToken = newSecret('cat');
+    ch.agentTokenHash = hashSecret(agentToken);
+    const grant: Grant = {
+      v: 1,
+      channelId: ch.id,
+      serverId: ch.spec.serverId,
+      kind: ch.spec.kind,
+      osUser: ch.spec.osUser,
+      expiresAt: this.clock.now() + GRANT_TTL_MS,
+      ...(ch.spec.command ? { command: ch.spec.command } : {}),
+    };
+    const sent = this.agents.send(ch.spec.serverId, {
+      type: 'channel.open',
+      channelId: ch.id,
+      token: agentToken,
+      grant,
+      signature: this.signer.sign(grant),
+      pty: ch.spec.pty,
+      ...(ch.spec.pty ? { ptyParams: { cols: ch.spec.cols, rows: ch.spec.rows, ...(ch.spec.term ? { term: ch.spec.term } : {}) } } : {}),
+    });
+    if (!sent) {
+      this.sendUser(ch, { type: 'error', code: 'SERVER_OFFLINE', message: 'The server went offline.' });
+      return this.end(ch, 'server_offline', CloseCode.PEER_GONE, 'server offline');
+    }
+    if (ch.timer) clearTimeout(ch.timer);
+    ch.timer = setTimeout(() => {
+      this.sendUser(ch, { type: 'error', code: 'AGENT_TIMEOUT', message: 'The agent did not open the channel in time.' });
+      this.end(ch, 'timeout:agent', CloseCode.TIMEOUT, 'agent did not connect in time');
+    }, CHANNEL_JOIN_TIMEOUT_MS);
+    ch.timer.unref();
+  }
+
+  private joinAgent(ch: Channel, ws: WebSocket): void {
+    if (!this.move(ch, 'agent_joined')) return ws.close(CloseCode.UNAUTHORIZED, 'channel token already used');
+    if (ch.timer) clearTimeout(ch.timer);
+    ch.timer = null;
+    ch.agent = ws;
+    ws.on('message', (data, isBinary) => this.fromAgent(ch, data, isBinary));
+    ws.on('close', (code, reason) => {
+      // The agent closes with 1000 right after `exit`; anything else means the channel broke.
+      const why = code === CloseCode.NORMAL ? 'exit' : `agent_closed:${code}`;
+      this.end(ch, ch.result.endReason !== 'unknown' ? ch.result.endReason : why, code === CloseCode.NORMAL ? CloseCode.NORMAL : CloseCode.PEER_GONE, reason.toString() || 'agent left');
+    });
+    this.sendUser(ch, { type: 'ready', sessionId: ch.spec.sessionId });
+    ch.user?.resume();
+  }
+
+  private fromUser(ch: Channel, data: RawData, isBinary: boolean): void {
+    const user = ch.user!;
+    const agent = ch.agent;
+    if (!agent) return;
+    if (isBinary) {
+      const buf = data as Buffer;
+      ch.result.bytesIn += buf.length;
+      forward(user, agent, buf, true);
+      return;
+    }
+    const text = data.toString();
+    const msg = this.decode(user, text, FROM_USER, MAX_CONTROL_FRAME_BYTES, 'user');
+    if (!msg) return;
+    if (msg.type === 'ping') return this.sendUser(ch, { type: 'pong', ts: msg.ts });
+    if (msg.type === 'pong') return;
+    forward(user, agent, text, false);
+  }
+
+  private fromAgent(ch: Channel, data: RawData, isBinary: boolean): void {
+    const agent = ch.agent!;
+    const user = ch.user;
+    if (!user) return;
+    if (isBinary) {
+      const buf = data as Buffer;
+      ch.result.bytesOut += buf.length;
+      forward(agent, user, buf, true);
+      return;
+    }
+    const text = data.toString();
+    const msg = this.decode(agent, text, FROM_AGENT, Infinity, 'agent');
+    if (!msg) return;
+    switch (msg.type) {
+      case 'ping':
+        if (agent.readyState === agent.OPEN) agent.send(encodeFrame({ type: 'pong', ts: msg.ts }));
+        return;
+      case 'pong':
+        return;
+      case 'exit':
+        ch.result.exitCode = msg.code;
+        ch.result.exitSignal = msg.signal;
+        ch.result.endReason = 'exit';
+        break;
+      case 'stderr':
+        ch.result.bytesOut += Math.floor((msg.data.length * 3) / 4);
+        break;
+      default:
+        break;
+    }
+    forward(agent, user, text, false);
+  }
+
+  /** Decode a control frame; on failure close that socket with the documented code. */
+  private decode(ws: WebSocket, text: string, allowed: Set<string>, max: number, who: string): ChannelControlMsg | null {
+    const r = decodeFrame(ChannelControl, text, CONTROL_TYPES, max);
+    if (!r.ok) {
+      this.log.warn(`bad channel frame from ${who}`, { reason: r.reason });
+      ws.close(r.closeCode, r.reason);
+      return null;
+    }
+    if (!allowed.has(r.message.type)) {
+      ws.close(CloseCode.PROTOCOL_ERROR, `"${r.message.type}" is not allowed from the ${who}`);
+      return null;
+    }
+    return r.message;
+  }
+
+  private sendUser(ch: Channel, msg: ChannelControlMsg): void {
+    if (ch.user && ch.user.readyState === ch.user.OPEN) ch.user.send(encodeFrame(msg));
+  }
+
+  /** End the channel once: close both sockets (after queued data), report the result. */
+  private end(ch: Channel, reason: string, code: number, text: string): void {
+    if (ch.ended) return;
+    ch.ended = true;
+    ch.state = 'closed';
+    if (ch.timer) clearTimeout(ch.timer);
+    this.channels.delete(ch.id);
+    if (ch.result.endReason === 'unknown' || reason !== 'exit') {
+      ch.result.endReason = ch.result.endReason === 'exit' ? 'exit' : reason;
+    }
+    const closeCode = ch.result.endReason === 'exit' ? CloseCode.NORMAL : code;
+    for (const ws of [ch.user, ch.agent]) {
+      if (ws && ws.readyState === ws.OPEN) {
+        ws.close(closeCode, text.slice(0, 120));
+        setTimeout(() => ws.terminate(), 5000).unref();
+      } else if (ws && ws.readyState === ws.CONNECTING) {
+        ws.terminate();
+      }
+    }
+    try {
+      ch.spec.onEnd(ch.result);
+    } catch (err) {
+      this.log.error('channel onEnd failed', { err: String(err) });
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import { join, resolve } from 'node:path';
+import { hostname } from 'node:os';
+
+/** Everything the gateway needs, checked once at the edge and frozen (fastify's idea). */
+export interface GatewayConfig {
+  /** Data directory: database, TLS material, keys. */
+  readonly dataDir: string;
+  readonly listenHost: string;
+  /** 0 picks a free port. */
+  readonly listenPort: number;
+  /** Operator-supplied certificate and key; null: local CA in dataDir. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  /** `sqlite:PATH` or `postgres://...`. */
+  readonly dbUrl: string;
+  /** This node's name (cluster-ready; one node by default). */
+  readonly nodeId: string;
+  /** Extra names for the local server certificate. */
+  readonly extraSans: readonly string[];
+  /** URL clients should use; default derived from the listen address. */
+  readonly publicUrl: string | null;
+}
+
+export interface GatewayConfigInput {
+  data?: string | undefined;
+  listen?: string | undefined;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  db?: string | undefined;
+  nodeId?: string | undefined;
+  san?: string[] | undefined;
+  publicUrl?: string | undefined;
+}
+
+/** Parse "HOST:PORT", "[v6]:PORT" or ":PORT". */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text.trim());
+  if (!m) throw new Error(`--listen must be HOST:PORT (got "${text}")`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new Error(`--listen port out of range: ${port}`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+/** Check the input, fill defaults, name what is missing or wrong, and freeze. */
+export function makeConfig(input: GatewayConfigInput): GatewayConfig {
+  const dataDir = resolve(input.data ?? './.corral');
+  const { host, port } = parseListen(input.listen ?? '127.0.0.1:8443');
+  if (Boolean(input.tlsCert) !== Boolean(input.tlsKey)) {
+    throw new Error('--tls-cert and --tls-key go together: give both or neither');
+  }
+  const dbUrl = input.db ?? `sqlite:${join(dataDir, 'corral.db')}`;
+  if (!/^(postgres(ql)?:\/\/|sqlite:)/.test(dbUrl)) {
+    throw new Error(`--db must be postgres://... or sqlite:PATH (got "${dbUrl}")`);
+  }
+  return Object.freeze({
+    dataDir,
+    listenHost: host,
+    listenPort: port,
+    tls: input.tlsCert && input.tlsKey ? Object.freeze({ certFile: resolve(input.tlsCert), keyFile: resolve(input.tlsKey) }) : null,
+    dbUrl,
+    nodeId: input.nodeId ?? hostname(),
+    extraSans: Object.freeze([...(input.san ?? [])]),
+    publicUrl: input.publicUrl ?? null,
+  });
+}
+
+/** The host name clients should use for a listen host. */
+export function clientHost(listenHost: string): string {
+  if (listenHost === '0.0.0.0' || listenHost === '::' || listenHost === '') return 'localhost';
+  return listenHost.includes(':') ? `[${listenHost}]` : listenHost;
+}

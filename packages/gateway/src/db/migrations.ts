@@ -1,0 +1,140 @@
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/**
+ * One migration set for both databases. Only the audit triggers differ by dialect: the database itself
+ * refuses UPDATE and DELETE on audit_events, so not even a bug in our code can rewrite history.
+ */
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    '0001_foundation': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('workspaces')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('users')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+          .addColumn('email', 'text', (c) => c.notNull())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('deactivated_at', 'text')
+          .addUniqueConstraint('users_ws_email', ['workspace_id', 'email'])
+          .execute();
+        await db.schema
+          .createTable('auth_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+          .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .addColumn('last_used_at', 'text')
+          .addColumn('source_ip', 'text')
+          .execute();
+        await db.schema
+          .createTable('join_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+          .addColumn('name', 'text')
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_by', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('uses_total', 'integer', (c) => c.notNull())
+          .addColumn('uses_left', 'integer', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .execute();
+        await db.schema
+          .createTable('servers')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('agent_id', 'text', (c) => c.notNull().unique())
+          .addColumn('public_key', 'text', (c) => c.notNull())
+          .addColumn('tags', 'text', (c) => c.notNull())
+          .addColumn('system', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('connected_at', 'text')
+          .addColumn('last_seen_at', 'text')
+          .addColumn('connected_node', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('join_token_id', 'text')
+          .addUniqueConstraint('servers_ws_name', ['workspace_id', 'name'])
+          .execute();
+        await db.schema
+          .createTable('websh_sessions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('server_id', 'text', (c) => c.notNull())
+          .addColumn('os_user', 'text', (c) => c.notNull())
+          .addColumn('command', 'text')
+          .addColumn('pty', 'integer', (c) => c.notNull())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('ended_at', 'text')
+          .addColumn('bytes_in', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('bytes_out', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('exit_code', 'integer')
+          .addColumn('end_reason', 'text')
+          .execute();
+        await db.schema
+          .createIndex('websh_sessions_ws_started')
+          .on('websh_sessions')
+          .columns(['workspace_id', 'started_at'])
+          .execute();
+        await db.schema
+          .createTable('audit_events')
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('ts', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('actor_type', 'text', (c) => c.notNull())
+          .addColumn('actor_id', 'text')
+          .addColumn('actor_name', 'text')
+          .addColumn('target_type', 'text')
+          .addColumn('target_id', 'text')
+          .addColumn('target_name', 'text')
+          .addColumn('source_ip', 'text')
+          .addColumn('details', 'text', (c) => c.notNull())
+          .addColumn('prev_hash', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('audit_events_pk', ['workspace_id', 'seq'])
+          .execute();
+        await db.schema
+          .createTable('audit_heads')
+          .addColumn('workspace_id', 'text', (c) => c.primaryKey())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .execute();
+
+        if (dialect === 'sqlite') {
+          await sql`CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+            BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`.execute(db);
+          await sql`CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+            BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`.execute(db);
+        } else {
+          await sql`CREATE OR REPLACE FUNCTION corral_audit_append_only() RETURNS trigger AS $$
+            BEGIN RAISE EXCEPTION 'audit_events is append-only'; END; $$ LANGUAGE plpgsql`.execute(db);
+          await sql`CREATE TRIGGER audit_events_no_update_delete BEFORE UPDATE OR DELETE ON audit_events
+            FOR EACH ROW EXECUTE FUNCTION corral_audit_append_only()`.execute(db);
+          await sql`CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+            FOR EACH STATEMENT EXECUTE FUNCTION corral_audit_append_only()`.execute(db);
+        }
+      },
+    },
+  };
+}
+
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return { getMigrations: async () => migrations(dialect) };
+}

@@ -1,0 +1,121 @@
+import type { Generated } from 'kysely';
+
+/** Row types. Times are ISO 8601 UTC strings (portable and sortable in SQLite and PostgreSQL). */
+export interface WorkspacesTable {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface UsersTable {
+  id: string;
+  workspace_id: string;
+  email: string;
+  password_hash: string;
+  role: 'member' | 'staff' | 'superuser';
+  created_at: string;
+  deactivated_at: string | null;
+}
+
+/** Bearer tokens of signed-in users (CLI and browser sessions). Only the SHA-256 of the secret is kept. */
+export interface AuthTokensTable {
+  id: string;
+  workspace_id: string;
+  user_id: string;
+  token_hash: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+  source_ip: string | null;
+}
+
+export interface JoinTokensTable {
+  id: string;
+  workspace_id: string;
+  name: string | null;
+  token_hash: string;
+  created_by: string | null;
+  created_at: string;
+  expires_at: string;
+  uses_total: number;
+  uses_left: number;
+  revoked_at: string | null;
+}
+
+export interface ServersTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  agent_id: string;
+  /** Agent's Ed25519 public key, SPKI PEM. */
+  public_key: string;
+  /** JSON object of tags. */
+  tags: string;
+  /** JSON SystemInfo, or null before the first hello. */
+  system: string | null;
+  status: 'online' | 'offline';
+  connected_at: string | null;
+  last_seen_at: string | null;
+  /** The gateway node holding the agent's control connection. */
+  connected_node: string | null;
+  created_at: string;
+  join_token_id: string | null;
+}
+
+export interface WebshSessionsTable {
+  id: string;
+  workspace_id: string;
+  user_id: string;
+  server_id: string;
+  os_user: string;
+  command: string | null;
+  pty: number;
+  started_at: string;
+  ended_at: string | null;
+  bytes_in: number;
+  bytes_out: number;
+  exit_code: number | null;
+  end_reason: string | null;
+}
+
+export interface AuditEventsTable {
+  workspace_id: string;
+  seq: number;
+  id: string;
+  ts: string;
+  action: string;
+  outcome: 'success' | 'failure' | 'denied';
+  actor_type: string;
+  actor_id: string | null;
+  actor_name: string | null;
+  target_type: string | null;
+  target_id: string | null;
+  target_name: string | null;
+  source_ip: string | null;
+  /** Canonical JSON object. */
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The head of each workspace's audit chain; the only audit row that is ever updated. */
+export interface AuditHeadsTable {
+  workspace_id: string;
+  seq: number;
+  hash: string;
+}
+
+export interface Database {
+  workspaces: WorkspacesTable;
+  users: UsersTable;
+  auth_tokens: AuthTokensTable;
+  join_tokens: JoinTokensTable;
+  servers: ServersTable;
+  websh_sessions: WebshSessionsTable;
+  audit_events: AuditEventsTable;
+  audit_heads: AuditHeadsTable;
+}
+
+// Keep the Generated import in use for future auto-increment columns.
+export type _Unused = Generated<number>;

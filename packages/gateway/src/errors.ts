@@ -1,0 +1,40 @@
+/**
+ * The gateway's error catalogue (fastify lib/errors.js idea). Every error that leaves the process has
+ * a code from here; the HTTP status is chosen here too. docs/API.md lists them; a test keeps them in step.
+ */
+export const ERRORS = {
+  VALIDATION_FAILED: { status: 400, message: 'The request is not valid.' },
+  UNAUTHENTICATED: { status: 401, message: 'Sign in first: the token is missing, expired or revoked.' },
+  INVALID_CREDENTIALS: { status: 401, message: 'Wrong email or password.' },
+  JOIN_TOKEN_INVALID: { status: 401, message: 'The join token is unknown, expired, revoked or used up.' },
+  FORBIDDEN: { status: 403, message: 'You are not allowed to do this.' },
+  NOT_FOUND: { status: 404, message: 'No such route.' },
+  SERVER_NOT_FOUND: { status: 404, message: 'No such server.' },
+  JOIN_TOKEN_NOT_FOUND: { status: 404, message: 'No such join token.' },
+  SERVER_NAME_TAKEN: { status: 409, message: 'A server with this name is already registered.' },
+  SERVER_OFFLINE: { status: 409, message: 'The server is offline: its agent is not connected.' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON (Content-Type: application/json).' },
+  RATE_LIMITED: { status: 429, message: 'Too many attempts; wait and try again.' },
+  INTERNAL: { status: 500, message: 'Internal error.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error with a catalogue code, turned into `{"error":{code,message}}` by the error handler. */
+export class CorralError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: unknown;
+  /** Extra response headers (e.g. Retry-After). */
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, message?: string, opts: { details?: unknown; headers?: Record<string, string> } = {}) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'CorralError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.details = opts.details;
+    this.headers = opts.headers ?? {};
+  }
+}

@@ -1,0 +1,85 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { CorralError } from '../errors.js';
+import type { Principal } from '../auth/principal.js';
+
+/** A route described once: fastify registers it, OpenAPI documents it, zod validates it. */
+export interface RouteSpec<B extends z.ZodType | undefined, R extends z.ZodType | undefined> {
+  method: 'GET' | 'POST' | 'DELETE' | 'PATCH' | 'PUT';
+  url: string;
+  summary: string;
+  tag: string;
+  /** Require a signed-in principal (default true). */
+  auth?: boolean;
+  body?: B;
+  query?: z.ZodType;
+  response?: R;
+  /** Success status; default 200. */
+  status?: number;
+  /** Extra error codes this route can answer with, for the docs. */
+  errors?: string[];
+  handler: (ctx: {
+    req: FastifyRequest;
+    reply: FastifyReply;
+    body: B extends z.ZodType ? z.infer<B> : undefined;
+    query: Record<string, unknown>;
+    params: Record<string, string>;
+    principal: Principal;
+  }) => Promise<R extends z.ZodType ? z.infer<R> : unknown>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyRoute = RouteSpec<any, any>;
+
+/** Identity helper that keeps the spec's types. */
+export function route<B extends z.ZodType | undefined, R extends z.ZodType | undefined>(spec: RouteSpec<B, R>): RouteSpec<B, R> {
+  return spec;
+}
+
+function zodMessage(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => {
+      const path = i.path.join('.') || '(body)';
+      return i.code === 'unrecognized_keys' ? `${path}: unknown field(s) ${i.keys.join(', ')}` : `${path}: ${i.message}`;
+    })
+    .join('; ');
+}
+
+/** Parse `value` with `schema`, turning a failure into 400 VALIDATION_FAILED with the first issues. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new CorralError('VALIDATION_FAILED', zodMessage(r.error), { details: r.error.issues.slice(0, 10) });
+  return r.data;
+}
+
+/** Register routes on fastify. `authenticate` resolves the bearer token or throws UNAUTHENTICATED. */
+export function registerRoutes(
+  app: FastifyInstance,
+  routes: AnyRoute[],
+  authenticate: (req: FastifyRequest) => Promise<Principal>,
+): void {
+  for (const r of routes) {
+    app.route({
+      method: r.method,
+      url: r.url,
+      handler: async (req, reply) => {
+        const principal = r.auth === false ? (undefined as unknown as Principal) : await authenticate(req);
+        const body = r.body ? parseOrThrow(r.body, req.body ?? {}) : undefined;
+        const query = r.query ? (parseOrThrow(r.query, req.query ?? {}) as Record<string, unknown>) : {};
+        const result = await r.handler({
+          req,
+          reply,
+          body,
+          query,
+          params: (req.params ?? {}) as Record<string, string>,
+          principal,
+        });
+        if (reply.sent) return reply;
+        reply.code(r.status ?? 200);
+        if (r.status === 204) return reply.send();
+        return result;
+      },
+    });
+  }
+}

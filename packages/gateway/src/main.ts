@@ -1,0 +1,181 @@
+/**
+ * corral-gateway: the only place that reads argv and the environment. Parses flags, builds a frozen
+ * config, and hands it to buildApp.
+ */
+import { Command, Option } from 'commander';
+import { writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeConfig, type GatewayConfigInput } from './config.js';
+import { buildApp } from './app.js';
+import { GATEWAY_VERSION } from './http/api-routes.js';
+import { openDatabase } from './db/open.js';
+import { JoinTokens } from './servers/join-tokens.js';
+import { AuditLog } from './audit/audit-log.js';
+import { systemClock } from './clock.js';
+import { findWorkspace, DEFAULT_WORKSPACE } from './bootstrap.js';
+import { parseDurationSeconds } from '@corral/protocol';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function commonOptions(cmd: Command): Command {
+  return cmd
+    .option('--data <dir>', 'data directory (database, TLS material, keys)', process.env.CORRAL_DATA ?? './.corral')
+    .option('--db <url>', 'database: postgres://... or sqlite:PATH (default: SQLite in the data directory)', process.env.CORRAL_DB);
+}
+
+function configFrom(o: Record<string, unknown>): ReturnType<typeof makeConfig> {
+  const input: GatewayConfigInput = {
+    data: o.data as string | undefined,
+    listen: o.listen as string | undefined,
+    tlsCert: o.tlsCert as string | undefined,
+    tlsKey: o.tlsKey as string | undefined,
+    db: o.db as string | undefined,
+    nodeId: o.nodeId as string | undefined,
+    san: o.san as string[] | undefined,
+    publicUrl: o.publicUrl as string | undefined,
+  };
+  return makeConfig(input);
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+function writeInitialAdmin(dataDir: string, info: { url: string; email: string; password: string; caFingerprint: string }): string {
+  const path = join(dataDir, 'initial-admin.json');
+  writeFileSync(path, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
+  return path;
+}
+
+const program = new Command()
+  .name('corral-gateway')
+  .description('Corral gateway: the HTTPS API and WebSocket hub that users and agents connect to.')
+  .version(GATEWAY_VERSION);
+
+commonOptions(
+  program
+    .command('start')
+    .description('Run the gateway (first start creates the default workspace and its superuser)')
+    .option('--listen <host:port>', 'address to listen on', process.env.CORRAL_LISTEN ?? '127.0.0.1:8443')
+    .option('--tls-cert <file>', 'server certificate (PEM, chain allowed); default: a local CA in the data directory')
+    .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
+    .option('--san <name>', 'extra host name or IP for the local server certificate (repeatable)', collect, [])
+    .option('--public-url <url>', 'URL clients use to reach this gateway (default: from --listen)')
+    .addOption(new Option('--node-id <id>', 'name of this gateway node').hideHelp())
+    .addHelpText(
+      'after',
+      '\nExamples:\n  corral-gateway start\n  corral-gateway start --data /var/lib/corral --listen 0.0.0.0:8443\n  corral-gateway start --db postgres://corral@db/corral',
+    ),
+).action(async (o: Record<string, unknown>) => {
+  const config = configFrom(o);
+  const gw = await buildApp(config);
+  const url = await gw.listen();
+  const out = process.stdout;
+  out.write(`Corral gateway ${GATEWAY_VERSION} listening on ${url}\n`);
+  out.write(`  data:           ${config.dataDir}\n`);
+  out.write(`  database:       ${config.dbUrl.startsWith('sqlite:') ? config.dbUrl : config.dbUrl.replace(/\/\/[^@/]*@/, '//***@')}\n`);
+  out.write(`  CA fingerprint: ${gw.tls.caFingerprint}\n`);
+  if (gw.createdAdmin) {
+    const path = writeInitialAdmin(config.dataDir, { url, ...gw.createdAdmin, caFingerprint: gw.tls.caFingerprint });
+    out.write(`\nFirst start: created workspace "${DEFAULT_WORKSPACE}" and superuser ${gw.createdAdmin.email}\n`);
+    out.write(`  password:       ${gw.createdAdmin.password}\n`);
+    out.write(`  (shown once; also saved to ${path}, mode 0600: delete it once you have signed in)\n`);
+  }
+  out.write(`\nSign in:  npx corral login ${url} --email ${gw.createdAdmin?.email ?? 'admin@localhost'} --ca-fingerprint ${gw.tls.caFingerprint}\n`);
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`\n${sig}: stopping gateway...\n`);
+    const t = setTimeout(() => process.exit(1), 10_000);
+    t.unref();
+    gw.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`shutdown failed: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+});
+
+commonOptions(
+  program
+    .command('init')
+    .description('Create the default workspace and its superuser with a chosen password (scripted setups)')
+    .requiredOption('--admin-email <email>', 'email of the first superuser')
+    .option('--admin-password-stdin', 'read the password from standard input')
+    .option('--listen <host:port>', 'address the gateway will listen on (for the URL written out)', '127.0.0.1:8443')
+    .addHelpText('after', '\nExample:\n  printf %s "$PW" | corral-gateway init --data /var/lib/corral --admin-email ops@example.com --admin-password-stdin'),
+).action(async (o: Record<string, unknown>) => {
+  const config = configFrom(o);
+  let password: string | undefined;
+  if (o.adminPasswordStdin) {
+    password = await readStdin();
+    if (password.length < 12) throw new Error('the admin password must have at least 12 characters');
+  }
+  const gw = await buildApp(config, { admin: { email: String(o.adminEmail), ...(password ? { password } : {}) } });
+  try {
+    if (!gw.createdAdmin) {
+      process.stderr.write(`already initialised: ${config.dataDir} has a default workspace; nothing changed\n`);
+      process.exitCode = 1;
+      return;
+    }
+    const url = `https://${config.listenHost === '0.0.0.0' ? 'localhost' : config.listenHost}:${config.listenPort}`;
+    const path = writeInitialAdmin(config.dataDir, { url, ...gw.createdAdmin, caFingerprint: gw.tls.caFingerprint });
+    process.stdout.write(`initialised ${config.dataDir}: workspace "${DEFAULT_WORKSPACE}", superuser ${gw.createdAdmin.email}\n`);
+    if (!password) process.stdout.write(`  password:       ${gw.createdAdmin.password}\n`);
+    process.stdout.write(`  CA fingerprint: ${gw.tls.caFingerprint}\n  details in ${path} (mode 0600)\n`);
+  } finally {
+    await gw.close();
+  }
+});
+
+const jt = program.command('join-token').description('Operator commands for agent join tokens (direct database access)');
+commonOptions(
+  jt
+    .command('create')
+    .description('Create a join token without signing in (for the local agent of `npm start`, or provisioning)')
+    .option('--name <name>', 'label for the token')
+    .option('--expires-in <duration>', 'lifetime, e.g. 30m, 1h, 7d', '1h')
+    .option('--uses <n>', 'number of registrations allowed', '1')
+    .option('--output <format>', 'text or json', 'text'),
+).action(async (o: Record<string, unknown>) => {
+  const config = configFrom(o);
+  const expires = parseDurationSeconds(String(o.expiresIn));
+  if (expires === undefined) throw new Error(`--expires-in: cannot read "${String(o.expiresIn)}" (use 30m, 1h, 7d)`);
+  const { db, dialect, close } = await openDatabase(config.dbUrl);
+  try {
+    const ws = await findWorkspace(db, DEFAULT_WORKSPACE);
+    if (!ws) throw new Error(`no workspace in ${config.dbUrl}: run corral-gateway start or init first`);
+    const { view, token } = await new JoinTokens(db, systemClock).create(ws.id, {
+      name: o.name as string | undefined,
+      expiresInSeconds: expires,
+      uses: Number(o.uses),
+      createdBy: 'operator',
+    });
+    await new AuditLog(db, dialect, systemClock).append({
+      workspaceId: ws.id,
+      action: 'join_token.create',
+      actor: { type: 'system', name: 'operator' },
+      target: { type: 'join_token', id: view.id, name: view.name },
+      details: { expiresAt: view.expiresAt, uses: view.usesTotal },
+    });
+    if (o.output === 'json') process.stdout.write(JSON.stringify({ ...view, token }) + '\n');
+    else process.stdout.write(`${token}\n`);
+  } finally {
+    await close();
+  }
+});
+
+program.showHelpAfterError();
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`corral-gateway: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
+void existsSync;
+void readFileSync;

@@ -1,0 +1,148 @@
+import { createPublicKey } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { ServerDetail, ServerView, SystemInfo } from '@corral/protocol';
+import type { Database, ServersTable } from '../db/schema.js';
+import { type Clock, iso } from '../clock.js';
+import { CorralError } from '../errors.js';
+import { newId } from '../ids.js';
+import type { JoinTokens } from './join-tokens.js';
+
+function parseSystem(s: string | null): SystemInfo | null {
+  return s ? (JSON.parse(s) as SystemInfo) : null;
+}
+
+function platformOf(sys: SystemInfo | null): string | null {
+  if (!sys) return null;
+  return [sys.osName, sys.osVersion].filter(Boolean).join(' ') + ` (${sys.arch})`;
+}
+
+export function serverView(r: ServersTable): ServerView {
+  const sys = parseSystem(r.system);
+  return {
+    id: r.id,
+    name: r.name,
+    status: r.status,
+    platform: platformOf(sys),
+    address: sys?.addresses[0] ?? null,
+    lastSeenAt: r.last_seen_at,
+    tags: JSON.parse(r.tags) as Record<string, string>,
+    registeredAt: r.created_at,
+  };
+}
+
+export function serverDetail(r: ServersTable): ServerDetail {
+  return { ...serverView(r), system: parseSystem(r.system), connectedAt: r.connected_at };
+}
+
+/** Servers: registration by join token, lookups scoped to a workspace, online/offline bookkeeping. */
+export class ServerStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly joinTokens: JoinTokens,
+    private readonly clock: Clock,
+  ) {}
+
+  async register(input: {
+    token: string;
+    name: string;
+    tags: Record<string, string>;
+    publicKey: string;
+    system: SystemInfo | null;
+  }): Promise<ServersTable> {
+    let key;
+    try {
+      key = createPublicKey(input.publicKey);
+    } catch {
+      throw new CorralError('VALIDATION_FAILED', 'publicKey is not a PEM public key.');
+    }
+    if (key.asymmetricKeyType !== 'ed25519') {
+      throw new CorralError('VALIDATION_FAILED', 'publicKey must be an Ed25519 key.');
+    }
+    const publicKeyPem = key.export({ type: 'spki', format: 'pem' }) as string;
+    return this.db.transaction().execute(async (trx) => {
+      const jt = await this.joinTokens.consume(trx, input.token);
+      const taken = await trx
+        .selectFrom('servers')
+        .select('id')
+        .where('workspace_id', '=', jt.workspace_id)
+        .where('name', '=', input.name)
+        .executeTakeFirst();
+      if (taken) throw new CorralError('SERVER_NAME_TAKEN', `A server named "${input.name}" is already registered.`);
+      const row: ServersTable = {
+        id: newId('srv'),
+        workspace_id: jt.workspace_id,
+        name: input.name,
+        agent_id: newId('agt'),
+        public_key: publicKeyPem,
+        tags: JSON.stringify(input.tags),
+        system: input.system ? JSON.stringify(input.system) : null,
+        status: 'offline',
+        connected_at: null,
+        last_seen_at: null,
+        connected_node: null,
+        created_at: iso(this.clock.now()),
+        join_token_id: jt.id,
+      };
+      await trx.insertInto('servers').values(row).execute();
+      return row;
+    });
+  }
+
+  async list(workspaceId: string): Promise<ServersTable[]> {
+    return this.db
+      .selectFrom('servers')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('name', 'asc')
+      .execute();
+  }
+
+  async getByName(workspaceId: string, name: string): Promise<ServersTable> {
+    const row = await this.db
+      .selectFrom('servers')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (!row) throw new CorralError('SERVER_NOT_FOUND', `No server named "${name}".`);
+    return row;
+  }
+
+  /** Agent lookups come before we know the workspace: the agent id is globally unique. */
+  async getByAgentId(agentId: string): Promise<ServersTable | undefined> {
+    return this.db.selectFrom('servers').selectAll().where('agent_id', '=', agentId).executeTakeFirst();
+  }
+
+  async markOnline(serverId: string, node: string, system: SystemInfo): Promise<void> {
+    const now = iso(this.clock.now());
+    await this.db
+      .updateTable('servers')
+      .set({ status: 'online', connected_at: now, last_seen_at: now, connected_node: node, system: JSON.stringify(system) })
+      .where('id', '=', serverId)
+      .execute();
+  }
+
+  async touch(serverId: string, system?: SystemInfo): Promise<void> {
+    const set: Partial<ServersTable> = { last_seen_at: iso(this.clock.now()) };
+    if (system) set.system = JSON.stringify(system);
+    await this.db.updateTable('servers').set(set).where('id', '=', serverId).execute();
+  }
+
+  async markOffline(serverId: string): Promise<void> {
+    await this.db
+      .updateTable('servers')
+      .set({ status: 'offline', last_seen_at: iso(this.clock.now()), connected_node: null })
+      .where('id', '=', serverId)
+      .execute();
+  }
+
+  /** At start-up: servers this node held before it stopped are not connected any more. */
+  async markNodeOffline(node: string): Promise<void> {
+    await this.db
+      .updateTable('servers')
+      .set({ status: 'offline', connected_node: null })
+      .where((eb) => eb.or([eb('connected_node', '=', node), eb('connected_node', 'is', null)]))
+      .where('status', '=', 'online')
+      .execute();
+  }
+}

@@ -1,0 +1,28 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './db/schema.js';
+import type { AuditLog } from './audit/audit-log.js';
+import type { AuthService } from './auth/auth-service.js';
+import type { JoinTokens } from './servers/join-tokens.js';
+import type { ServerStore } from './servers/server-store.js';
+import type { GrantSigner } from './agents/grant-signer.js';
+import type { AgentHub } from './agents/agent-hub.js';
+import type { ChannelHub } from './channels/channel-hub.js';
+import type { WebshService } from './websh/websh-service.js';
+import type { Logger } from './log.js';
+
+/** The gateway's services, wired once in buildApp and handed to route handlers. */
+export interface Services {
+  db: Kysely<Database>;
+  audit: AuditLog;
+  auth: AuthService;
+  joinTokens: JoinTokens;
+  servers: ServerStore;
+  signer: GrantSigner;
+  agents: AgentHub;
+  channels: ChannelHub;
+  websh: WebshService;
+  log: Logger;
+  defaultWorkspaceId: string;
+  /** The ready-to-paste agent registration line for a join token. */
+  registerCommand(token: string): string;
+}

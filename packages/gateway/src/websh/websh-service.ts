@@ -1,0 +1,163 @@
+import type { Kysely } from 'kysely';
+import type { z } from 'zod';
+import type { WebshOpenRequest, WebshOpenResponse, WebshSessionView } from '@corral/protocol';
+import type { Database } from '../db/schema.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { ServerStore } from '../servers/server-store.js';
+import type { AgentHub } from '../agents/agent-hub.js';
+import type { ChannelHub, ChannelResult } from '../channels/channel-hub.js';
+import type { Principal } from '../auth/principal.js';
+import type { Logger } from '../log.js';
+import { CorralError } from '../errors.js';
+import { newId } from '../ids.js';
+import { type Clock, iso } from '../clock.js';
+
+/** Opens websh sessions: a session row, an audited start and end, a channel to bridge. */
+export class WebshService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly audit: AuditLog,
+    private readonly servers: ServerStore,
+    private readonly agents: AgentHub,
+    private readonly channels: ChannelHub,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  async open(
+    p: Principal,
+    serverName: string,
+    req: z.infer<typeof WebshOpenRequest>,
+    sourceIp: string,
+  ): Promise<WebshOpenResponse> {
+    const server = await this.servers.getByName(p.workspaceId, serverName);
+    if (!this.agents.isOnline(server.id)) {
+      throw new CorralError('SERVER_OFFLINE', `Server "${server.name}" is offline: its agent is not connected.`);
+    }
+    const system = server.system ? (JSON.parse(server.system) as { agentUser?: string }) : {};
+    const osUser = req.osUser ?? system.agentUser ?? 'root';
+    const pty = req.pty ?? req.command === undefined;
+    const sessionId = newId('ses');
+    const startedAt = iso(this.clock.now());
+    const commandText = req.command ? req.command.join(' ') : null;
+    await this.db
+      .insertInto('websh_sessions')
+      .values({
+        id: sessionId,
+        workspace_id: p.workspaceId,
+        user_id: p.userId,
+        server_id: server.id,
+        os_user: osUser,
+        command: commandText,
+        pty: pty ? 1 : 0,
+        started_at: startedAt,
+        ended_at: null,
+        bytes_in: 0,
+        bytes_out: 0,
+        exit_code: null,
+        end_reason: null,
+      })
+      .execute();
+    await this.audit.append({
+      workspaceId: p.workspaceId,
+      action: 'session.start',
+      actor: { type: 'user', id: p.userId, name: p.email },
+      target: { type: 'server', id: server.id, name: server.name },
+      sourceIp,
+      details: { sessionId, osUser, command: commandText, pty },
+    });
+    const { channelId, token } = this.channels.create({
+      sessionId,
+      serverId: server.id,
+      kind: 'pty',
+      osUser,
+      command: req.command,
+      pty,
+      cols: req.cols ?? 80,
+      rows: req.rows ?? 24,
+      term: req.term,
+      onEnd: (r) => {
+        this.finish(p, server.id, server.name, sessionId, r, sourceIp).catch((err: unknown) =>
+          this.log.error('session end bookkeeping failed', { err: String(err), sessionId }),
+        );
+      },
+    });
+    return { sessionId, channelId, token, path: `/api/v1/channels/${channelId}?token=${token}` };
+  }
+
+  private async finish(
+    p: Principal,
+    serverId: string,
+    serverName: string,
+    sessionId: string,
+    r: ChannelResult,
+    sourceIp: string,
+  ): Promise<void> {
+    const exitCode = r.exitCode ?? null;
+    await this.db
+      .updateTable('websh_sessions')
+      .set({
+        ended_at: iso(this.clock.now()),
+        bytes_in: r.bytesIn,
+        bytes_out: r.bytesOut,
+        exit_code: exitCode,
+        end_reason: r.endReason,
+      })
+      .where('id', '=', sessionId)
+      .where('workspace_id', '=', p.workspaceId)
+      .execute();
+    await this.audit.append({
+      workspaceId: p.workspaceId,
+      action: 'session.end',
+      outcome: r.endReason === 'exit' ? 'success' : 'failure',
+      actor: { type: 'user', id: p.userId, name: p.email },
+      target: { type: 'server', id: serverId, name: serverName },
+      sourceIp,
+      details: {
+        sessionId,
+        exitCode,
+        signal: r.exitSignal,
+        reason: r.endReason,
+        bytesIn: r.bytesIn,
+        bytesOut: r.bytesOut,
+      },
+    });
+  }
+
+  async list(workspaceId: string, limit = 100): Promise<WebshSessionView[]> {
+    const rows = await this.db
+      .selectFrom('websh_sessions')
+      .leftJoin('users', 'users.id', 'websh_sessions.user_id')
+      .leftJoin('servers', 'servers.id', 'websh_sessions.server_id')
+      .select([
+        'websh_sessions.id',
+        'users.email as user_email',
+        'servers.name as server_name',
+        'websh_sessions.os_user',
+        'websh_sessions.command',
+        'websh_sessions.started_at',
+        'websh_sessions.ended_at',
+        'websh_sessions.bytes_in',
+        'websh_sessions.bytes_out',
+        'websh_sessions.exit_code',
+        'websh_sessions.end_reason',
+      ])
+      .where('websh_sessions.workspace_id', '=', workspaceId)
+      .orderBy('websh_sessions.started_at', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      userEmail: r.user_email,
+      serverName: r.server_name,
+      osUser: r.os_user,
+      command: r.command,
+      startedAt: r.started_at,
+      endedAt: r.ended_at,
+      bytesIn: Number(r.bytes_in),
+      bytesOut: Number(r.bytes_out),
+      exitCode: r.exit_code,
+      endReason: r.end_reason,
+    }));
+  }
+}
