@@ -1,0 +1,134 @@
+import { LoginResponse, WhoamiResponse } from '@corral/protocol';
+import { X509Certificate } from 'node:crypto';
+import { ApiClient } from '../api-client.js';
+import { ConfigStore } from '../config-store.js';
+import { CliError } from '../errors.js';
+import { println, type CliContext } from '../context.js';
+import { confirm, promptHidden, promptLine, readAllTrimmed } from '../prompt.js';
+import {
+  decidePin,
+  fetchCaUnverified,
+  fingerprintOf,
+  formatFingerprint,
+  isValidFingerprint,
+  normalizeGatewayUrl,
+} from '../tls-pin.js';
+import { formatTimestamp, relativeTime } from '../format/time.js';
+import { sanitize } from '../format/text.js';
+import { printJson, withApi, type OutputOptions } from './common.js';
+
+export interface LoginOptions {
+  email?: string;
+  passwordStdin?: boolean;
+  caFingerprint?: string;
+}
+
+/**
+ * `corral login URL`: pin the gateway's CA (flag, earlier pin, or a question on the terminal), ask for
+ * the credentials, log in over verified TLS 1.3 and save the session.
+ */
+export async function login(ctx: CliContext, urlInput: string, opts: LoginOptions): Promise<void> {
+  const url = normalizeGatewayUrl(urlInput);
+  if (opts.caFingerprint !== undefined && !isValidFingerprint(opts.caFingerprint)) {
+    throw new CliError('--ca-fingerprint must be a SHA-256 fingerprint: 64 hex digits, colons allowed (the gateway prints it at start)');
+  }
+  if (opts.passwordStdin && !opts.email) {
+    throw new CliError('--password-stdin needs --email too (stdin carries the password)');
+  }
+  const interactive = Boolean(ctx.stdin.isTTY) && !opts.passwordStdin;
+  if (!opts.email && !interactive) throw new CliError('no terminal to ask for the email on: pass --email');
+  if (!opts.passwordStdin && !ctx.stdin.isTTY) {
+    throw new CliError('no terminal to ask for the password on: pass --password-stdin and pipe the password in');
+  }
+
+  const store = new ConfigStore(ctx.configDir);
+  const existing = store.load();
+
+  const caPem = await fetchCaUnverified(url);
+  const served = fingerprintOf(caPem);
+  const decision = decidePin({
+    url,
+    served,
+    flag: opts.caFingerprint,
+    pinned: existing?.url === url ? existing.caFingerprint : undefined,
+    interactive,
+  });
+  if (decision.action === 'refuse') throw new CliError(decision.message);
+  if (decision.action === 'ask') {
+    const subject = sanitize(new X509Certificate(caPem).subject.replace(/\n/g, ', '));
+    println(ctx.stderr, `The gateway at ${url} presents this CA:`);
+    println(ctx.stderr, `  subject: ${subject}`);
+    println(ctx.stderr, `  SHA-256 fingerprint: ${formatFingerprint(served)}`);
+    println(ctx.stderr, 'Compare it with the fingerprint the gateway printed when it started (or ask its operator).');
+    if (!(await confirm(ctx, 'Trust this CA?'))) throw new CliError('CA not trusted: nothing was saved');
+  }
+
+  const email = opts.email ?? (await promptLine(ctx, 'Email: '));
+  if (!email) throw new CliError('no email given');
+  const password = opts.passwordStdin ? await readAllTrimmed(ctx.stdin) : await promptHidden(ctx, 'Password: ');
+  if (!password) throw new CliError('no password given');
+
+  const api = new ApiClient({ baseUrl: url, caPem });
+  let res: LoginResponse;
+  try {
+    res = await api.request('POST', '/api/v1/auth/login', {
+      body: { email, password },
+      parse: (v) => LoginResponse.parse(v),
+    });
+  } finally {
+    api.close();
+  }
+
+  store.save({
+    url,
+    caPem,
+    caFingerprint: served,
+    token: res.token,
+    expiresAt: res.expiresAt,
+    email: res.user.email,
+    workspace: { id: res.workspace.id, name: res.workspace.name },
+  });
+  println(
+    ctx.stdout,
+    `Logged in to ${url} as ${sanitize(res.user.email)} (workspace ${sanitize(res.workspace.name)}); ` +
+      `the session expires ${relativeTime(res.expiresAt, ctx.now())} (${formatTimestamp(res.expiresAt)}).`,
+  );
+}
+
+/** `corral logout`: tell the gateway, then forget the token whatever it answered. */
+export async function logout(ctx: CliContext): Promise<void> {
+  const store = new ConfigStore(ctx.configDir);
+  const config = store.load();
+  if (!config?.token) {
+    println(ctx.stdout, 'Not logged in.');
+    return;
+  }
+  const api = new ApiClient({ baseUrl: config.url, caPem: config.caPem, token: config.token, timeoutMs: 10_000 });
+  let warning: string | undefined;
+  try {
+    await api.request('POST', '/api/v1/auth/logout');
+  } catch (err) {
+    warning = err instanceof Error ? err.toString().replace(/^\w*Error: /, '') : String(err);
+  } finally {
+    api.close();
+  }
+  store.save({ ...config, token: null, expiresAt: null });
+  if (warning) println(ctx.stderr, `corral: the gateway did not confirm the logout (${warning}); the token was forgotten here anyway`);
+  println(ctx.stdout, `Logged out of ${config.url}.`);
+}
+
+/** `corral whoami`: who the saved token belongs to, as the gateway sees it. */
+export async function whoami(ctx: CliContext, opts: OutputOptions): Promise<void> {
+  await withApi(ctx, async (api, config) => {
+    const me = await api.request('GET', '/api/v1/auth/whoami', { parse: (v) => WhoamiResponse.parse(v) });
+    if (opts.output === 'json') return printJson(ctx, { url: config.url, ...me });
+    const expires =
+      me.tokenExpiresAt === null
+        ? 'does not expire'
+        : `expires ${relativeTime(me.tokenExpiresAt, ctx.now())} (${formatTimestamp(me.tokenExpiresAt)})`;
+    println(
+      ctx.stdout,
+      `${sanitize(me.user.email)} (${me.user.role}) in workspace ${sanitize(me.workspace.name)} at ${config.url}; the session ${expires}`,
+    );
+  });
+}

@@ -1,0 +1,131 @@
+import { createRequire } from 'node:module';
+import type { ClientOptions, WebSocket } from 'ws';
+import { ApiClient } from '../api-client.js';
+import { println, type CliContext } from '../context.js';
+import { ApiError, CliError, describeError, sessionExpired } from '../errors.js';
+import { requireLogin } from './common.js';
+import { describeClose, EXIT_UNKNOWN, exitStatus } from '../websh/exit-code.js';
+import { runSession, type SessionEnd, type StdinMode } from '../websh/session.js';
+import { RawTerminal, terminalSize, watchResize } from '../websh/terminal.js';
+import { MAX_DATA_FRAME_BYTES, OS_USER_RE, parseWebshOpen } from '../websh/wire.js';
+
+/**
+ * `corral websh SERVER [-u USER] [-t] [-- CMD ...]`: a terminal or a command on a server, like ssh.
+ *
+ * The hot path is kept short on purpose (`corral websh HOST -- true` is benchmarked against ssh):
+ * read config.json, one POST, one WebSocket upgrade over the same keep-alive agent (so the TLS
+ * connection is reused when the gateway keeps it open), and no zod anywhere on the way.
+ * Every failure exits with 255, as ssh does, so that scripts can tell it from the command's own status.
+ */
+
+export interface WebshOptions {
+  user?: string;
+  tty?: boolean;
+}
+
+/** Largest message accepted from the gateway: a 1 MiB data frame plus room (2 MiB). */
+export const WS_MAX_PAYLOAD = 2 * MAX_DATA_FRAME_BYTES;
+
+/** How a websh call uses the terminal, from the arguments and what stdin is. */
+export function planSession(command: string[], tty: boolean, stdinIsTty: boolean): { pty: boolean; stdinMode: StdinMode } {
+  if (command.length === 0) return { pty: true, stdinMode: 'raw' };
+  if (stdinIsTty) return { pty: tty, stdinMode: tty ? 'raw' : 'none' };
+  return { pty: tty, stdinMode: 'pipe' };
+}
+
+/** The ws module, loaded only here (it costs ~30 ms; CommonJS require is quicker than its ESM wrapper). */
+function loadWs(): typeof import('ws') {
+  return createRequire(import.meta.url)('ws') as typeof import('ws');
+}
+
+/** Run websh; resolves with the exit status for the process. Prints its own errors. */
+export async function websh(ctx: CliContext, server: string, command: string[], opts: WebshOptions): Promise<number> {
+  try {
+    return await webshInner(ctx, server, command, opts);
+  } catch (err) {
+    println(ctx.stderr, `corral: ${describeError(err).message}`);
+    return EXIT_UNKNOWN;
+  }
+}
+
+async function webshInner(ctx: CliContext, server: string, command: string[], opts: WebshOptions): Promise<number> {
+  if (command.length === 0 && !ctx.stdin.isTTY) {
+    throw new CliError('an interactive websh needs a terminal on stdin: to run a command, use `corral websh SERVER -- COMMAND`');
+  }
+  if (opts.user !== undefined && !OS_USER_RE.test(opts.user)) {
+    throw new CliError(`"${opts.user}" is not a valid OS user name`);
+  }
+  const plan = planSession(command, Boolean(opts.tty), Boolean(ctx.stdin.isTTY));
+  const config = requireLogin(ctx);
+
+  const body: Record<string, unknown> = { pty: plan.pty };
+  if (opts.user !== undefined) body.osUser = opts.user;
+  if (command.length > 0) body.command = command;
+  if (plan.pty) {
+    Object.assign(body, terminalSize(ctx.stdout));
+    if (ctx.term) body.term = ctx.term.slice(0, 64);
+  }
+
+  const api = new ApiClient({ baseUrl: config.url, caPem: config.caPem, token: config.token });
+  const terminal = new RawTerminal(ctx.stdin);
+  let ws: WebSocket | undefined;
+  try {
+    const opening = api.request('POST', `/api/v1/servers/${encodeURIComponent(server)}/websh`, {
+      body,
+      parse: parseWebshOpen,
+    });
+    // Load ws while the request is on the wire rather than before it.
+    const { WebSocket: WebSocketCtor } = loadWs();
+    let open;
+    try {
+      open = await opening;
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'UNAUTHENTICATED') throw sessionExpired(config.url);
+      throw err;
+    }
+
+    const url = config.url.replace(/^https:/, 'wss:') + open.path;
+    const wsOptions: ClientOptions = {
+      ca: config.caPem,
+      minVersion: 'TLSv1.3',
+      agent: api.agent,
+      perMessageDeflate: false,
+      maxPayload: WS_MAX_PAYLOAD,
+      handshakeTimeout: 30_000,
+    };
+    ws = new WebSocketCtor(url, wsOptions);
+
+    const end: SessionEnd = await runSession(ws, ctx, {
+      stdinMode: plan.stdinMode,
+      ...(plan.pty && ctx.stdout.isTTY
+        ? { resize: { subscribe: (cb: () => void) => watchResize(ctx.stdout, cb), size: () => terminalSize(ctx.stdout) } }
+        : {}),
+      onStart: () => {
+        if (plan.stdinMode === 'raw') terminal.enter();
+      },
+    });
+    terminal.restore();
+    return reportEnd(ctx, server, end);
+  } finally {
+    terminal.restore();
+    if (ws && ws.readyState !== ws.CLOSED) ws.terminate();
+    api.close();
+  }
+}
+
+/** Print what the user needs to know about how the session ended; return the exit status. */
+export function reportEnd(ctx: Pick<CliContext, 'stderr'>, server: string, end: SessionEnd): number {
+  switch (end.kind) {
+    case 'exit':
+      return exitStatus(end.code, end.signal);
+    case 'closed':
+      // An error frame was already printed; the close code adds nothing then.
+      if (!end.error) {
+        println(ctx.stderr, `corral: connection to ${server} closed without an exit status: ${describeClose(end.code, end.reason)}`);
+      }
+      return EXIT_UNKNOWN;
+    case 'failed':
+      println(ctx.stderr, `corral: ${end.message}`);
+      return EXIT_UNKNOWN;
+  }
+}

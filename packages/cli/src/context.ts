@@ -1,0 +1,39 @@
+/**
+ * The outside world a command sees, passed in by main.ts (the only place that reads process.env and
+ * argv) so that tests can hand in fake streams, a temporary config directory and a fixed clock.
+ */
+
+/** What we need from stdin: a readable byte stream that may be a terminal. */
+export interface InputStream extends NodeJS.ReadableStream {
+  isTTY?: boolean;
+  setRawMode?(mode: boolean): unknown;
+  isRaw?: boolean;
+}
+
+/** What we need from stdout / stderr: a writable stream that may be a terminal. */
+export interface OutputStream extends NodeJS.WritableStream {
+  isTTY?: boolean;
+  /** Terminal width in columns, when a terminal. */
+  columns?: number;
+  /** Terminal height in rows, when a terminal. */
+  rows?: number;
+}
+
+export interface CliContext {
+  stdin: InputStream;
+  stdout: OutputStream;
+  stderr: OutputStream;
+  /** Directory holding config.json ($CORRAL_CONFIG_DIR, else ~/.config/corral). */
+  configDir: string;
+  /** Whether to colour stdout: it is a terminal and NO_COLOR is unset. */
+  color: boolean;
+  /** $TERM, passed to the remote pty. */
+  term: string | undefined;
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+/** Write one line to a stream. */
+export function println(stream: OutputStream, line = ''): void {
+  stream.write(line + '\n');
+}
