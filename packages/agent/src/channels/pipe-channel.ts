@@ -88,6 +88,9 @@ export function runPipeChannel(ws: WebSocket, child: ChildProcessWithoutNullStre
   ws.on('close', (code) => {
     socketClosed = true;
     pump.close();
+    // Output has nowhere to go now; keep the pipes flowing so they can end and 'close' can fire.
+    child.stdout.resume();
+    child.stderr.resume();
     if (!closed) {
       o.logger.info('channel socket closed before the process ended; hanging up', { channel: o.channelId, code });
       endProcess();

@@ -14,9 +14,8 @@ describe('wire.ts mirrors @corral/protocol', () => {
     expect(wire.OS_USER_RE.flags).toBe(protocol.OS_USER_RE.flags);
   });
 
-  it('knows every ChannelControl frame type', () => {
+  it('knows every ChannelControl frame type (none is mistaken for a newer, unknown one)', () => {
     const known = protocol.typesOf(protocol.ChannelControl);
-    for (const t of known) expect(wire.parseControl(JSON.stringify({ type: t })).ok || !wire.parseControl(JSON.stringify({ type: t })).ok).toBe(true);
     for (const t of known) {
       const r = wire.parseControl(JSON.stringify({ type: t, bogus: 1 }));
       expect(r.ok === false && r.unknown).toBe(false);

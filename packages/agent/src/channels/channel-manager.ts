@@ -1,0 +1,188 @@
+import type { KeyObject } from 'node:crypto';
+import { WebSocket } from 'ws';
+import { CloseCode, type AgentToGateway } from '@corral/protocol';
+import type { Clock } from '../clock.js';
+import type { ChannelOpenMessage } from '../control-connection.js';
+import { RejectCode } from '../errors.js';
+import { verifyGrant } from '../grant-verify.js';
+import type { Logger } from '../logger.js';
+import type { ChannelSocketFactory } from '../socket-factory.js';
+import { wsUrl } from '../urls.js';
+import { closeAndWait, closeSocket, sendControl } from './channel-frames.js';
+import { ChannelRegistry } from './channel-registry.js';
+import { planLaunch, type LaunchPlan } from './launch-plan.js';
+import { deferred, type LiveChannel } from './live-channel.js';
+import { resolveOsUser, type AgentIdentity } from './os-user.js';
+import { runPipeChannel } from './pipe-channel.js';
+import { runPtyChannel } from './pty-channel.js';
+import type { ProcessSpawner } from './spawner.js';
+
+/** A `channel.reject` frame. */
+export type ChannelRejectMessage = Extract<AgentToGateway, { type: 'channel.reject' }>;
+
+/** Everything the manager needs; the outside world is injected. */
+export interface ChannelManagerOptions {
+  /** Gateway base URL (https; http only in tests). */
+  gatewayUrl: string;
+  /** This agent's server id (grants for others are refused). */
+  serverId: string;
+  /** The pinned gateway grant-signing key. */
+  gatewayKey: KeyObject;
+  connect: ChannelSocketFactory;
+  spawner: ProcessSpawner;
+  /** Contents of /etc/passwd, read at each open (accounts come and go). */
+  readPasswd: () => string;
+  homeExists: (path: string) => boolean;
+  identity: AgentIdentity;
+  /** See LaunchInput.setprivPath. */
+  setprivPath?: string;
+  /** The agent's LANG, passed on to sessions. */
+  lang?: string;
+  clock: Clock;
+  logger: Logger;
+  /** Send a `channel.reject` on the control connection. */
+  reject: (message: ChannelRejectMessage) => void;
+  /** SIGHUP -> SIGKILL grace, in ms. */
+  killGraceMs?: number;
+}
+
+/**
+ * Serves `channel.open`: verifies the grant, picks the OS account, dials the channel socket and,
+ * once it is open, starts the process and hands both to the pty or pipe runner. Refusals go back as
+ * `channel.reject` and nothing else happens. All channels live in a registry for shutdown.
+ *
+ *   channel.open -> verifyGrant -> replay check -> kind -> OS user -> plan
+ *        -> dial /api/v1/channels/<id>?token=T -> open -> spawn -> runPtyChannel | runPipeChannel
+ */
+export class ChannelManager {
+  readonly #o: ChannelManagerOptions;
+  readonly #registry = new ChannelRegistry();
+  /** Channel ids already served, kept until their grant expires: a replayed open is refused. */
+  readonly #seen = new Map<string, number>();
+  #disposed = false;
+
+  constructor(options: ChannelManagerOptions) {
+    this.#o = options;
+  }
+
+  /** Live channels (dialing or running). */
+  get size(): number {
+    return this.#registry.size;
+  }
+
+  /** Handle one `channel.open`. Never throws. */
+  open(msg: ChannelOpenMessage): void {
+    const o = this.#o;
+    const reject = (code: string, message: string): void => {
+      o.logger.warn('channel rejected', { channel: msg.channelId, code, message });
+      o.reject({ type: 'channel.reject', channelId: msg.channelId, code, message: message.slice(0, 1024) });
+    };
+    if (this.#disposed) return reject(RejectCode.SPAWN_FAILED, 'the agent is shutting down');
+    const now = o.clock.now();
+    const check = verifyGrant(msg, { gatewayKey: o.gatewayKey, serverId: o.serverId, now });
+    if (!check.ok) return reject(check.code, check.message);
+    const grant = check.grant;
+
+    for (const [id, expiresAt] of this.#seen) if (expiresAt <= now) this.#seen.delete(id);
+    if (this.#seen.has(grant.channelId) || this.#registry.has(grant.channelId)) {
+      return reject(RejectCode.GRANT_REPLAYED, 'this channel was already opened');
+    }
+    this.#seen.set(grant.channelId, grant.expiresAt);
+
+    if (grant.kind !== 'pty') return reject(RejectCode.CHANNEL_KIND_UNSUPPORTED, `this agent does not serve "${grant.kind}" channels yet`);
+
+    let passwd: string;
+    try {
+      passwd = o.readPasswd();
+    } catch (err) {
+      return reject(RejectCode.OS_USER_UNKNOWN, `cannot read the user database: ${(err as Error).message}`);
+    }
+    const who = resolveOsUser(grant.osUser, passwd, o.identity);
+    if (!who.ok) return reject(who.code, who.message);
+
+    const plan = planLaunch({
+      user: who.user,
+      pty: msg.pty,
+      command: grant.command,
+      term: msg.ptyParams?.term,
+      lang: o.lang,
+      switchUser: who.switchUser,
+      setprivPath: o.setprivPath,
+      homeExists: o.homeExists(who.user.home),
+    });
+
+    let ws: WebSocket;
+    try {
+      ws = o.connect(wsUrl(o.gatewayUrl, `/api/v1/channels/${encodeURIComponent(msg.channelId)}`, { token: msg.token }));
+    } catch (err) {
+      return reject(RejectCode.CHANNEL_CONNECT_FAILED, (err as Error).message);
+    }
+    o.logger.info('channel open', { channel: msg.channelId, user: who.user.name, mode: msg.pty ? 'pty' : 'pipe' });
+    this.#registry.add(this.#track(msg, ws, plan, reject));
+  }
+
+  /** End every channel (newest first) and refuse new ones. */
+  async dispose(): Promise<void> {
+    this.#disposed = true;
+    await this.#registry.disposeAll();
+  }
+
+  /** The registry entry for one channel: dialing, then running, then done. */
+  #track(msg: ChannelOpenMessage, ws: WebSocket, plan: LaunchPlan, reject: (code: string, message: string) => void): LiveChannel {
+    const o = this.#o;
+    const finished = deferred();
+    let running: LiveChannel | undefined;
+    let ended = false;
+    const end = (): void => {
+      ended = true;
+      finished.resolve();
+    };
+
+    ws.on('error', (err) => {
+      if (!running) o.logger.warn('channel socket error', { channel: msg.channelId, error: err.message });
+    });
+    ws.once('close', (code) => {
+      if (running || ended) return;
+      reject(RejectCode.CHANNEL_CONNECT_FAILED, `channel socket closed before it opened (code ${code})`);
+      end();
+    });
+    ws.once('open', () => {
+      if (ended) return;
+      const run = { channelId: msg.channelId, clock: o.clock, logger: o.logger, killGraceMs: o.killGraceMs };
+      try {
+        running = msg.pty
+          ? runPtyChannel(
+              ws,
+              o.spawner.spawnPty(plan, {
+                cols: msg.ptyParams?.cols ?? 80,
+                rows: msg.ptyParams?.rows ?? 24,
+                term: msg.ptyParams?.term ?? 'xterm-256color',
+              }),
+              run,
+            )
+          : runPipeChannel(ws, o.spawner.spawnPipe(plan), run);
+      } catch (err) {
+        const message = `cannot start the process: ${(err as Error).message}`;
+        sendControl(ws, { type: 'error', code: RejectCode.SPAWN_FAILED, message });
+        closeSocket(ws, CloseCode.INTERNAL, 'spawn failed');
+        reject(RejectCode.SPAWN_FAILED, message);
+        end();
+        return;
+      }
+      void running.done.then(end);
+    });
+
+    return {
+      channelId: msg.channelId,
+      done: finished.promise,
+      dispose: async () => {
+        if (running) return running.dispose();
+        if (!ended) {
+          ended = true;
+          await closeAndWait(ws, o.clock);
+          finished.resolve();
+        }
+      },
+    };
+  }
+}
