@@ -1,0 +1,142 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import type { SystemInfo } from '@corral/protocol';
+import { loadEd25519Key } from './agent-keys.js';
+import { ChannelManager } from './channels/channel-manager.js';
+import type { AgentIdentity } from './channels/os-user.js';
+import { createProcessSpawner, findSetpriv, type ProcessSpawner } from './channels/spawner.js';
+import { systemClock, type Clock } from './clock.js';
+import type { AgentConfig } from './config.js';
+import { ControlConnection } from './control-connection.js';
+import type { ControlState } from './control-state.js';
+import { createLogger, type Logger } from './logger.js';
+import { createSocketFactories, type ChannelSocketFactory, type ControlSocketFactory } from './socket-factory.js';
+import { collectSystemInfo } from './sysinfo.js';
+import { wsUrl } from './urls.js';
+
+/** The outside world of an agent. {@link defaultAgentDeps} gives the real one; tests swap parts. */
+export interface AgentDeps {
+  clock: Clock;
+  /** Uniform in [0, 1), for backoff jitter. */
+  random: () => number;
+  logger: Logger;
+  connectControl: ControlSocketFactory;
+  connectChannel: ChannelSocketFactory;
+  spawner: ProcessSpawner;
+  readPasswd: () => string;
+  homeExists: (path: string) => boolean;
+  /** Who the agent runs as (decides whether it may switch users). */
+  identity: AgentIdentity;
+  systemInfo: () => SystemInfo;
+  /** util-linux setpriv, when installed. */
+  setprivPath?: string;
+  /** LANG to pass to sessions. */
+  lang?: string;
+  /** SIGHUP -> SIGKILL grace for abandoned sessions, in ms. Default 2000. */
+  killGraceMs?: number;
+}
+
+/**
+ * The real dependencies for `config`: sockets that trust only the pinned CA (TLS 1.3), node-pty and
+ * child_process, /etc/passwd, the system clock, Math.random, a stderr logger.
+ */
+export function defaultAgentDeps(config: Pick<AgentConfig, 'caPem'>, overrides: Partial<AgentDeps> = {}): AgentDeps {
+  const clock = overrides.clock ?? systemClock;
+  const sockets = createSocketFactories(config.caPem);
+  const me = userInfo();
+  return {
+    clock,
+    random: Math.random,
+    logger: createLogger(),
+    connectControl: sockets.control,
+    connectChannel: sockets.channel,
+    spawner: createProcessSpawner(clock),
+    readPasswd: () => readFileSync('/etc/passwd', 'utf8'),
+    homeExists: (p) => existsSync(p),
+    identity: { uid: me.uid, username: me.username },
+    systemInfo: () => collectSystemInfo(),
+    setprivPath: findSetpriv(),
+    ...overrides,
+  };
+}
+
+/**
+ * One agent: the control connection plus the channels it opens. Start order: channels, control;
+ * stop order: control (no new channels), then channels newest first.
+ *
+ *   const agent = new Agent(config, defaultAgentDeps(config));
+ *   agent.start();
+ *   ...
+ *   await agent.stop();
+ */
+export class Agent {
+  readonly #control: ControlConnection;
+  readonly #channels: ChannelManager;
+  readonly #deps: AgentDeps;
+  #stopping: Promise<void> | undefined;
+
+  constructor(config: Readonly<AgentConfig>, deps: AgentDeps) {
+    this.#deps = deps;
+    const privateKey = loadEd25519Key(config.privateKeyPem, 'private', 'privateKeyPem');
+    const gatewayKey = loadEd25519Key(config.gatewaySigningKeyPem, 'public', 'gatewaySigningKeyPem');
+    this.#channels = new ChannelManager({
+      gatewayUrl: config.gatewayUrl,
+      serverId: config.serverId,
+      gatewayKey,
+      connect: deps.connectChannel,
+      spawner: deps.spawner,
+      readPasswd: deps.readPasswd,
+      homeExists: deps.homeExists,
+      identity: deps.identity,
+      setprivPath: deps.setprivPath,
+      lang: deps.lang,
+      clock: deps.clock,
+      logger: deps.logger,
+      killGraceMs: deps.killGraceMs,
+      reject: (m) => {
+        if (!this.#control.send(m)) deps.logger.warn('channel.reject not sent: control connection is down', { channel: m.channelId });
+      },
+    });
+    this.#control = new ControlConnection({
+      url: wsUrl(config.gatewayUrl, '/api/v1/agent/connect'),
+      agentId: config.agentId,
+      privateKey,
+      systemInfo: deps.systemInfo,
+      connect: deps.connectControl,
+      clock: deps.clock,
+      random: deps.random,
+      logger: deps.logger,
+      onChannelOpen: (m) => this.#channels.open(m),
+      onWelcome: (w) => {
+        if (w.serverId !== config.serverId) {
+          deps.logger.warn('gateway names another server id than the config', { config: config.serverId, gateway: w.serverId });
+        }
+      },
+    });
+  }
+
+  /** The control connection's state. */
+  get state(): ControlState {
+    return this.#control.state;
+  }
+
+  /** Live channels. */
+  get channelCount(): number {
+    return this.#channels.size;
+  }
+
+  /** Connect to the gateway (and keep reconnecting). */
+  start(): void {
+    this.#control.start();
+  }
+
+  /** Close the control socket with 1001, end every channel, wait for their processes. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      await this.#control.stop();
+      await this.#channels.dispose();
+      this.#deps.logger.info('stopped');
+    })();
+    return this.#stopping;
+  }
+}
