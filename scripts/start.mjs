@@ -13,7 +13,10 @@ const listen = process.env.CORRAL_LISTEN ?? '127.0.0.1:8443';
 const bin = (pkg, name) => join(root, 'packages', pkg, 'bin', `${name}.js`);
 const agentConfig = join(data, 'local-agent.json');
 
-if (!existsSync(join(root, 'packages/gateway/dist/main.js')) || !existsSync(join(root, 'packages/agent/dist/main.js'))) {
+if (
+  !existsSync(join(root, 'packages/gateway/dist/main.js')) ||
+  !existsSync(join(root, 'packages/agent/dist/main.js'))
+) {
   console.log('Building first (npm run build)...');
   const r = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
@@ -40,10 +43,14 @@ function stopAll(code = 0) {
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
 
-const gateway = spawn(process.execPath, [bin('gateway', 'corral-gateway'), 'start', '--data', data, '--listen', listen], {
-  cwd: root,
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const gateway = spawn(
+  process.execPath,
+  [bin('gateway', 'corral-gateway'), 'start', '--data', data, '--listen', listen],
+  {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
 children.push(gateway);
 gateway.on('exit', (code) => {
   if (!stopping) {
@@ -73,19 +80,46 @@ async function onGatewayUp() {
   const fp = /CA fingerprint: (\S+)/.exec(out)?.[1];
   const password = /password:\s+(\S+)/.exec(out)?.[1];
   if (!url || !fp) throw new Error('could not read the gateway URL from its output');
-  const serverName = hostname().replace(/[^a-zA-Z0-9._-]/g, '-').replace(/^[^a-zA-Z0-9]+/, '').slice(0, 63) || 'local';
+  const serverName =
+    hostname()
+      .replace(/[^a-zA-Z0-9._-]/g, '-')
+      .replace(/^[^a-zA-Z0-9]+/, '')
+      .slice(0, 63) || 'local';
 
   if (!existsSync(agentConfig)) {
     const jt = spawnSync(
       process.execPath,
-      [bin('gateway', 'corral-gateway'), 'join-token', 'create', '--data', data, '--name', 'npm-start local agent', '--expires-in', '10m'],
+      [
+        bin('gateway', 'corral-gateway'),
+        'join-token',
+        'create',
+        '--data',
+        data,
+        '--name',
+        'npm-start local agent',
+        '--expires-in',
+        '10m',
+      ],
       { cwd: root, encoding: 'utf8' },
     );
     if (jt.status !== 0) throw new Error(`join token: ${jt.stderr}`);
     const token = jt.stdout.trim();
     const reg = spawnSync(
       process.execPath,
-      [bin('agent', 'corral-agent'), 'register', '--gateway', url, '--token', token, '--ca-fingerprint', fp, '--config', agentConfig, '--name', serverName],
+      [
+        bin('agent', 'corral-agent'),
+        'register',
+        '--gateway',
+        url,
+        '--token',
+        token,
+        '--ca-fingerprint',
+        fp,
+        '--config',
+        agentConfig,
+        '--name',
+        serverName,
+      ],
       { cwd: root, encoding: 'utf8' },
     );
     if (reg.status !== 0) throw new Error(`agent registration failed: ${reg.stderr || reg.stdout}`);

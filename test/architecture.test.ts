@@ -29,7 +29,8 @@ describe('package layering', () => {
   it('web, agent and cli never import the gateway; the gateway never imports agent or cli', () => {
     for (const pkg of ['web', 'agent', 'cli']) {
       for (const f of sources(`packages/${pkg}/src`)) {
-        for (const i of imports(f)) expect(i.includes('@corral/gateway') || i.includes('gateway/src'), `${f} imports ${i}`).toBe(false);
+        for (const i of imports(f))
+          expect(i.includes('@corral/gateway') || i.includes('gateway/src'), `${f} imports ${i}`).toBe(false);
       }
     }
     for (const f of sources('packages/gateway/src')) {

@@ -254,12 +254,12 @@ export class ControlConnection {
   /** Close the socket for a protocol violation by the gateway, then reconnect. */
   #fail(code: number, reason: string): void {
     const socket = this.#socket;
+    this.#lost(code, reason); // detaches first: the socket's own close event is ignored
     try {
       socket?.close(code, closeReason(reason));
     } catch {
       socket?.terminate();
     }
-    this.#lost(code, reason);
   }
 
   /** The current attempt is over (closed by either side, or dead): wait, then dial again. */
@@ -310,8 +310,9 @@ export class ControlConnection {
       this.#watchdog = undefined;
       const silentMs = this.#o.clock.now() - this.#lastHeard;
       if (silentMs < this.#deadAfterMs) return this.#armWatchdog();
-      this.#socket?.terminate();
+      const socket = this.#socket;
       this.#lost(CloseCode.TIMEOUT, `nothing heard from the gateway for ${Math.round(silentMs / 1000)} s`);
+      socket?.terminate();
     }, Math.max(due, 0));
   }
 }

@@ -101,14 +101,20 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   app.setErrorHandler((err, _req, reply) => {
     if (err instanceof CorralError) {
       for (const [k, v] of Object.entries(err.headers)) void reply.header(k, v);
-      return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
+      return reply
+        .code(err.status)
+        .send({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
     }
     const e = err as { code?: string; statusCode?: number; message: string };
     if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'The request body is too large (1 MiB at most).' } });
+      return reply
+        .code(413)
+        .send({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'The request body is too large (1 MiB at most).' } });
     }
     if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return reply.code(415).send({ error: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send JSON (Content-Type: application/json).' } });
+      return reply
+        .code(415)
+        .send({ error: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send JSON (Content-Type: application/json).' } });
     }
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
       return reply.code(400).send({ error: { code: 'VALIDATION_FAILED', message: e.message } });

@@ -14,7 +14,10 @@ export function generatePassword(): string {
   return randomBytes(18).toString('base64url');
 }
 
-export async function findWorkspace(db: Kysely<Database>, name: string): Promise<{ id: string; name: string } | undefined> {
+export async function findWorkspace(
+  db: Kysely<Database>,
+  name: string,
+): Promise<{ id: string; name: string } | undefined> {
   return db.selectFrom('workspaces').select(['id', 'name']).where('name', '=', name).executeTakeFirst();
 }
 

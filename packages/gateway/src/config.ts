@@ -55,7 +55,10 @@ export function makeConfig(input: GatewayConfigInput): GatewayConfig {
     dataDir,
     listenHost: host,
     listenPort: port,
-    tls: input.tlsCert && input.tlsKey ? Object.freeze({ certFile: resolve(input.tlsCert), keyFile: resolve(input.tlsKey) }) : null,
+    tls:
+      input.tlsCert && input.tlsKey
+        ? Object.freeze({ certFile: resolve(input.tlsCert), keyFile: resolve(input.tlsKey) })
+        : null,
     dbUrl,
     nodeId: input.nodeId ?? hostname(),
     extraSans: Object.freeze([...(input.san ?? [])]),

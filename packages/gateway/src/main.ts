@@ -20,7 +20,11 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 function commonOptions(cmd: Command): Command {
   return cmd
     .option('--data <dir>', 'data directory (database, TLS material, keys)', process.env.CORRAL_DATA ?? './.corral')
-    .option('--db <url>', 'database: postgres://... or sqlite:PATH (default: SQLite in the data directory)', process.env.CORRAL_DB);
+    .option(
+      '--db <url>',
+      'database: postgres://... or sqlite:PATH (default: SQLite in the data directory)',
+      process.env.CORRAL_DB,
+    );
 }
 
 function configFrom(o: Record<string, unknown>): ReturnType<typeof makeConfig> {
@@ -40,10 +44,15 @@ function configFrom(o: Record<string, unknown>): ReturnType<typeof makeConfig> {
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
-function writeInitialAdmin(dataDir: string, info: { url: string; email: string; password: string; caFingerprint: string }): string {
+function writeInitialAdmin(
+  dataDir: string,
+  info: { url: string; email: string; password: string; caFingerprint: string },
+): string {
   const path = join(dataDir, 'initial-admin.json');
   writeFileSync(path, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
   return path;
@@ -75,7 +84,9 @@ commonOptions(
   const out = process.stdout;
   out.write(`Corral gateway ${GATEWAY_VERSION} listening on ${url}\n`);
   out.write(`  data:           ${config.dataDir}\n`);
-  out.write(`  database:       ${config.dbUrl.startsWith('sqlite:') ? config.dbUrl : config.dbUrl.replace(/\/\/[^@/]*@/, '//***@')}\n`);
+  out.write(
+    `  database:       ${config.dbUrl.startsWith('sqlite:') ? config.dbUrl : config.dbUrl.replace(/\/\/[^@/]*@/, '//***@')}\n`,
+  );
   out.write(`  CA fingerprint: ${gw.tls.caFingerprint}\n`);
   if (gw.createdAdmin) {
     const path = writeInitialAdmin(config.dataDir, { url, ...gw.createdAdmin, caFingerprint: gw.tls.caFingerprint });
@@ -83,7 +94,9 @@ commonOptions(
     out.write(`  password:       ${gw.createdAdmin.password}\n`);
     out.write(`  (shown once; also saved to ${path}, mode 0600: delete it once you have signed in)\n`);
   }
-  out.write(`\nSign in:  npx corral login ${url} --email ${gw.createdAdmin?.email ?? 'admin@localhost'} --ca-fingerprint ${gw.tls.caFingerprint}\n`);
+  out.write(
+    `\nSign in:  npx corral login ${url} --email ${gw.createdAdmin?.email ?? 'admin@localhost'} --ca-fingerprint ${gw.tls.caFingerprint}\n`,
+  );
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
@@ -110,7 +123,10 @@ commonOptions(
     .requiredOption('--admin-email <email>', 'email of the first superuser')
     .option('--admin-password-stdin', 'read the password from standard input')
     .option('--listen <host:port>', 'address the gateway will listen on (for the URL written out)', '127.0.0.1:8443')
-    .addHelpText('after', '\nExample:\n  printf %s "$PW" | corral-gateway init --data /var/lib/corral --admin-email ops@example.com --admin-password-stdin'),
+    .addHelpText(
+      'after',
+      '\nExample:\n  printf %s "$PW" | corral-gateway init --data /var/lib/corral --admin-email ops@example.com --admin-password-stdin',
+    ),
 ).action(async (o: Record<string, unknown>) => {
   const config = configFrom(o);
   let password: string | undefined;
@@ -127,7 +143,9 @@ commonOptions(
     }
     const url = `https://${config.listenHost === '0.0.0.0' ? 'localhost' : config.listenHost}:${config.listenPort}`;
     const path = writeInitialAdmin(config.dataDir, { url, ...gw.createdAdmin, caFingerprint: gw.tls.caFingerprint });
-    process.stdout.write(`initialised ${config.dataDir}: workspace "${DEFAULT_WORKSPACE}", superuser ${gw.createdAdmin.email}\n`);
+    process.stdout.write(
+      `initialised ${config.dataDir}: workspace "${DEFAULT_WORKSPACE}", superuser ${gw.createdAdmin.email}\n`,
+    );
     if (!password) process.stdout.write(`  password:       ${gw.createdAdmin.password}\n`);
     process.stdout.write(`  CA fingerprint: ${gw.tls.caFingerprint}\n  details in ${path} (mode 0600)\n`);
   } finally {
@@ -135,7 +153,9 @@ commonOptions(
   }
 });
 
-const jt = program.command('join-token').description('Operator commands for agent join tokens (direct database access)');
+const jt = program
+  .command('join-token')
+  .description('Operator commands for agent join tokens (direct database access)');
 commonOptions(
   jt
     .command('create')

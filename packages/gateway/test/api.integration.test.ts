@@ -31,7 +31,9 @@ describe.each(DB_KINDS)('gateway API on %s', (kind: DbKind) => {
     });
     url = await gw.listen();
     ca = gw.tls.caPem;
-    const r = await request(url, ca, 'POST', '/api/v1/auth/login', { body: { email: 'admin@localhost', password: PASSWORD } });
+    const r = await request(url, ca, 'POST', '/api/v1/auth/login', {
+      body: { email: 'admin@localhost', password: PASSWORD },
+    });
     expect(r.status).toBe(200);
     token = r.body.token;
   });
@@ -53,10 +55,13 @@ describe.each(DB_KINDS)('gateway API on %s', (kind: DbKind) => {
   it('refuses a TLS 1.2 client', async () => {
     const u = new URL(url);
     const err = await new Promise<Error | null>((resolve) => {
-      const s = tls.connect({ host: u.hostname, port: Number(u.port), ca, maxVersion: 'TLSv1.2', servername: 'localhost' }, () => {
-        s.end();
-        resolve(null);
-      });
+      const s = tls.connect(
+        { host: u.hostname, port: Number(u.port), ca, maxVersion: 'TLSv1.2', servername: 'localhost' },
+        () => {
+          s.end();
+          resolve(null);
+        },
+      );
       s.on('error', resolve);
     });
     expect(err).not.toBeNull();
@@ -70,7 +75,9 @@ describe.each(DB_KINDS)('gateway API on %s', (kind: DbKind) => {
   });
 
   it('refuses a wrong password with INVALID_CREDENTIALS and audits it', async () => {
-    const r = await request(url, ca, 'POST', '/api/v1/auth/login', { body: { email: 'admin@localhost', password: 'nope' } });
+    const r = await request(url, ca, 'POST', '/api/v1/auth/login', {
+      body: { email: 'admin@localhost', password: 'nope' },
+    });
     expect(r.status).toBe(401);
     expect(r.body.error.code).toBe('INVALID_CREDENTIALS');
     const audit = await request(url, ca, 'GET', '/api/v1/audit?action=auth.login&limit=5', { token });
@@ -133,7 +140,9 @@ describe.each(DB_KINDS)('gateway API on %s', (kind: DbKind) => {
   });
 
   it('logs out: the token stops working', async () => {
-    const l = await request(url, ca, 'POST', '/api/v1/auth/login', { body: { email: 'admin@localhost', password: PASSWORD } });
+    const l = await request(url, ca, 'POST', '/api/v1/auth/login', {
+      body: { email: 'admin@localhost', password: PASSWORD },
+    });
     const t = l.body.token as string;
     expect((await request(url, ca, 'POST', '/api/v1/auth/logout', { token: t })).status).toBe(204);
     const w = await request(url, ca, 'GET', '/api/v1/auth/whoami', { token: t });
@@ -162,7 +171,9 @@ describe.each(DB_KINDS)('gateway API on %s', (kind: DbKind) => {
     // A separate account name so the admin is not locked out for the other tests.
     let last = 0;
     for (let i = 0; i < 7; i++) {
-      const r = await request(url, ca, 'POST', '/api/v1/auth/login', { body: { email: 'ghost@localhost', password: 'x' } });
+      const r = await request(url, ca, 'POST', '/api/v1/auth/login', {
+        body: { email: 'ghost@localhost', password: 'x' },
+      });
       last = r.status;
       if (r.status === 429) {
         expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);

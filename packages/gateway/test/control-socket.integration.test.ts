@@ -87,7 +87,9 @@ describe('agent control socket', () => {
     await a.connect(url, ca);
     a.ws.send(JSON.stringify({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentId, system: SYSTEM }));
     const ch = await a.next('challenge');
-    const signature = sign(null, Buffer.from(agentAuthSigningString(agentId, String(ch.nonce))), key).toString('base64');
+    const signature = sign(null, Buffer.from(agentAuthSigningString(agentId, String(ch.nonce))), key).toString(
+      'base64',
+    );
     a.ws.send(JSON.stringify({ type: 'auth', signature }));
     await a.next('welcome');
     return a;
@@ -154,7 +156,10 @@ describe('agent control socket', () => {
       body: { email: 'admin@localhost', password: 'pw-for-tests-123' },
     });
     const a = await handshake();
-    const open = await request(url, ca, 'POST', '/api/v1/servers/raw-1/websh', { token: login.body.token, body: { command: ['true'] } });
+    const open = await request(url, ca, 'POST', '/api/v1/servers/raw-1/websh', {
+      token: login.body.token,
+      body: { command: ['true'] },
+    });
     expect(open.status).toBe(201);
     const wss = url.replace('https', 'wss');
     const first = new WebSocket(wss + open.body.path, { ca });

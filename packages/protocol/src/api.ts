@@ -45,7 +45,12 @@ export const DURATION_RE = /^(\d+)(s|m|h|d)?$/;
 export const JoinTokenCreateRequest = z.strictObject({
   name: z.string().min(1).max(128).optional(),
   /** Lifetime in seconds; default 3600. */
-  expiresInSeconds: z.number().int().min(60).max(365 * 24 * 3600).optional(),
+  expiresInSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(365 * 24 * 3600)
+    .optional(),
   /** How many registrations the token allows; default 1. */
   uses: z.number().int().min(1).max(100000).optional(),
 });
@@ -76,7 +81,9 @@ export const TAG_KEY_RE = /^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,62}$/;
 
 export const RegisterRequest = z.strictObject({
   token: z.string().min(1).max(256),
-  name: z.string().regex(SERVER_NAME_RE, 'letters, digits, ".", "_" and "-", up to 63, starting with a letter or digit'),
+  name: z
+    .string()
+    .regex(SERVER_NAME_RE, 'letters, digits, ".", "_" and "-", up to 63, starting with a letter or digit'),
   tags: z.record(z.string().regex(TAG_KEY_RE), z.string().max(256)).optional(),
   /** The agent's Ed25519 public key, SPKI PEM. */
   publicKey: z.string().min(1).max(1024),

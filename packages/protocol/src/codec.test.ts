@@ -28,7 +28,10 @@ describe('frame codec', () => {
   });
 
   it('rejects malformed JSON with 4000', () => {
-    expect(decodeFrame(ChannelControl, '{"type":"resize",', CTRL)).toMatchObject({ ok: false, closeCode: CloseCode.PROTOCOL_ERROR });
+    expect(decodeFrame(ChannelControl, '{"type":"resize",', CTRL)).toMatchObject({
+      ok: false,
+      closeCode: CloseCode.PROTOCOL_ERROR,
+    });
   });
   it('rejects non-objects and frames without a type with 4000', () => {
     for (const t of ['[]', '42', 'null', '{"cols":1}', '{"type":7}']) {
@@ -36,10 +39,16 @@ describe('frame codec', () => {
     }
   });
   it('rejects unknown types with 4001', () => {
-    expect(decodeFrame(ChannelControl, '{"type":"rm -rf"}', CTRL)).toMatchObject({ ok: false, closeCode: CloseCode.UNKNOWN_MESSAGE });
+    expect(decodeFrame(ChannelControl, '{"type":"rm -rf"}', CTRL)).toMatchObject({
+      ok: false,
+      closeCode: CloseCode.UNKNOWN_MESSAGE,
+    });
   });
   it('rejects schema violations and unknown fields with 4000', () => {
-    expect(decodeFrame(ChannelControl, '{"type":"resize","cols":0,"rows":1}', CTRL)).toMatchObject({ ok: false, closeCode: 4000 });
+    expect(decodeFrame(ChannelControl, '{"type":"resize","cols":0,"rows":1}', CTRL)).toMatchObject({
+      ok: false,
+      closeCode: 4000,
+    });
     expect(decodeFrame(ChannelControl, '{"type":"eof","extra":1}', CTRL)).toMatchObject({ ok: false, closeCode: 4000 });
   });
   it('rejects oversized frames with 1009 before parsing', () => {

@@ -46,7 +46,11 @@ export function decodeFrame<S extends z.ZodType>(
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid';
-    return { ok: false, closeCode: CloseCode.PROTOCOL_ERROR, reason: `invalid "${type}" frame: ${where}`.slice(0, 120) };
+    return {
+      ok: false,
+      closeCode: CloseCode.PROTOCOL_ERROR,
+      reason: `invalid "${type}" frame: ${where}`.slice(0, 120),
+    };
   }
   return { ok: true, message: parsed.data };
 }

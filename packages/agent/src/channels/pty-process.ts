@@ -49,6 +49,8 @@ export const PTY_DRAIN_IDLE_MS = 2_000;
 interface UnixTerminalInternals {
   _socket?: Socket;
   _fd?: number;
+  /** Closes the tty stream, then SIGHUPs the child (not in node-pty's typings). */
+  destroy?: () => void;
 }
 
 /**
@@ -177,7 +179,8 @@ export function spawnPty(plan: LaunchPlan, size: PtySize, clock: Clock, drainIdl
       writer?.dispose();
       signalGroup(term.pid, 'SIGHUP');
       try {
-        term.destroy();
+        if (internals.destroy) internals.destroy.call(term);
+        else socket?.destroy();
       } catch {
         /* already closed */
       }

@@ -117,9 +117,7 @@ export class AgentHub {
     clearInterval(this.sweeper);
     const conns = [...this.all];
     for (const c of conns) c.close(CloseCode.GOING_AWAY, 'gateway shutting down');
-    await Promise.all(
-      conns.map((c) => this.detach(c, 'gateway shutdown').catch(() => {})),
-    );
+    await Promise.all(conns.map((c) => this.detach(c, 'gateway shutdown').catch(() => {})));
     this.wss.close();
   }
 

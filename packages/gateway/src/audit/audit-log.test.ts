@@ -11,7 +11,9 @@ describe('audit log', () => {
   beforeEach(async () => {
     odb = await openDatabase('sqlite::memory:');
     log = new AuditLog(odb.db, odb.dialect, { now: () => t++ });
-    await sql`INSERT INTO workspaces (id, name, created_at) VALUES ('ws_a', 'a', 'x'), ('ws_b', 'b', 'x')`.execute(odb.db);
+    await sql`INSERT INTO workspaces (id, name, created_at) VALUES ('ws_a', 'a', 'x'), ('ws_b', 'b', 'x')`.execute(
+      odb.db,
+    );
   });
   afterEach(async () => odb.close());
 
@@ -22,7 +24,12 @@ describe('audit log', () => {
     const b1 = await log.append(ev('ws_b', 'x.one'));
     const a2 = await log.append(ev('ws_a', 'x.two'));
     expect([a1.seq, b1.seq, a2.seq]).toEqual([1, 1, 2]);
-    const rows = await odb.db.selectFrom('audit_events').selectAll().where('workspace_id', '=', 'ws_a').orderBy('seq').execute();
+    const rows = await odb.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('workspace_id', '=', 'ws_a')
+      .orderBy('seq')
+      .execute();
     expect(rows[0]!.prev_hash).toBe(GENESIS_HASH);
     expect(rows[1]!.prev_hash).toBe(rows[0]!.hash);
     expect(await log.verify('ws_a')).toMatchObject({ ok: true, count: 2, headSeq: 2 });
@@ -58,6 +65,8 @@ describe('audit log', () => {
 
 describe('canonical JSON', () => {
   it('sorts keys at every depth and drops undefined', () => {
-    expect(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: undefined }], c: null } })).toBe('{"a":{"c":null,"d":[2,{"z":1}]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: undefined }], c: null } })).toBe(
+      '{"a":{"c":null,"d":[2,{"z":1}]},"b":1}',
+    );
   });
 });

@@ -148,7 +148,10 @@ export class AuditLog {
     let q = this.db.selectFrom('audit_events').selectAll().where('workspace_id', '=', workspaceId);
     if (opts.before !== undefined) q = q.where('seq', '<', opts.before);
     if (opts.action) q = q.where('action', '=', opts.action);
-    const rows = await q.orderBy('seq', 'desc').limit(limit + 1).execute();
+    const rows = await q
+      .orderBy('seq', 'desc')
+      .limit(limit + 1)
+      .execute();
     const items = rows.slice(0, limit).map(toView);
     const last = items[items.length - 1];
     return { items, nextBefore: rows.length > limit && last ? last.seq : null };

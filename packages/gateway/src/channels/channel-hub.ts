@@ -109,7 +109,10 @@ export class ChannelHub {
       result: { bytesIn: 0, bytesOut: 0, exitCode: null, exitSignal: null, endReason: 'unknown' },
       ended: false,
     };
-    ch.timer = setTimeout(() => this.end(ch, 'timeout:user', CloseCode.TIMEOUT, 'user did not connect in time'), CHANNEL_JOIN_TIMEOUT_MS);
+    ch.timer = setTimeout(
+      () => this.end(ch, 'timeout:user', CloseCode.TIMEOUT, 'user did not connect in time'),
+      CHANNEL_JOIN_TIMEOUT_MS,
+    );
     ch.timer.unref();
     this.channels.set(id, ch);
     return { channelId: id, token };
@@ -125,7 +128,8 @@ export class ChannelHub {
 
   /** End every channel (gateway shutdown). */
   close(): void {
-    for (const ch of [...this.channels.values()]) this.end(ch, 'gateway_shutdown', CloseCode.GOING_AWAY, 'gateway shutting down');
+    for (const ch of [...this.channels.values()])
+      this.end(ch, 'gateway_shutdown', CloseCode.GOING_AWAY, 'gateway shutting down');
     this.wss.close();
   }
 
@@ -159,7 +163,14 @@ export class ChannelHub {
     // Hold the user's input until the agent side is there.
     ws.pause();
     ws.on('message', (data, isBinary) => this.fromUser(ch, data, isBinary));
-    ws.on('close', () => this.end(ch, ch.result.exitCode !== null || ch.result.exitSignal !== null ? 'exit' : 'user_closed', CloseCode.PEER_GONE, 'user left'));
+    ws.on('close', () =>
+      this.end(
+        ch,
+        ch.result.exitCode !== null || ch.result.exitSignal !== null ? 'exit' : 'user_closed',
+        CloseCode.PEER_GONE,
+        'user left',
+      ),
+    );
 
     const agentToken = newSecret('cat');
     ch.agentTokenHash = hashSecret(agentToken);
@@ -179,7 +190,9 @@ export class ChannelHub {
       grant,
       signature: this.signer.sign(grant),
       pty: ch.spec.pty,
-      ...(ch.spec.pty ? { ptyParams: { cols: ch.spec.cols, rows: ch.spec.rows, ...(ch.spec.term ? { term: ch.spec.term } : {}) } } : {}),
+      ...(ch.spec.pty
+        ? { ptyParams: { cols: ch.spec.cols, rows: ch.spec.rows, ...(ch.spec.term ? { term: ch.spec.term } : {}) } }
+        : {}),
     });
     if (!sent) {
       this.sendUser(ch, { type: 'error', code: 'SERVER_OFFLINE', message: 'The server went offline.' });
@@ -187,7 +200,11 @@ export class ChannelHub {
     }
     if (ch.timer) clearTimeout(ch.timer);
     ch.timer = setTimeout(() => {
-      this.sendUser(ch, { type: 'error', code: 'AGENT_TIMEOUT', message: 'The agent did not open the channel in time.' });
+      this.sendUser(ch, {
+        type: 'error',
+        code: 'AGENT_TIMEOUT',
+        message: 'The agent did not open the channel in time.',
+      });
       this.end(ch, 'timeout:agent', CloseCode.TIMEOUT, 'agent did not connect in time');
     }, CHANNEL_JOIN_TIMEOUT_MS);
     ch.timer.unref();
@@ -202,7 +219,12 @@ export class ChannelHub {
     ws.on('close', (code, reason) => {
       // The agent closes with 1000 right after `exit`; anything else means the channel broke.
       const why = code === CloseCode.NORMAL ? 'exit' : `agent_closed:${code}`;
-      this.end(ch, ch.result.endReason !== 'unknown' ? ch.result.endReason : why, code === CloseCode.NORMAL ? CloseCode.NORMAL : CloseCode.PEER_GONE, reason.toString() || 'agent left');
+      this.end(
+        ch,
+        ch.result.endReason !== 'unknown' ? ch.result.endReason : why,
+        code === CloseCode.NORMAL ? CloseCode.NORMAL : CloseCode.PEER_GONE,
+        reason.toString() || 'agent left',
+      );
     });
     this.sendUser(ch, { type: 'ready', sessionId: ch.spec.sessionId });
     ch.user?.resume();
@@ -260,7 +282,13 @@ export class ChannelHub {
   }
 
   /** Decode a control frame; on failure close that socket with the documented code. */
-  private decode(ws: WebSocket, text: string, allowed: Set<string>, max: number, who: string): ChannelControlMsg | null {
+  private decode(
+    ws: WebSocket,
+    text: string,
+    allowed: Set<string>,
+    max: number,
+    who: string,
+  ): ChannelControlMsg | null {
     const r = decodeFrame(ChannelControl, text, CONTROL_TYPES, max);
     if (!r.ok) {
       this.log.warn(`bad channel frame from ${who}`, { reason: r.reason });

@@ -199,7 +199,8 @@ export function apiRoutes(s: Services): AnyRoute[] {
       tag: 'servers',
       response: ServerDetail,
       errors: ['SERVER_NOT_FOUND'],
-      handler: async ({ principal: p, params }) => serverDetail(await s.servers.getByName(p.workspaceId, params.name ?? '')),
+      handler: async ({ principal: p, params }) =>
+        serverDetail(await s.servers.getByName(p.workspaceId, params.name ?? '')),
     }),
     route({
       method: 'POST',

@@ -33,13 +33,18 @@ export function openApiDocument(routes: AnyRoute[], version: string): unknown {
       };
     }
     if (r.auth !== false) {
-      responses['401'] = { description: 'UNAUTHENTICATED', content: { 'application/json': { schema: jsonSchema(ErrorBody) } } };
+      responses['401'] = {
+        description: 'UNAUTHENTICATED',
+        content: { 'application/json': { schema: jsonSchema(ErrorBody) } },
+      };
     }
     (paths[path] ??= {})[r.method.toLowerCase()] = {
       summary: r.summary,
       tags: [r.tag],
       ...(params.length ? { parameters: params } : {}),
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body) } } } } : {}),
+      ...(r.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body) } } } }
+        : {}),
       ...(r.auth === false ? { security: [] } : {}),
       responses,
     };

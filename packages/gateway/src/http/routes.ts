@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { CorralError } from '../errors.js';
 import type { Principal } from '../auth/principal.js';
 
@@ -32,7 +32,9 @@ export interface RouteSpec<B extends z.ZodType | undefined, R extends z.ZodType 
 export type AnyRoute = RouteSpec<any, any>;
 
 /** Identity helper that keeps the spec's types. */
-export function route<B extends z.ZodType | undefined, R extends z.ZodType | undefined>(spec: RouteSpec<B, R>): RouteSpec<B, R> {
+export function route<B extends z.ZodType | undefined, R extends z.ZodType | undefined>(
+  spec: RouteSpec<B, R>,
+): RouteSpec<B, R> {
   return spec;
 }
 
@@ -41,7 +43,9 @@ function zodMessage(err: z.ZodError): string {
     .slice(0, 5)
     .map((i) => {
       const path = i.path.join('.') || '(body)';
-      return i.code === 'unrecognized_keys' ? `${path}: unknown field(s) ${i.keys.join(', ')}` : `${path}: ${i.message}`;
+      return i.code === 'unrecognized_keys'
+        ? `${path}: unknown field(s) ${i.keys.join(', ')}`
+        : `${path}: ${i.message}`;
     })
     .join('; ');
 }
@@ -49,7 +53,8 @@ function zodMessage(err: z.ZodError): string {
 /** Parse `value` with `schema`, turning a failure into 400 VALIDATION_FAILED with the first issues. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   const r = schema.safeParse(value);
-  if (!r.success) throw new CorralError('VALIDATION_FAILED', zodMessage(r.error), { details: r.error.issues.slice(0, 10) });
+  if (!r.success)
+    throw new CorralError('VALIDATION_FAILED', zodMessage(r.error), { details: r.error.issues.slice(0, 10) });
   return r.data;
 }
 

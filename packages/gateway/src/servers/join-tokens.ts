@@ -35,7 +35,12 @@ export class JoinTokens {
 
   async create(
     workspaceId: string,
-    opts: { name?: string | undefined; expiresInSeconds?: number | undefined; uses?: number | undefined; createdBy: string | null },
+    opts: {
+      name?: string | undefined;
+      expiresInSeconds?: number | undefined;
+      uses?: number | undefined;
+      createdBy: string | null;
+    },
   ): Promise<{ view: JoinTokenView; token: string }> {
     const now = this.clock.now();
     const token = newSecret('cjt');

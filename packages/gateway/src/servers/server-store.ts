@@ -117,7 +117,13 @@ export class ServerStore {
     const now = iso(this.clock.now());
     await this.db
       .updateTable('servers')
-      .set({ status: 'online', connected_at: now, last_seen_at: now, connected_node: node, system: JSON.stringify(system) })
+      .set({
+        status: 'online',
+        connected_at: now,
+        last_seen_at: now,
+        connected_node: node,
+        system: JSON.stringify(system),
+      })
       .where('id', '=', serverId)
       .execute();
   }

@@ -1,0 +1,221 @@
+/**
+ * End to end, as a person would: real gateway, agent and CLI processes on loopback, over TLS 1.3,
+ * against SQLite and PostgreSQL.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { statSync, readFileSync } from 'node:fs';
+import { BIN, Proc, run, eventually } from './processes.js';
+import { createPgDatabase, DB_KINDS, tempDir, type DbKind } from './helpers.js';
+
+const IS_ROOT = process.getuid?.() === 0;
+const OTHER_USER = 'corral-e2e';
+
+describe.each(DB_KINDS)('websh end to end on %s', (kind: DbKind) => {
+  let dir: ReturnType<typeof tempDir>;
+  let gateway: Proc;
+  let agent: Proc;
+  let url: string;
+  let fp: string;
+  let dropDb: (() => Promise<void>) | undefined;
+  let dbArgs: string[] = [];
+  const env = () => ({ CORRAL_CONFIG_DIR: join(dir.path, 'cli') });
+  const cli = (args: string[], input?: string) =>
+    run(BIN.cli, args, { env: env(), ...(input !== undefined ? { input } : {}) });
+  const agentConfig = () => join(dir.path, 'agent.json');
+  const NAME = `e2e-${kind}`;
+
+  async function serverStatus(): Promise<string | undefined> {
+    const r = await cli(['server', 'ls', '--output', 'json']);
+    const list = JSON.parse(r.stdout) as
+      Array<{ name: string; status: string }> | { items: Array<{ name: string; status: string }> };
+    const items = Array.isArray(list) ? list : list.items;
+    return items.find((s) => s.name === NAME)?.status;
+  }
+
+  beforeAll(async () => {
+    dir = tempDir();
+    if (kind === 'postgres') {
+      const pg = await createPgDatabase();
+      dbArgs = ['--db', pg.url];
+      dropDb = pg.drop;
+    }
+    gateway = new Proc(BIN.gateway, ['start', '--data', join(dir.path, 'gw'), '--listen', '127.0.0.1:0', ...dbArgs]);
+    url = (await gateway.waitFor(/listening on (https:\/\/\S+)/))[1]!;
+    fp = (await gateway.waitFor(/CA fingerprint: (\S+)/))[1]!;
+    const password = (await gateway.waitFor(/password:\s+(\S+)/))[1]!;
+
+    const login = await cli(
+      ['login', url, '--email', 'admin@localhost', '--password-stdin', '--ca-fingerprint', fp],
+      password + '\n',
+    );
+    expect(login.code, login.stderr).toBe(0);
+
+    const tok = await cli(['server', 'token', 'create', '--name', NAME, '--output', 'json']);
+    expect(tok.code, tok.stderr).toBe(0);
+    const token = (JSON.parse(tok.stdout) as { token: string }).token;
+    const reg = await run(BIN.agent, [
+      'register',
+      '--gateway',
+      url,
+      '--token',
+      token,
+      '--ca-fingerprint',
+      fp,
+      '--config',
+      agentConfig(),
+      '--name',
+      NAME,
+      '--tag',
+      'env=test',
+    ]);
+    expect(reg.code, reg.stderr + reg.stdout).toBe(0);
+    agent = new Proc(BIN.agent, ['run', '--config', agentConfig()]);
+    await eventually(async () => (await serverStatus()) === 'online');
+    if (IS_ROOT) {
+      try {
+        execFileSync('id', [OTHER_USER], { stdio: 'ignore' });
+      } catch {
+        execFileSync('useradd', ['-m', '-s', '/bin/sh', OTHER_USER]);
+      }
+    }
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await gateway?.stop();
+    await dropDb?.();
+    dir?.remove();
+  });
+
+  it('wrote the CLI and agent configs with mode 0600', () => {
+    expect(statSync(agentConfig()).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir.path, 'cli', 'config.json')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(agentConfig(), 'utf8')).toContain('PRIVATE KEY');
+  });
+
+  it('lists the server with its platform and tags', async () => {
+    const r = await cli(['server', 'ls']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`${NAME}\\s+online`));
+    expect(r.stdout).toContain('env=test');
+    const show = await cli(['server', 'show', NAME]);
+    expect(show.stdout).toContain(NAME);
+  });
+
+  it('runs a command like ssh: stdout, stderr apart, exit code passed through', async () => {
+    const r = await cli(['websh', NAME, '--', 'echo', 'hello;', 'echo', 'oops', '>&2;', 'exit', '7']);
+    expect(r.stdout).toBe('hello\n');
+    expect(r.stderr).toContain('oops');
+    expect(r.code).toBe(7);
+  });
+
+  it('delivers exactly N bytes through websh, in pipe and in pty mode (no lost tail)', async () => {
+    const n = 3_000_000;
+    const pipe = await cli(['websh', NAME, '--', `head -c ${n} /dev/zero | tr '\\0' a`]);
+    expect(pipe.code).toBe(0);
+    expect(pipe.stdout.length).toBe(n);
+    const pty = await cli(['websh', NAME, '-t', '--', `head -c ${n} /dev/zero | tr '\\0' a`]);
+    expect(pty.code).toBe(0);
+    expect(pty.stdout.replace(/[\r\n]/g, '').length).toBe(n);
+  });
+
+  it('forwards stdin to the command and closes it at EOF', async () => {
+    const r = await cli(['websh', NAME, '--', 'wc', '-c'], 'x'.repeat(100_000));
+    expect(r.stdout.trim()).toBe('100000');
+  });
+
+  it('runs many sessions at once', async () => {
+    const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => cli(['websh', NAME, '--', 'echo', `n${i}`])));
+    rs.forEach((r, i) => expect(r.stdout).toBe(`n${i}\n`));
+  });
+
+  it.skipIf(!IS_ROOT)('runs as the OS user asked for with -u', async () => {
+    const r = await cli(['websh', NAME, '-u', OTHER_USER, '--', 'id', '-un']);
+    expect(r.stdout.trim()).toBe(OTHER_USER);
+    const bad = await cli(['websh', NAME, '-u', 'no-such-user-x', '--', 'true']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/OS_USER_UNKNOWN|no-such-user-x/);
+  });
+
+  it('opens an interactive login shell in a pty; the CLI exits with the shell status', async () => {
+    const pty = await import('node-pty');
+    const term = pty.spawn(process.execPath, [BIN.cli, 'websh', NAME], {
+      cols: 100,
+      rows: 30,
+      env: { ...process.env, ...env(), TERM: 'xterm' } as Record<string, string>,
+    });
+    let screen = '';
+    term.onData((d) => (screen += d));
+    const exited = new Promise<number>((r) => term.onExit((e) => r(e.exitCode)));
+    await eventually(async () => screen.length > 0, 15_000);
+    term.write('stty size; echo $((6*7))-marker\r');
+    await eventually(async () => /42-marker/.test(screen), 15_000);
+    expect(screen).toContain('30 100');
+    term.resize(120, 40);
+    term.write('stty size\r');
+    await eventually(async () => screen.includes('40 120'), 15_000);
+    term.write('exit 3\r');
+    expect(await exited).toBe(3);
+  });
+
+  it('records a session row per terminal and audits start and end', async () => {
+    const r = await cli(['audit', 'ls', '--output', 'json', '--limit', '200']);
+    const events = JSON.parse(r.stdout) as
+      | Array<{ action: string; details: Record<string, unknown> }>
+      | { items: Array<{ action: string; details: Record<string, unknown> }> };
+    const items = Array.isArray(events) ? events : events.items;
+    const actions = new Set(items.map((e) => e.action));
+    for (const a of [
+      'auth.login',
+      'join_token.create',
+      'server.register',
+      'agent.connect',
+      'session.start',
+      'session.end',
+    ]) {
+      expect(actions, a).toContain(a);
+    }
+    const end = items.find((e) => e.action === 'session.end' && e.details.exitCode === 7);
+    expect(end).toBeDefined();
+    const v = await cli(['audit', 'verify']);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/OK/i);
+  });
+
+  it('marks the server offline soon after the agent is SIGKILLed, and online again when it returns', async () => {
+    await agent.stop('SIGKILL');
+    await eventually(async () => (await serverStatus()) === 'offline', 35_000);
+    const r = await cli(['websh', NAME, '--', 'true']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/offline/i);
+    agent = new Proc(BIN.agent, ['run', '--config', agentConfig()]);
+    await eventually(async () => (await serverStatus()) === 'online');
+  });
+
+  it('after a gateway restart the agent comes back by itself', async () => {
+    await gateway.stop();
+    gateway = new Proc(BIN.gateway, [
+      'start',
+      '--data',
+      join(dir.path, 'gw'),
+      '--listen',
+      new URL(url).host,
+      ...dbArgs,
+    ]);
+    await gateway.waitFor(/listening on/);
+    expect(gateway.out).not.toMatch(/password:/);
+    await eventually(async () => (await serverStatus()) === 'online', 30_000);
+    const r = await cli(['websh', NAME, '--', 'echo', 'back']);
+    expect(r.stdout).toBe('back\n');
+  });
+
+  it('logs out: the old token is refused with a clear message', async () => {
+    const out = await cli(['logout']);
+    expect(out.code).toBe(0);
+    const who = await cli(['whoami']);
+    expect(who.code).not.toBe(0);
+    expect(who.stderr).toMatch(/login/i);
+  });
+});
