@@ -27,6 +27,8 @@ export interface RawRequest {
   /** TLS options when no agent is given. */
   tls?: AgentOptions;
   timeoutMs?: number;
+  /** Called once the request has been handed to the socket, i.e. while the answer is awaited. */
+  onSent?: () => void;
 }
 
 /** One HTTPS request, body read in full. Network and TLS failures become NetworkError with a hint. */
@@ -42,7 +44,9 @@ export function rawRequest(req: RawRequest): Promise<RawResponse> {
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
         res.on('error', (err) => reject(networkError(err, req.url)));
       },
     );
@@ -50,6 +54,7 @@ export function rawRequest(req: RawRequest): Promise<RawResponse> {
       r.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' }));
     });
     r.on('error', (err) => reject(networkError(err, req.url)));
+    if (req.onSent) r.once('finish', req.onSent);
     r.end(req.body);
   });
 }
@@ -104,7 +109,12 @@ export function errorFromResponse(res: RawResponse): ApiError {
     // not JSON: fall through
   }
   const text = res.body.toString('utf8').trim().slice(0, 200);
-  return new ApiError(res.status, `HTTP_${res.status}`, text || 'the gateway answered with an error and no details', retry);
+  return new ApiError(
+    res.status,
+    `HTTP_${res.status}`,
+    text || 'the gateway answered with an error and no details',
+    retry,
+  );
 }
 
 export interface ApiClientOptions {
@@ -125,6 +135,8 @@ export interface RequestOptions<T> {
   parse?: (value: unknown) => T;
   /** Query parameters; undefined values are left out. */
   query?: Record<string, string | number | undefined>;
+  /** Called once the request is on its way (to use the wait for the answer). Must not throw. */
+  onSent?: () => void;
 }
 
 /** TLS settings every verified connection uses. */
@@ -172,6 +184,7 @@ export class ApiClient {
       ...(body !== undefined ? { body } : {}),
       agent: this.agent,
       timeoutMs: this.timeoutMs,
+      ...(opts.onSent ? { onSent: opts.onSent } : {}),
     });
     if (res.status < 200 || res.status >= 300) throw errorFromResponse(res);
     if (res.status === 204 || res.body.length === 0) return undefined as T;
@@ -179,7 +192,9 @@ export class ApiClient {
     try {
       json = JSON.parse(res.body.toString('utf8'));
     } catch {
-      throw new CliError(`the gateway sent a non-JSON answer to ${method} ${path}: is ${this.baseUrl} a Corral gateway?`);
+      throw new CliError(
+        `the gateway sent a non-JSON answer to ${method} ${path}: is ${this.baseUrl} a Corral gateway?`,
+      );
     }
     if (!opts.parse) return json as T;
     try {

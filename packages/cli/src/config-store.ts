@@ -31,10 +31,12 @@ function isStringOrNull(v: unknown): v is string | null {
 
 /** Check a parsed config file; returns a reason when it is not valid. */
 export function checkConfig(value: unknown): { ok: true; config: CorralConfig } | { ok: false; reason: string } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'not an object' };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, reason: 'not an object' };
   const v = value as Record<string, unknown>;
   for (const key of ['url', 'caPem', 'caFingerprint'] as const) {
-    if (typeof v[key] !== 'string' || v[key] === '') return { ok: false, reason: `"${key}" must be a non-empty string` };
+    if (typeof v[key] !== 'string' || v[key] === '')
+      return { ok: false, reason: `"${key}" must be a non-empty string` };
   }
   for (const key of ['token', 'expiresAt', 'email'] as const) {
     if (!isStringOrNull(v[key] ?? null)) return { ok: false, reason: `"${key}" must be a string or null` };

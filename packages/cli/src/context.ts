@@ -17,6 +17,8 @@ export interface OutputStream extends NodeJS.WritableStream {
   columns?: number;
   /** Terminal height in rows, when a terminal. */
   rows?: number;
+  /** tty.WriteStream's internal: re-read the size from the terminal, emit 'resize' if it changed. */
+  _refreshSize?(): void;
 }
 
 export interface CliContext {

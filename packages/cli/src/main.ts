@@ -1,217 +1,14 @@
-import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { CliContext } from './context.js';
 import { describeError } from './errors.js';
+import { parseWebshArgs } from './websh/args.js';
 
 /**
- * `corral`: the command-line client. This file only wires commander to the command modules, which are
- * imported lazily so that each command loads just what it needs (`corral websh` never loads zod).
- * It is the only place that reads process.env and argv.
+ * `corral`: the entry point. The only place that reads process.env and argv; it builds the CliContext
+ * and hands over to the command tree in program.ts. `corral websh` in its common shapes skips
+ * commander entirely (see websh/args.ts): its startup is benchmarked against ssh.
  */
-
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-function outputOption(): Option {
-  return new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table');
-}
-
-function examples(lines: string[]): string {
-  return '\nExamples:\n' + lines.map((l) => `  $ ${l}`).join('\n') + '\n';
-}
-
-/**
- * Build the command tree. `setExitCode` receives the status a command wants the process to end with.
- */
-export function buildProgram(ctx: CliContext, setExitCode: (code: number) => void): Command {
-  const program = new Command('corral')
-    .description('Corral: reach your servers through the gateway (terminals, commands, join tokens, audit).')
-    .version(VERSION, '-V, --version', 'print the version')
-    .helpOption('-h, --help', 'show help')
-    .showSuggestionAfterError()
-    .addHelpText(
-      'after',
-      examples([
-        'corral login https://gateway.example.com:8443',
-        'corral server ls',
-        'corral websh web-01',
-        'corral websh web-01 -- uptime',
-      ]) + '\nConfiguration lives in $CORRAL_CONFIG_DIR (default ~/.config/corral).\n',
-    );
-
-  // --- login / logout / whoami --------------------------------------------------------------------
-  program
-    .command('login')
-    .description("log in to a gateway, pinning its CA certificate on first use")
-    .argument('<url>', 'gateway URL, e.g. https://gateway.example.com:8443')
-    .option('--email <email>', 'account email (asked for when omitted)')
-    .option('--password-stdin', 'read the password from stdin (all of it, one trailing newline dropped)')
-    .option('--ca-fingerprint <sha256>', "expected SHA-256 fingerprint of the gateway's CA (64 hex digits, colons allowed)")
-    .addHelpText(
-      'after',
-      examples([
-        'corral login https://gateway.example.com:8443',
-        "corral login https://10.0.0.5:8443 --ca-fingerprint 3A:9F:...:C2 --email me@example.com",
-        'printf %s "$PW" | corral login https://gw:8443 --email me@example.com --password-stdin --ca-fingerprint 3A9F...C2',
-      ]) +
-        '\nThe first login to a gateway shows its CA fingerprint and asks whether to trust it (or checks\n' +
-        '--ca-fingerprint). Later logins to the same URL reuse the pinned CA and refuse if it changed.\n',
-    )
-    .action(async (url: string, opts: { email?: string; passwordStdin?: boolean; caFingerprint?: string }) => {
-      const { login } = await import('./commands/auth.js');
-      await login(ctx, url, opts);
-    });
-
-  program
-    .command('logout')
-    .description('end the session on the gateway and forget the token')
-    .addHelpText('after', examples(['corral logout']))
-    .action(async () => {
-      const { logout } = await import('./commands/auth.js');
-      await logout(ctx);
-    });
-
-  program
-    .command('whoami')
-    .description('show the logged-in user, workspace and gateway')
-    .addOption(outputOption())
-    .addHelpText('after', examples(['corral whoami', 'corral whoami --output json']))
-    .action(async (opts: { output: 'table' | 'json' }) => {
-      const { whoami } = await import('./commands/auth.js');
-      await whoami(ctx, opts);
-    });
-
-  // --- server ------------------------------------------------------------------------------------
-  const server = program
-    .command('server')
-    .description('list and inspect servers; manage join tokens')
-    .addHelpText('after', examples(['corral server ls', 'corral server show web-01', 'corral server token create --expires-in 1h']));
-
-  server
-    .command('ls')
-    .alias('list')
-    .description('list servers: NAME STATUS PLATFORM ADDRESS LAST SEEN TAGS')
-    .addOption(outputOption())
-    .addHelpText('after', examples(['corral server ls', "corral server ls -o json | jq -r '.items[].name'"]))
-    .action(async (opts: { output: 'table' | 'json' }) => {
-      const { serverLs } = await import('./commands/server.js');
-      await serverLs(ctx, opts);
-    });
-
-  server
-    .command('show')
-    .description('show one server, with the system facts its agent reports')
-    .argument('<name>', 'server name')
-    .addOption(outputOption())
-    .addHelpText('after', examples(['corral server show web-01', 'corral server show web-01 -o json']))
-    .action(async (name: string, opts: { output: 'table' | 'json' }) => {
-      const { serverShow } = await import('./commands/server.js');
-      await serverShow(ctx, name, opts);
-    });
-
-  const token = server
-    .command('token')
-    .description('join tokens: one-time secrets that let an agent register a server')
-    .addHelpText('after', examples(['corral server token create --name web --expires-in 1h', 'corral server token ls', 'corral server token revoke jt_123']));
-
-  token
-    .command('create')
-    .description('create a join token; the secret is printed once, with the command that registers a server')
-    .option('--name <name>', 'a label to recognise the token by')
-    .option('--expires-in <duration>', 'lifetime: 30m, 1h, 7d or seconds (default 1h, at least 1m)')
-    .option('--uses <n>', 'how many servers may register with it (default 1)')
-    .addOption(outputOption())
-    .addHelpText(
-      'after',
-      examples([
-        'corral server token create',
-        'corral server token create --name db-fleet --expires-in 7d --uses 20',
-        'corral server token create -o json | jq -r .token',
-      ]),
-    )
-    .action(async (opts: { name?: string; expiresIn?: string; uses?: string; output: 'table' | 'json' }) => {
-      const { tokenCreate } = await import('./commands/join-token.js');
-      await tokenCreate(ctx, opts);
-    });
-
-  token
-    .command('ls')
-    .alias('list')
-    .description('list join tokens: ID NAME STATUS USES (left/total) EXPIRES CREATED')
-    .addOption(outputOption())
-    .addHelpText('after', examples(['corral server token ls']))
-    .action(async (opts: { output: 'table' | 'json' }) => {
-      const { tokenLs } = await import('./commands/join-token.js');
-      await tokenLs(ctx, opts);
-    });
-
-  token
-    .command('revoke')
-    .description('revoke a join token so no more servers can register with it')
-    .argument('<id>', 'token id (see `corral server token ls`)')
-    .addHelpText('after', examples(['corral server token revoke jt_123']))
-    .action(async (id: string) => {
-      const { tokenRevoke } = await import('./commands/join-token.js');
-      await tokenRevoke(ctx, id);
-    });
-
-  // --- websh -------------------------------------------------------------------------------------
-  program
-    .command('websh')
-    .description('open a terminal on a server, or run a command there (like ssh)')
-    .argument('<server>', 'server name')
-    .argument('[command...]', 'command and arguments, after --')
-    .option('-u, --user <osuser>', 'OS account on the server (default: the agent\'s account)')
-    .option('-t, --tty', 'allocate a terminal for the command (for full-screen programs)')
-    .addHelpText(
-      'after',
-      examples([
-        'corral websh web-01',
-        'corral websh web-01 -u deploy',
-        'corral websh web-01 -- uptime',
-        'corral websh db-01 -- pg_dump app > app.sql',
-        'tar cz dir | corral websh web-01 -- tar xz -C /tmp',
-        'corral websh web-01 -t -- htop',
-      ]) +
-        '\nWith a command, local stdin is sent to it unless stdin is a terminal (use -t for interactive\n' +
-        "programs). The exit status is the command's; 255 means corral itself failed, as with ssh.\n",
-    )
-    .action(async (name: string, command: string[], opts: { user?: string; tty?: boolean }) => {
-      const { websh } = await import('./commands/websh.js');
-      setExitCode(await websh(ctx, name, command, opts));
-    });
-
-  // --- audit -------------------------------------------------------------------------------------
-  const audit = program
-    .command('audit')
-    .description('read and verify the tamper-evident audit log')
-    .addHelpText('after', examples(['corral audit ls --limit 20', 'corral audit verify']));
-
-  audit
-    .command('ls')
-    .alias('list')
-    .description('list audit events, newest first: SEQ TIME ACTION OUTCOME ACTOR TARGET SOURCE')
-    .option('-n, --limit <n>', 'how many events (default 50)')
-    .addOption(outputOption())
-    .addHelpText('after', examples(['corral audit ls', 'corral audit ls --limit 500 -o json']))
-    .action(async (opts: { limit?: string; output: 'table' | 'json' }) => {
-      const { auditLs } = await import('./commands/audit.js');
-      await auditLs(ctx, opts);
-    });
-
-  audit
-    .command('verify')
-    .description("recompute the audit log's hash chain; exits 1 when it is broken")
-    .addOption(outputOption())
-    .addHelpText('after', examples(['corral audit verify']))
-    .action(async (opts: { output: 'table' | 'json' }) => {
-      const { auditVerify } = await import('./commands/audit.js');
-      await auditVerify(ctx, opts);
-    });
-
-  return program;
-}
 
 /** The real world, read once. */
 function processContext(): CliContext {
@@ -248,7 +45,18 @@ async function main(): Promise<void> {
   const ctx = processContext();
   let exitCode = 0;
   try {
-    await buildProgram(ctx, (code) => (exitCode = code)).parseAsync(process.argv);
+    const argv = process.argv.slice(2);
+    const fast = argv[0] === 'websh' ? parseWebshArgs(argv.slice(1)) : undefined;
+    if (fast) {
+      const { websh } = await import('./commands/websh.js');
+      exitCode = await websh(ctx, fast.server, fast.command, {
+        tty: fast.tty,
+        ...(fast.user !== undefined ? { user: fast.user } : {}),
+      });
+    } else {
+      const { buildProgram } = await import('./program.js');
+      await buildProgram(ctx, (code) => (exitCode = code)).parseAsync(process.argv);
+    }
   } catch (err) {
     const { message, exitCode: code } = describeError(err);
     process.stderr.write(`corral: ${message}\n`);

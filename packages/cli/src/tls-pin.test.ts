@@ -54,7 +54,10 @@ describe('fingerprints', () => {
 describe('decidePin', () => {
   const url = 'https://gw:8443';
   it('trusts a matching --ca-fingerprint', () => {
-    expect(decidePin({ url, served: OPENSSL_FP, flag: OPENSSL_FP.toLowerCase(), interactive: false })).toEqual({ action: 'trust', why: 'flag' });
+    expect(decidePin({ url, served: OPENSSL_FP, flag: OPENSSL_FP.toLowerCase(), interactive: false })).toEqual({
+      action: 'trust',
+      why: 'flag',
+    });
   });
   it('security: refuses loudly when --ca-fingerprint does not match, even with a terminal', () => {
     const d = decidePin({ url, served: OPENSSL_FP, flag: OTHER_FP, interactive: true });
@@ -62,14 +65,19 @@ describe('decidePin', () => {
     expect(d.action === 'refuse' && d.message).toMatch(/MISMATCH/);
   });
   it('reuses a CA pinned for the same URL without asking', () => {
-    expect(decidePin({ url, served: OPENSSL_FP, pinned: OPENSSL_FP, interactive: true })).toEqual({ action: 'trust', why: 'pinned' });
+    expect(decidePin({ url, served: OPENSSL_FP, pinned: OPENSSL_FP, interactive: true })).toEqual({
+      action: 'trust',
+      why: 'pinned',
+    });
   });
   it('security: refuses when the gateway now serves a different CA than the pinned one', () => {
     const d = decidePin({ url, served: OTHER_FP, pinned: OPENSSL_FP, interactive: true });
     expect(d.action === 'refuse' && d.message).toMatch(/CHANGED/);
   });
   it('a matching flag overrides a changed pin (the user checked the new CA)', () => {
-    expect(decidePin({ url, served: OTHER_FP, flag: OTHER_FP, pinned: OPENSSL_FP, interactive: false }).action).toBe('trust');
+    expect(decidePin({ url, served: OTHER_FP, flag: OTHER_FP, pinned: OPENSSL_FP, interactive: false }).action).toBe(
+      'trust',
+    );
   });
   it('asks on a terminal, and refuses without one, naming --ca-fingerprint', () => {
     expect(decidePin({ url, served: OPENSSL_FP, interactive: true })).toEqual({ action: 'ask' });

@@ -35,9 +35,7 @@ export function formatFingerprint(fp: string): string {
 
 /** What login does with the CA the gateway served. */
 export type PinDecision =
-  | { action: 'trust'; why: 'flag' | 'pinned' }
-  | { action: 'ask' }
-  | { action: 'refuse'; message: string };
+  { action: 'trust'; why: 'flag' | 'pinned' } | { action: 'ask' } | { action: 'refuse'; message: string };
 
 /**
  * Decide whether to trust the served CA (pure, so every branch is tested).
@@ -63,7 +61,7 @@ export function decidePin(args: {
         `  expected (--ca-fingerprint): ${formatFingerprint(flag)}\n` +
         `  served by the gateway:       ${formatFingerprint(served)}\n` +
         'Someone may be intercepting the connection, or the fingerprint was mistyped. ' +
-        "Check the fingerprint the gateway printed at start (or ask its operator) and try again.",
+        'Check the fingerprint the gateway printed at start (or ask its operator) and try again.',
     };
   }
   if (pinned !== undefined) {

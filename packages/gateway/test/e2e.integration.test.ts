@@ -11,6 +11,9 @@ import { createPgDatabase, DB_KINDS, tempDir, type DbKind } from './helpers.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 const OTHER_USER = 'corral-e2e';
+// As root, run the sessions as a plain /bin/sh user: root's own dotfiles on a developer machine (pyenv,
+// conda, ...) make every shell slow and are not what these tests are about.
+const AS = IS_ROOT ? ['-u', OTHER_USER] : [];
 
 describe.each(DB_KINDS)('websh end to end on %s', (kind: DbKind) => {
   let dir: ReturnType<typeof tempDir>;
@@ -105,7 +108,7 @@ describe.each(DB_KINDS)('websh end to end on %s', (kind: DbKind) => {
   });
 
   it('runs a command like ssh: stdout, stderr apart, exit code passed through', async () => {
-    const r = await cli(['websh', NAME, '--', 'echo', 'hello;', 'echo', 'oops', '>&2;', 'exit', '7']);
+    const r = await cli(['websh', NAME, ...AS, '--', 'echo', 'hello;', 'echo', 'oops', '>&2;', 'exit', '7']);
     expect(r.stdout).toBe('hello\n');
     expect(r.stderr).toContain('oops');
     expect(r.code).toBe(7);
@@ -113,21 +116,50 @@ describe.each(DB_KINDS)('websh end to end on %s', (kind: DbKind) => {
 
   it('delivers exactly N bytes through websh, in pipe and in pty mode (no lost tail)', async () => {
     const n = 3_000_000;
-    const pipe = await cli(['websh', NAME, '--', `head -c ${n} /dev/zero | tr '\\0' a`]);
+    const pipe = await cli(['websh', NAME, ...AS, '--', `head -c ${n} /dev/zero | tr '\\0' a`]);
     expect(pipe.code).toBe(0);
     expect(pipe.stdout.length).toBe(n);
-    const pty = await cli(['websh', NAME, '-t', '--', `head -c ${n} /dev/zero | tr '\\0' a`]);
+    const pty = await cli(['websh', NAME, ...AS, '-t', '--', `head -c ${n} /dev/zero | tr '\\0' a`]);
     expect(pty.code).toBe(0);
     expect(pty.stdout.replace(/[\r\n]/g, '').length).toBe(n);
   });
 
+  it('keeps gateway and agent memory bounded when the reader is slow (backpressure end to end)', async () => {
+    const { spawn } = await import('node:child_process');
+    const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    let peak = { gateway: 0, agent: 0 };
+    const sample = setInterval(() => {
+      peak = {
+        gateway: Math.max(peak.gateway, rss(gateway.child.pid!)),
+        agent: Math.max(peak.agent, rss(agent.child.pid!)),
+      };
+    }, 50);
+    const total = 512 * 1024 * 1024;
+    const child = spawn(process.execPath, [BIN.cli, 'websh', NAME, ...AS, '--', `head -c ${total} /dev/zero`], {
+      env: { ...process.env, ...env() },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    // Read nothing for a while: every buffer on the way fills up to its high-water mark and stops there.
+    child.stdout.pause();
+    await new Promise((r) => setTimeout(r, 3000));
+    let received = 0;
+    child.stdout.on('data', (d: Buffer) => (received += d.length));
+    child.stdout.resume();
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    clearInterval(sample);
+    expect(code).toBe(0);
+    expect(received).toBe(total);
+    expect(peak.gateway).toBeLessThan(200 * 1024 * 1024);
+    expect(peak.agent).toBeLessThan(200 * 1024 * 1024);
+  });
+
   it('forwards stdin to the command and closes it at EOF', async () => {
-    const r = await cli(['websh', NAME, '--', 'wc', '-c'], 'x'.repeat(100_000));
+    const r = await cli(['websh', NAME, ...AS, '--', 'wc', '-c'], 'x'.repeat(100_000));
     expect(r.stdout.trim()).toBe('100000');
   });
 
   it('runs many sessions at once', async () => {
-    const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => cli(['websh', NAME, '--', 'echo', `n${i}`])));
+    const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => cli(['websh', NAME, ...AS, '--', 'echo', `n${i}`])));
     rs.forEach((r, i) => expect(r.stdout).toBe(`n${i}\n`));
   });
 
@@ -141,7 +173,7 @@ describe.each(DB_KINDS)('websh end to end on %s', (kind: DbKind) => {
 
   it('opens an interactive login shell in a pty; the CLI exits with the shell status', async () => {
     const pty = await import('node-pty');
-    const term = pty.spawn(process.execPath, [BIN.cli, 'websh', NAME], {
+    const term = pty.spawn(process.execPath, [BIN.cli, 'websh', NAME, ...AS], {
       cols: 100,
       rows: 30,
       env: { ...process.env, ...env(), TERM: 'xterm' } as Record<string, string>,
@@ -187,7 +219,7 @@ describe.each(DB_KINDS)('websh end to end on %s', (kind: DbKind) => {
   it('marks the server offline soon after the agent is SIGKILLed, and online again when it returns', async () => {
     await agent.stop('SIGKILL');
     await eventually(async () => (await serverStatus()) === 'offline', 35_000);
-    const r = await cli(['websh', NAME, '--', 'true']);
+    const r = await cli(['websh', NAME, ...AS, '--', 'true']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/offline/i);
     agent = new Proc(BIN.agent, ['run', '--config', agentConfig()]);
@@ -207,7 +239,7 @@ describe.each(DB_KINDS)('websh end to end on %s', (kind: DbKind) => {
     await gateway.waitFor(/listening on/);
     expect(gateway.out).not.toMatch(/password:/);
     await eventually(async () => (await serverStatus()) === 'online', 30_000);
-    const r = await cli(['websh', NAME, '--', 'echo', 'back']);
+    const r = await cli(['websh', NAME, ...AS, '--', 'echo', 'back']);
     expect(r.stdout).toBe('back\n');
   });
 

@@ -33,7 +33,8 @@ function auditColumns(ctx: CliContext): Column<AuditEventView>[] {
     {
       header: 'OUTCOME',
       value: (e) => e.outcome,
-      color: (text, e) => (e.outcome === 'success' ? c.green(text) : e.outcome === 'denied' ? c.yellow(text) : c.red(text)),
+      color: (text, e) =>
+        e.outcome === 'success' ? c.green(text) : e.outcome === 'denied' ? c.yellow(text) : c.red(text),
     },
     { header: 'ACTOR', value: actorOf, shrink: true },
     { header: 'TARGET', value: targetOf, shrink: true },
@@ -65,7 +66,12 @@ export async function auditLs(ctx: CliContext, opts: AuditLsOptions): Promise<vo
       ctx.stderr.write('The audit log is empty.\n');
       return;
     }
-    ctx.stdout.write(renderTable(auditColumns(ctx), items, { color: ctx.color, maxWidth: ctx.stdout.isTTY ? ctx.stdout.columns : undefined }));
+    ctx.stdout.write(
+      renderTable(auditColumns(ctx), items, {
+        color: ctx.color,
+        maxWidth: ctx.stdout.isTTY ? ctx.stdout.columns : undefined,
+      }),
+    );
   });
 }
 

@@ -30,7 +30,9 @@ export interface LoginOptions {
 export async function login(ctx: CliContext, urlInput: string, opts: LoginOptions): Promise<void> {
   const url = normalizeGatewayUrl(urlInput);
   if (opts.caFingerprint !== undefined && !isValidFingerprint(opts.caFingerprint)) {
-    throw new CliError('--ca-fingerprint must be a SHA-256 fingerprint: 64 hex digits, colons allowed (the gateway prints it at start)');
+    throw new CliError(
+      '--ca-fingerprint must be a SHA-256 fingerprint: 64 hex digits, colons allowed (the gateway prints it at start)',
+    );
   }
   if (opts.passwordStdin && !opts.email) {
     throw new CliError('--password-stdin needs --email too (stdin carries the password)');
@@ -113,7 +115,11 @@ export async function logout(ctx: CliContext): Promise<void> {
     api.close();
   }
   store.save({ ...config, token: null, expiresAt: null });
-  if (warning) println(ctx.stderr, `corral: the gateway did not confirm the logout (${warning}); the token was forgotten here anyway`);
+  if (warning)
+    println(
+      ctx.stderr,
+      `corral: the gateway did not confirm the logout (${warning}); the token was forgotten here anyway`,
+    );
   println(ctx.stdout, `Logged out of ${config.url}.`);
 }
 

@@ -29,7 +29,10 @@ export function requireLogin(ctx: CliContext): LoggedInConfig {
  * Run `fn` with an API client for the saved login, then close its connections. A 401 UNAUTHENTICATED
  * answer becomes "session expired or revoked: run `corral login URL` again".
  */
-export async function withApi<T>(ctx: CliContext, fn: (api: ApiClient, config: LoggedInConfig) => Promise<T>): Promise<T> {
+export async function withApi<T>(
+  ctx: CliContext,
+  fn: (api: ApiClient, config: LoggedInConfig) => Promise<T>,
+): Promise<T> {
   const config = requireLogin(ctx);
   const api = new ApiClient({ baseUrl: config.url, caPem: config.caPem, token: config.token });
   try {

@@ -1,9 +1,4 @@
-import {
-  JoinTokenCreateResponse,
-  JoinTokenList,
-  parseDurationSeconds,
-  type JoinTokenView,
-} from '@corral/protocol';
+import { JoinTokenCreateResponse, JoinTokenList, parseDurationSeconds, type JoinTokenView } from '@corral/protocol';
 import { println, type CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { colors } from '../format/color.js';
@@ -93,7 +88,12 @@ export async function tokenLs(ctx: CliContext, opts: OutputOptions): Promise<voi
       ctx.stderr.write('No join tokens: create one with `corral server token create`.\n');
       return;
     }
-    ctx.stdout.write(renderTable(tokenColumns(ctx), list.items, { color: ctx.color, maxWidth: ctx.stdout.isTTY ? ctx.stdout.columns : undefined }));
+    ctx.stdout.write(
+      renderTable(tokenColumns(ctx), list.items, {
+        color: ctx.color,
+        maxWidth: ctx.stdout.isTTY ? ctx.stdout.columns : undefined,
+      }),
+    );
   });
 }
 

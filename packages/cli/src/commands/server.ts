@@ -45,11 +45,18 @@ export async function serverLs(ctx: CliContext, opts: OutputOptions): Promise<vo
     const list = await api.request('GET', '/api/v1/servers', { parse: (v) => ServerList.parse(v) });
     if (opts.output === 'json') return printJson(ctx, list);
     if (list.items.length === 0) {
-      ctx.stderr.write('No servers yet: create a join token with `corral server token create` and register an agent.\n');
+      ctx.stderr.write(
+        'No servers yet: create a join token with `corral server token create` and register an agent.\n',
+      );
       return;
     }
     const items = [...list.items].sort((a, b) => a.name.localeCompare(b.name));
-    ctx.stdout.write(renderTable(serverColumns(ctx), items, { color: ctx.color, maxWidth: ctx.stdout.isTTY ? ctx.stdout.columns : undefined }));
+    ctx.stdout.write(
+      renderTable(serverColumns(ctx), items, {
+        color: ctx.color,
+        maxWidth: ctx.stdout.isTTY ? ctx.stdout.columns : undefined,
+      }),
+    );
   });
 }
 

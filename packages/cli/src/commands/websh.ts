@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import type * as WsModule from 'ws';
 import type { ClientOptions, WebSocket } from 'ws';
 import { ApiClient } from '../api-client.js';
 import { println, type CliContext } from '../context.js';
@@ -6,7 +7,7 @@ import { ApiError, CliError, describeError, sessionExpired } from '../errors.js'
 import { requireLogin } from './common.js';
 import { describeClose, EXIT_UNKNOWN, exitStatus } from '../websh/exit-code.js';
 import { runSession, type SessionEnd, type StdinMode } from '../websh/session.js';
-import { RawTerminal, terminalSize, watchResize } from '../websh/terminal.js';
+import { RawTerminal, refreshTerminalSize, terminalSize, watchResize } from '../websh/terminal.js';
 import { MAX_DATA_FRAME_BYTES, OS_USER_RE, parseWebshOpen } from '../websh/wire.js';
 
 /**
@@ -27,15 +28,19 @@ export interface WebshOptions {
 export const WS_MAX_PAYLOAD = 2 * MAX_DATA_FRAME_BYTES;
 
 /** How a websh call uses the terminal, from the arguments and what stdin is. */
-export function planSession(command: string[], tty: boolean, stdinIsTty: boolean): { pty: boolean; stdinMode: StdinMode } {
+export function planSession(
+  command: string[],
+  tty: boolean,
+  stdinIsTty: boolean,
+): { pty: boolean; stdinMode: StdinMode } {
   if (command.length === 0) return { pty: true, stdinMode: 'raw' };
   if (stdinIsTty) return { pty: tty, stdinMode: tty ? 'raw' : 'none' };
   return { pty: tty, stdinMode: 'pipe' };
 }
 
 /** The ws module, loaded only here (it costs ~30 ms; CommonJS require is quicker than its ESM wrapper). */
-function loadWs(): typeof import('ws') {
-  return createRequire(import.meta.url)('ws') as typeof import('ws');
+function loadWs(): typeof WsModule {
+  return createRequire(import.meta.url)('ws') as typeof WsModule;
 }
 
 /** Run websh; resolves with the exit status for the process. Prints its own errors. */
@@ -50,7 +55,9 @@ export async function websh(ctx: CliContext, server: string, command: string[], 
 
 async function webshInner(ctx: CliContext, server: string, command: string[], opts: WebshOptions): Promise<number> {
   if (command.length === 0 && !ctx.stdin.isTTY) {
-    throw new CliError('an interactive websh needs a terminal on stdin: to run a command, use `corral websh SERVER -- COMMAND`');
+    throw new CliError(
+      'an interactive websh needs a terminal on stdin: to run a command, use `corral websh SERVER -- COMMAND`',
+    );
   }
   if (opts.user !== undefined && !OS_USER_RE.test(opts.user)) {
     throw new CliError(`"${opts.user}" is not a valid OS user name`);
@@ -61,8 +68,9 @@ async function webshInner(ctx: CliContext, server: string, command: string[], op
   const body: Record<string, unknown> = { pty: plan.pty };
   if (opts.user !== undefined) body.osUser = opts.user;
   if (command.length > 0) body.command = command;
+  const initialSize = terminalSize(ctx.stdout);
   if (plan.pty) {
-    Object.assign(body, terminalSize(ctx.stdout));
+    Object.assign(body, initialSize);
     if (ctx.term) body.term = ctx.term.slice(0, 64);
   }
 
@@ -70,19 +78,30 @@ async function webshInner(ctx: CliContext, server: string, command: string[], op
   const terminal = new RawTerminal(ctx.stdin);
   let ws: WebSocket | undefined;
   try {
-    const opening = api.request('POST', `/api/v1/servers/${encodeURIComponent(server)}/websh`, {
-      body,
-      parse: parseWebshOpen,
-    });
-    // Load ws while the request is on the wire rather than before it.
-    const { WebSocket: WebSocketCtor } = loadWs();
+    // Load ws (~20 ms) while the gateway works on the request, not before sending it.
+    let wsModule: typeof WsModule | undefined;
+    let wsLoadError: unknown;
+    const preloadWs = (): void => {
+      try {
+        wsModule ??= loadWs();
+      } catch (err) {
+        wsLoadError = err;
+      }
+    };
     let open;
     try {
-      open = await opening;
+      open = await api.request('POST', `/api/v1/servers/${encodeURIComponent(server)}/websh`, {
+        body,
+        parse: parseWebshOpen,
+        onSent: preloadWs,
+      });
     } catch (err) {
       if (err instanceof ApiError && err.code === 'UNAUTHENTICATED') throw sessionExpired(config.url);
       throw err;
     }
+    preloadWs();
+    if (!wsModule) throw wsLoadError;
+    const WebSocketCtor = wsModule.WebSocket;
 
     const url = config.url.replace(/^https:/, 'wss:') + open.path;
     const wsOptions: ClientOptions = {
@@ -98,7 +117,16 @@ async function webshInner(ctx: CliContext, server: string, command: string[], op
     const end: SessionEnd = await runSession(ws, ctx, {
       stdinMode: plan.stdinMode,
       ...(plan.pty && ctx.stdout.isTTY
-        ? { resize: { subscribe: (cb: () => void) => watchResize(ctx.stdout, cb), size: () => terminalSize(ctx.stdout) } }
+        ? {
+            resize: {
+              subscribe: (cb: () => void) => watchResize(ctx.stdout, cb),
+              size: () => {
+                refreshTerminalSize(ctx.stdout); // may emit 'resize' and so send it right here
+                return terminalSize(ctx.stdout);
+              },
+              initial: initialSize,
+            },
+          }
         : {}),
       onStart: () => {
         if (plan.stdinMode === 'raw') terminal.enter();
@@ -121,7 +149,10 @@ export function reportEnd(ctx: Pick<CliContext, 'stderr'>, server: string, end: 
     case 'closed':
       // An error frame was already printed; the close code adds nothing then.
       if (!end.error) {
-        println(ctx.stderr, `corral: connection to ${server} closed without an exit status: ${describeClose(end.code, end.reason)}`);
+        println(
+          ctx.stderr,
+          `corral: connection to ${server} closed without an exit status: ${describeClose(end.code, end.reason)}`,
+        );
       }
       return EXIT_UNKNOWN;
     case 'failed':

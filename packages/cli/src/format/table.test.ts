@@ -49,16 +49,22 @@ describe('renderTable', () => {
   });
 
   it('right-aligns numeric columns', () => {
-    const num: Column<{ n: number }>[] = [{ header: 'SEQ', value: (r) => String(r.n), align: 'right' }, { header: 'X', value: () => 'x' }];
+    const num: Column<{ n: number }>[] = [
+      { header: 'SEQ', value: (r) => String(r.n), align: 'right' },
+      { header: 'X', value: () => 'x' },
+    ];
     expect(renderTable(num, [{ n: 7 }, { n: 1234 }], { color: false })).toBe(' SEQ  X\n   7  x\n1234  x\n');
   });
 });
 
 describe('renderKeyValues', () => {
   it('aligns values after the labels and indents continuation lines', () => {
-    expect(renderKeyValues([['Name', 'web-01'], ['Addresses', '10.0.0.1\n10.0.0.2']])).toBe(
-      'Name:       web-01\nAddresses:  10.0.0.1\n            10.0.0.2\n',
-    );
+    expect(
+      renderKeyValues([
+        ['Name', 'web-01'],
+        ['Addresses', '10.0.0.1\n10.0.0.2'],
+      ]),
+    ).toBe('Name:       web-01\nAddresses:  10.0.0.1\n            10.0.0.2\n');
   });
 });
 

@@ -29,9 +29,7 @@ const MIN_SHRUNK = 8;
  */
 export function renderTable<R>(columns: Column<R>[], rows: R[], opts: TableOptions): string {
   const cells = rows.map((row) => columns.map((c) => sanitize(c.value(row))));
-  const widths = columns.map((c, i) =>
-    Math.max(displayWidth(c.header), ...cells.map((r) => displayWidth(r[i] ?? ''))),
-  );
+  const widths = columns.map((c, i) => Math.max(displayWidth(c.header), ...cells.map((r) => displayWidth(r[i] ?? ''))));
 
   if (opts.maxWidth !== undefined && opts.maxWidth > 0) {
     let total = widths.reduce((a, b) => a + b, 0) + GAP.length * (columns.length - 1);
@@ -59,7 +57,12 @@ export function renderTable<R>(columns: Column<R>[], rows: R[], opts: TableOptio
       })
       .join(GAP);
 
-  const out = [line(columns.map((c) => c.header), undefined)];
+  const out = [
+    line(
+      columns.map((c) => c.header),
+      undefined,
+    ),
+  ];
   rows.forEach((row, r) => out.push(line(cells[r]!, row)));
   return out.join('\n') + '\n';
 }

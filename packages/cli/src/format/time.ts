@@ -2,7 +2,8 @@
 
 /**
  * How long ago (or until) `then`, in the largest whole unit: "12s ago", "5m ago", "3h ago", "2d ago",
- * "in 59m". Less than a second counts as "just now". Hours run up to 47 before days take over.
+ * "in 59m". Less than a second counts as "just now"; larger units are rounded to the nearest whole
+ * one. Hours run up to 47 before days take over.
  * @param then ISO 8601 string, epoch milliseconds, or null (rendered as `never`)
  * @param now epoch milliseconds
  */
@@ -13,11 +14,14 @@ export function relativeTime(then: string | number | null, now: number, never = 
   const diffMs = now - t;
   const s = Math.floor(Math.abs(diffMs) / 1000);
   if (s < 1) return 'just now';
+  // Rounded, so that a token made to last 2h reads "in 2h" a moment later, not "in 1h".
   let amount: string;
+  const m = Math.round(s / 60);
+  const h = Math.round(s / 3600);
   if (s < 60) amount = `${s}s`;
-  else if (s < 3600) amount = `${Math.floor(s / 60)}m`;
-  else if (s < 48 * 3600) amount = `${Math.floor(s / 3600)}h`;
-  else amount = `${Math.floor(s / 86400)}d`;
+  else if (m < 60) amount = `${m}m`;
+  else if (h < 48) amount = `${h}h`;
+  else amount = `${Math.round(s / 86400)}d`;
   return diffMs >= 0 ? `${amount} ago` : `in ${amount}`;
 }
 
@@ -26,7 +30,10 @@ export function formatTimestamp(iso: string | null, empty = '-'): string {
   if (iso === null) return empty;
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return iso;
-  return new Date(t).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return new Date(t)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** A duration in seconds as "1h", "30m", "7d", "90s" (largest exact unit). */

@@ -22,8 +22,16 @@ export type StdinMode =
   | 'raw'
   /** A pipe or file: bytes go over, then `{"type":"eof"}` at its end. */
   | 'pipe'
-  /** Not read at all (a terminal stdin with a command and no -t, like `ssh host cmd`). */
+  /**
+   * Not read at all (a terminal stdin with a command and no -t). `eof` is sent at once, as `ssh -n`
+   * does, so a command that reads stdin ends instead of waiting for input that can never come.
+   */
   | 'none';
+
+export interface TerminalSize {
+  cols: number;
+  rows: number;
+}
 
 export interface SessionIo {
   stdin: InputStream;
@@ -33,8 +41,18 @@ export interface SessionIo {
 
 export interface SessionOptions {
   stdinMode: StdinMode;
-  /** Terminal size to send as `resize` when `subscribe`'s callback fires (pty sessions on a terminal). */
-  resize?: { subscribe(onResize: () => void): () => void; size(): { cols: number; rows: number } };
+  /**
+   * The local terminal, for pty sessions: a `resize` frame goes out when `subscribe`'s callback fires
+   * (SIGWINCH) and, should the signal not have been handled yet, before any input read after the size
+   * changed, so that keys typed after a resize never reach the remote side before it.
+   */
+  resize?: {
+    subscribe(onResize: () => void): () => void;
+    /** The current size (read live; cheap enough to call per input chunk). */
+    size(): TerminalSize;
+    /** The size already sent when the session was opened. */
+    initial?: TerminalSize;
+  };
   /** Called once when input starts (the place to put the terminal into raw mode). */
   onStart?: () => void;
 }
@@ -57,6 +75,7 @@ export function runSession(ws: WebSocket, io: SessionIo, opts: SessionOptions): 
     let lastError: { code: string; message: string } | undefined;
     let inputPaused = false;
     let unsubscribeResize: (() => void) | undefined;
+    let lastSize = opts.resize?.initial;
     const waitingDrain = new Map<OutputStream, () => void>();
 
     const finish = (end: SessionEnd): void => {
@@ -90,8 +109,17 @@ export function runSession(ws: WebSocket, io: SessionIo, opts: SessionOptions): 
         stdin.resume();
       }
     };
+    const sendResizeIfChanged = (): void => {
+      if (!opts.resize || ws.readyState !== ws.OPEN) return;
+      // size() may itself fire the subscribe callback (a re-entrant call); lastSize keeps it to one frame.
+      const size = opts.resize.size();
+      if (lastSize && size.cols === lastSize.cols && size.rows === lastSize.rows) return;
+      lastSize = size;
+      ws.send(JSON.stringify({ type: 'resize', cols: size.cols, rows: size.rows }));
+    };
     function onInput(chunk: Buffer | string): void {
       if (ws.readyState !== ws.OPEN) return;
+      sendResizeIfChanged();
       ws.send(typeof chunk === 'string' ? Buffer.from(chunk) : chunk, { binary: true }, afterSend);
       if (!inputPaused && ws.bufferedAmount > HIGH_WATER_MARK_BYTES) {
         inputPaused = true;
@@ -105,13 +133,11 @@ export function runSession(ws: WebSocket, io: SessionIo, opts: SessionOptions): 
       if (started || finished) return;
       started = true;
       opts.onStart?.();
-      if (opts.resize) {
-        const { resize } = opts;
-        unsubscribeResize = resize.subscribe(() => {
-          if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'resize', ...resize.size() }));
-        });
+      unsubscribeResize = opts.resize?.subscribe(sendResizeIfChanged);
+      if (opts.stdinMode === 'none') {
+        ws.send('{"type":"eof"}');
+        return;
       }
-      if (opts.stdinMode === 'none') return;
       stdin.on('data', onInput);
       stdin.once('end', onInputEnd);
       stdin.once('error', onInputEnd);
@@ -175,7 +201,11 @@ export function runSession(ws: WebSocket, io: SessionIo, opts: SessionOptions): 
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        const apiErr = errorFromResponse({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+        const apiErr = errorFromResponse({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks),
+        });
         finish({ kind: 'failed', message: `the gateway refused the channel: ${apiErr.toString()}` });
         req.destroy();
       });

@@ -126,5 +126,10 @@ export function parseWebshOpen(v: unknown): WebshOpen {
     if (typeof o[k] !== 'string') throw new TypeError(`${k}: expected a string`);
   }
   if (!(o.path as string).startsWith('/')) throw new TypeError('path: expected an absolute path');
-  return { sessionId: o.sessionId as string, channelId: o.channelId as string, token: o.token as string, path: o.path as string };
+  return {
+    sessionId: o.sessionId as string,
+    channelId: o.channelId as string,
+    token: o.token as string,
+    path: o.path as string,
+  };
 }

@@ -319,6 +319,8 @@ export class ChannelHub {
     const closeCode = ch.result.endReason === 'exit' ? CloseCode.NORMAL : code;
     for (const ws of [ch.user, ch.agent]) {
       if (ws && ws.readyState === ws.OPEN) {
+        // A paused socket could not read the peer's close reply.
+        if (ws.isPaused) ws.resume();
         ws.close(closeCode, text.slice(0, 120));
         setTimeout(() => ws.terminate(), 5000).unref();
       } else if (ws && ws.readyState === ws.CONNECTING) {

@@ -13,7 +13,9 @@ function parseSystem(s: string | null): SystemInfo | null {
 
 function platformOf(sys: SystemInfo | null): string | null {
   if (!sys) return null;
-  return [sys.osName, sys.osVersion].filter(Boolean).join(' ') + ` (${sys.arch})`;
+  // osName is often a PRETTY_NAME that already carries the version ("Debian GNU/Linux 12 (bookworm)").
+  const name = sys.osVersion && !sys.osName.includes(sys.osVersion) ? `${sys.osName} ${sys.osVersion}` : sys.osName;
+  return `${name} (${sys.arch})`;
 }
 
 export function serverView(r: ServersTable): ServerView {
