@@ -15,6 +15,11 @@ import { GrantSigner } from './agents/grant-signer.js';
 import { AgentHub } from './agents/agent-hub.js';
 import { ChannelHub } from './channels/channel-hub.js';
 import { WebshService } from './websh/websh-service.js';
+import { ChannelForwarder } from './channels/channel-forwarder.js';
+import { NodeRegistry } from './cluster/node-registry.js';
+import { MemoryBus } from './bus/memory-bus.js';
+import { NatsBus } from './bus/nats-bus.js';
+import type { Bus } from './bus/bus.js';
 import { bootstrapDefaultWorkspace, findWorkspace, DEFAULT_ADMIN_EMAIL, DEFAULT_WORKSPACE } from './bootstrap.js';
 import { CorralError } from './errors.js';
 import { apiRoutes, GATEWAY_VERSION } from './http/api-routes.js';
@@ -69,11 +74,14 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const servers = new ServerStore(db, joinTokens, clock);
   await servers.markNodeOffline(config.nodeId);
   const signer = GrantSigner.loadOrCreate(join(config.dataDir, 'grant-signing.key'));
-  const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log });
-  const channels = new ChannelHub(agents, signer, clock, log);
-  const websh = new WebshService(db, audit, servers, agents, channels, clock, log);
-
+  const bus: Bus = config.busUrl ? await NatsBus.connect(config.busUrl, `corral-gateway ${config.nodeId}`, log) : new MemoryBus();
+  const nodes = new NodeRegistry(db, audit, clock, config.nodeId, log);
   let url: string | null = config.publicUrl;
+  let nodeUrl: string | null = config.advertiseUrl ?? config.publicUrl;
+  const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log, bus });
+  const channels = new ChannelHub(agents, signer, clock, log, bus, () => nodeUrl, new ChannelForwarder(tls.caPem, log));
+  const websh = new WebshService(db, audit, servers, channels, clock, log);
+
   const services: Services = {
     db,
     audit,
@@ -160,7 +168,9 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.listenPort;
       url = config.publicUrl ?? `https://${clientHost(config.listenHost)}:${port}`;
+      nodeUrl = config.advertiseUrl ?? `https://${clientHost(config.listenHost)}:${port}`;
       gw.url = url;
+      await nodes.start(nodeUrl);
       return url;
     },
     async close() {
@@ -168,8 +178,10 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       closed = true;
       await agents.close();
       channels.close();
+      await nodes.stop().catch(() => {});
       await audit.flush();
       await app.close();
+      await bus.close();
       await closeDb();
     },
   };

@@ -18,6 +18,10 @@ export interface GatewayConfig {
   readonly extraSans: readonly string[];
   /** URL clients should use; default derived from the listen address. */
   readonly publicUrl: string | null;
+  /** NATS URL for cluster mode; null: the in-process bus (one node). */
+  readonly busUrl: string | null;
+  /** URL other gateway nodes use to reach this one (channel forwarding); default: publicUrl. */
+  readonly advertiseUrl: string | null;
 }
 
 export interface GatewayConfigInput {
@@ -29,6 +33,8 @@ export interface GatewayConfigInput {
   nodeId?: string | undefined;
   san?: string[] | undefined;
   publicUrl?: string | undefined;
+  bus?: string | undefined;
+  advertiseUrl?: string | undefined;
 }
 
 /** Parse "HOST:PORT", "[v6]:PORT" or ":PORT". */
@@ -51,6 +57,9 @@ export function makeConfig(input: GatewayConfigInput): GatewayConfig {
   if (!/^(postgres(ql)?:\/\/|sqlite:)/.test(dbUrl)) {
     throw new Error(`--db must be postgres://... or sqlite:PATH (got "${dbUrl}")`);
   }
+  if (input.bus && !/^postgres/.test(dbUrl)) {
+    throw new Error('--bus (cluster mode) needs a shared database: add --db postgres://...');
+  }
   return Object.freeze({
     dataDir,
     listenHost: host,
@@ -63,7 +72,15 @@ export function makeConfig(input: GatewayConfigInput): GatewayConfig {
     nodeId: input.nodeId ?? hostname(),
     extraSans: Object.freeze([...(input.san ?? [])]),
     publicUrl: input.publicUrl ?? null,
+    busUrl: checkBus(input.bus),
+    advertiseUrl: input.advertiseUrl ?? null,
   });
+}
+
+function checkBus(url: string | undefined): string | null {
+  if (!url) return null;
+  if (!/^nats:\/\/[^/]+$/.test(url)) throw new Error(`--bus must be nats://HOST:PORT (got "${url}")`);
+  return url;
 }
 
 /** The host name clients should use for a listen host. */

@@ -2,7 +2,7 @@
  * corral-gateway: the only place that reads argv and the environment. Parses flags, builds a frozen
  * config, and hands it to buildApp.
  */
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeConfig, type GatewayConfigInput } from './config.js';
@@ -37,6 +37,8 @@ function configFrom(o: Record<string, unknown>): ReturnType<typeof makeConfig> {
     nodeId: o.nodeId as string | undefined,
     san: o.san as string[] | undefined,
     publicUrl: o.publicUrl as string | undefined,
+    bus: o.bus as string | undefined,
+    advertiseUrl: o.advertiseUrl as string | undefined,
   };
   return makeConfig(input);
 }
@@ -72,7 +74,9 @@ commonOptions(
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
     .option('--san <name>', 'extra host name or IP for the local server certificate (repeatable)', collect, [])
     .option('--public-url <url>', 'URL clients use to reach this gateway (default: from --listen)')
-    .addOption(new Option('--node-id <id>', 'name of this gateway node').hideHelp())
+    .option('--bus <url>', 'cluster mode: NATS URL shared by all nodes (with --db postgres://...)', process.env.CORRAL_BUS)
+    .option('--node-id <id>', 'name of this node in a cluster (default: the host name)')
+    .option('--advertise-url <url>', 'URL other nodes use to reach this one (default: from --listen)')
     .addHelpText(
       'after',
       '\nExamples:\n  corral-gateway start\n  corral-gateway start --data /var/lib/corral --listen 0.0.0.0:8443\n  corral-gateway start --db postgres://corral@db/corral',
@@ -88,6 +92,7 @@ commonOptions(
     `  database:       ${config.dbUrl.startsWith('sqlite:') ? config.dbUrl : config.dbUrl.replace(/\/\/[^@/]*@/, '//***@')}\n`,
   );
   out.write(`  CA fingerprint: ${gw.tls.caFingerprint}\n`);
+  out.write(`  mode:           ${config.busUrl ? `cluster node "${config.nodeId}" on ${config.busUrl}` : 'single node'}\n`);
   if (gw.createdAdmin) {
     const path = writeInitialAdmin(config.dataDir, { url, ...gw.createdAdmin, caFingerprint: gw.tls.caFingerprint });
     out.write(`\nFirst start: created workspace "${DEFAULT_WORKSPACE}" and superuser ${gw.createdAdmin.email}\n`);

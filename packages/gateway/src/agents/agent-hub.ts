@@ -12,16 +12,15 @@ import {
   decodeFrame,
   encodeFrame,
   typesOf,
-  type ChannelReject,
   type GatewayToAgent,
   type SystemInfo,
 } from '@corral/protocol';
-import type { z } from 'zod';
 import type { ServerStore } from '../servers/server-store.js';
 import type { ServersTable } from '../db/schema.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import { BusNoResponders, Subjects, type Bus } from '../bus/bus.js';
 
 const AGENT_TYPES = typesOf(AgentToGateway);
 /** The agent must finish the handshake within this many ms. */
@@ -44,6 +43,8 @@ class AgentConnection {
   nonce = '';
   lastHeard: number;
   lastTouch = 0;
+  /** Unsubscribes this connection from its bus subject. */
+  unsubscribe: (() => void) | null = null;
 
   constructor(
     readonly ws: WebSocket,
@@ -72,6 +73,7 @@ export interface AgentHubDeps {
   clock: Clock;
   nodeId: string;
   log: Logger;
+  bus: Bus;
 }
 
 /** Control connections of all agents on this node: handshake, liveness, status, channel requests. */
@@ -84,8 +86,6 @@ export class AgentHub {
   private readonly byServerId = new Map<string, AgentConnection>();
   private readonly all = new Set<AgentConnection>();
   private readonly sweeper: NodeJS.Timeout;
-  /** Set by the channel hub: an agent refused a channel. */
-  onChannelReject: (serverId: string, msg: z.infer<typeof ChannelReject>) => void = () => {};
 
   constructor(private readonly deps: AgentHubDeps) {
     this.sweeper = setInterval(() => this.sweep(), 5000);
@@ -100,12 +100,26 @@ export class AgentHub {
     return this.byServerId.get(serverId)?.state === 'ready';
   }
 
-  /** Send a frame to a connected agent; false when it is not connected here. */
-  send(serverId: string, msg: GatewayToAgent): boolean {
+  /** Send a frame to an agent connected to this node; false when it is not connected here. */
+  sendLocal(serverId: string, msg: GatewayToAgent): boolean {
     const c = this.byServerId.get(serverId);
     if (!c || c.state !== 'ready') return false;
     c.send(msg);
     return true;
+  }
+
+  /**
+   * Send a frame to an agent on whichever node holds its control connection (through the bus; the
+   * in-process bus in single-node mode). False when no node holds it.
+   */
+  async send(serverId: string, msg: GatewayToAgent): Promise<boolean> {
+    try {
+      const answer = (await this.deps.bus.request(Subjects.agentSend(serverId), msg, 3000)) as { ok?: boolean } | null;
+      return answer?.ok === true;
+    } catch (err) {
+      if (!(err instanceof BusNoResponders)) this.deps.log.warn('agent send failed', { serverId, err: String(err) });
+      return false;
+    }
   }
 
   get connectedCount(): number {
@@ -192,7 +206,14 @@ export class AgentHub {
         c.state = 'ready';
         const previous = this.byServerId.get(server.id);
         this.byServerId.set(server.id, c);
-        if (previous && previous !== c) previous.close(CloseCode.REPLACED, 'replaced by a newer connection');
+        if (previous && previous !== c) {
+          previous.unsubscribe?.();
+          previous.unsubscribe = null;
+          previous.close(CloseCode.REPLACED, 'replaced by a newer connection');
+        }
+        c.unsubscribe = this.deps.bus.subscribe(Subjects.agentSend(server.id), (frame, respond) => {
+          respond({ ok: this.byServerId.get(server.id) === c && c.state === 'ready' ? (c.send(frame as GatewayToAgent), true) : false });
+        });
         c.send({
           type: 'welcome',
           serverId: server.id,
@@ -227,7 +248,8 @@ export class AgentHub {
             c.lastTouch = this.deps.clock.now();
             return;
           case 'channel.reject':
-            this.onChannelReject(server.id, msg);
+            // The channel's home may be another node: route the refusal there.
+            this.deps.bus.publish(Subjects.channelEvent(msg.channelId), { serverId: server.id, ...msg });
             break;
           default:
             return c.close(CloseCode.PROTOCOL_ERROR, `unexpected ${msg.type} after handshake`);
@@ -243,6 +265,8 @@ export class AgentHub {
   }
 
   private async detach(c: AgentConnection, reason: string): Promise<void> {
+    c.unsubscribe?.();
+    c.unsubscribe = null;
     const server = c.server;
     if (!server || this.byServerId.get(server.id) !== c) return;
     this.byServerId.delete(server.id);

@@ -20,6 +20,8 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { digestsEqual, hashSecret, newId, newSecret } from '../ids.js';
 import { forward } from './bridge.js';
+import { Subjects, type Bus } from '../bus/bus.js';
+import type { ChannelForwarder } from './channel-forwarder.js';
 
 const CONTROL_TYPES = typesOf(ChannelControl);
 /** Each side must connect within this many ms of being invited. */
@@ -64,6 +66,7 @@ interface Channel {
   timer: NodeJS.Timeout | null;
   result: ChannelResult;
   ended: boolean;
+  unsubscribe: Array<() => void>;
 }
 
 /**
@@ -84,13 +87,20 @@ export class ChannelHub {
     private readonly signer: GrantSigner,
     private readonly clock: Clock,
     private readonly log: Logger,
-  ) {
-    agents.onChannelReject = (serverId, msg) => {
-      const ch = this.channels.get(msg.channelId);
-      if (!ch || ch.spec.serverId !== serverId) return;
-      this.sendUser(ch, { type: 'error', code: msg.code, message: msg.message });
-      this.end(ch, `rejected:${msg.code}`, CloseCode.FORBIDDEN, msg.message);
-    };
+    private readonly bus: Bus,
+    /** This node's URL for other nodes (where channel sockets landing elsewhere are forwarded). */
+    private readonly nodeUrl: () => string | null,
+    private readonly forwarder: ChannelForwarder,
+  ) {}
+
+  /** An agent refused the channel (possibly reported by another node). */
+  private onAgentEvent(ch: Channel, data: unknown): void {
+    const msg = data as { type?: string; serverId?: string; code?: string; message?: string };
+    if (msg.type !== 'channel.reject' || msg.serverId !== ch.spec.serverId) return;
+    const code = String(msg.code ?? 'REJECTED');
+    const message = String(msg.message ?? 'the agent refused the channel');
+    this.sendUser(ch, { type: 'error', code, message });
+    this.end(ch, `rejected:${code}`, CloseCode.FORBIDDEN, message);
   }
 
   /** Create a channel; returns its id and the user's one-time token. */
@@ -108,7 +118,12 @@ export class ChannelHub {
       timer: null,
       result: { bytesIn: 0, bytesOut: 0, exitCode: null, exitSignal: null, endReason: 'unknown' },
       ended: false,
+      unsubscribe: [],
     };
+    ch.unsubscribe.push(
+      this.bus.subscribe(Subjects.channelEvent(id), (data) => this.onAgentEvent(ch, data)),
+      this.bus.subscribe(Subjects.channelWhere(id), (_d, respond) => respond({ url: this.nodeUrl() })),
+    );
     ch.timer = setTimeout(
       () => this.end(ch, 'timeout:user', CloseCode.TIMEOUT, 'user did not connect in time'),
       CHANNEL_JOIN_TIMEOUT_MS,
@@ -123,7 +138,21 @@ export class ChannelHub {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, channelId: string, token: string): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.join(ws, channelId, token));
+    if (this.channels.has(channelId) || req.headers['x-corral-forwarded']) {
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.join(ws, channelId, token));
+      return;
+    }
+    // Not ours: the channel may live on another node of the cluster. Ask the bus, then forward.
+    this.bus.request(Subjects.channelWhere(channelId), null, 2000).then(
+      (answer) => {
+        const url = (answer as { url?: string } | null)?.url;
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          if (url && url !== this.nodeUrl()) this.forwarder.forward(ws, url, channelId, token);
+          else this.join(ws, channelId, token);
+        });
+      },
+      () => this.wss.handleUpgrade(req, socket, head, (ws) => this.join(ws, channelId, token)),
+    );
   }
 
   /** End every channel (gateway shutdown). */
@@ -158,6 +187,13 @@ export class ChannelHub {
   }
 
   private joinUser(ch: Channel, ws: WebSocket): void {
+    this.joinUserAsync(ch, ws).catch((err: unknown) => {
+      this.log.error('channel open failed', { err: String(err) });
+      this.end(ch, 'internal', CloseCode.INTERNAL, 'internal error');
+    });
+  }
+
+  private async joinUserAsync(ch: Channel, ws: WebSocket): Promise<void> {
     if (!this.move(ch, 'user_joined')) return ws.close(CloseCode.UNAUTHORIZED, 'channel token already used');
     ch.user = ws;
     // Hold the user's input until the agent side is there.
@@ -183,7 +219,7 @@ export class ChannelHub {
       expiresAt: this.clock.now() + GRANT_TTL_MS,
       ...(ch.spec.command ? { command: ch.spec.command } : {}),
     };
-    const sent = this.agents.send(ch.spec.serverId, {
+    const sent = await this.agents.send(ch.spec.serverId, {
       type: 'channel.open',
       channelId: ch.id,
       token: agentToken,
@@ -194,6 +230,7 @@ export class ChannelHub {
         ? { ptyParams: { cols: ch.spec.cols, rows: ch.spec.rows, ...(ch.spec.term ? { term: ch.spec.term } : {}) } }
         : {}),
     });
+    if (ch.ended) return;
     if (!sent) {
       this.sendUser(ch, { type: 'error', code: 'SERVER_OFFLINE', message: 'The server went offline.' });
       return this.end(ch, 'server_offline', CloseCode.PEER_GONE, 'server offline');
@@ -313,6 +350,7 @@ export class ChannelHub {
     ch.state = 'closed';
     if (ch.timer) clearTimeout(ch.timer);
     this.channels.delete(ch.id);
+    for (const off of ch.unsubscribe) off();
     if (ch.result.endReason === 'unknown' || reason !== 'exit') {
       ch.result.endReason = ch.result.endReason === 'exit' ? 'exit' : reason;
     }

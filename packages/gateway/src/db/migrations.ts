@@ -132,6 +132,17 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0002_gateway_nodes': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('gateway_nodes')
+          .addColumn('node_id', 'text', (c) => c.primaryKey())
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('heartbeat_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

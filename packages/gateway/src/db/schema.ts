@@ -106,7 +106,16 @@ export interface AuditHeadsTable {
   hash: string;
 }
 
+/** Live gateway nodes (cluster): each refreshes its heartbeat; stale nodes' agents are marked offline. */
+export interface GatewayNodesTable {
+  node_id: string;
+  url: string;
+  started_at: string;
+  heartbeat_at: string;
+}
+
 export interface Database {
+  gateway_nodes: GatewayNodesTable;
   workspaces: WorkspacesTable;
   users: UsersTable;
   auth_tokens: AuthTokensTable;

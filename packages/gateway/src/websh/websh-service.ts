@@ -4,7 +4,6 @@ import type { WebshOpenRequest, WebshOpenResponse, WebshSessionView } from '@cor
 import type { Database } from '../db/schema.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ServerStore } from '../servers/server-store.js';
-import type { AgentHub } from '../agents/agent-hub.js';
 import type { ChannelHub, ChannelResult } from '../channels/channel-hub.js';
 import type { Principal } from '../auth/principal.js';
 import type { Logger } from '../log.js';
@@ -18,7 +17,6 @@ export class WebshService {
     private readonly db: Kysely<Database>,
     private readonly audit: AuditLog,
     private readonly servers: ServerStore,
-    private readonly agents: AgentHub,
     private readonly channels: ChannelHub,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -31,7 +29,8 @@ export class WebshService {
     sourceIp: string,
   ): Promise<WebshOpenResponse> {
     const server = await this.servers.getByName(p.workspaceId, serverName);
-    if (!this.agents.isOnline(server.id)) {
+    // Cluster-wide truth: the agent may hold its control connection on another node.
+    if (server.status !== 'online') {
       throw new CorralError('SERVER_OFFLINE', `Server "${server.name}" is offline: its agent is not connected.`);
     }
     const system = server.system ? (JSON.parse(server.system) as { agentUser?: string }) : {};

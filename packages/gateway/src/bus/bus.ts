@@ -1,0 +1,61 @@
+/**
+ * The message bus between gateway nodes. One interface, two implementations: in-process (single node,
+ * the default) and NATS (cluster). Payloads are JSON values. Subjects are dot-separated tokens; `*`
+ * matches one token and `>` the rest, as in NATS.
+ *
+ * The bus carries control traffic only (frames for agents, channel lookups, revocations). Terminal and
+ * file bytes never cross it: channel sockets are forwarded node to node over WSS, so TCP's own flow
+ * control applies end to end (docs/operations.md explains the choice).
+ */
+export interface Bus {
+  readonly kind: 'memory' | 'nats';
+  /** Fire and forget. */
+  publish(subject: string, data: unknown): void;
+  /**
+   * Handle messages on `subject`. `respond` answers a request (a no-op for plain publishes).
+   * Returns the function that unsubscribes.
+   */
+  subscribe(subject: string, handler: (data: unknown, respond: (answer: unknown) => void) => void): () => void;
+  /**
+   * Send and wait for the first answer. Rejects with BusNoResponders at once when nobody listens, and
+   * with BusTimeout after `timeoutMs`.
+   */
+  request(subject: string, data: unknown, timeoutMs: number): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export class BusNoResponders extends Error {
+  constructor(subject: string) {
+    super(`no responders on ${subject}`);
+    this.name = 'BusNoResponders';
+  }
+}
+
+export class BusTimeout extends Error {
+  constructor(subject: string, ms: number) {
+    super(`no answer on ${subject} within ${ms} ms`);
+    this.name = 'BusTimeout';
+  }
+}
+
+/** NATS subject matching: `*` one token, `>` one or more trailing tokens. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return s.length > i;
+    if (i >= s.length) return false;
+    if (p[i] !== '*' && p[i] !== s[i]) return false;
+  }
+  return p.length === s.length;
+}
+
+/** Subjects used by the gateway, in one place. Tokens must be NATS-safe ([A-Za-z0-9_-]). */
+export const Subjects = {
+  /** Request: deliver a frame to the agent of a server, on whichever node holds it. */
+  agentSend: (serverId: string) => `corral.agent.${serverId}.send`,
+  /** Publish: an agent's message about a channel (e.g. channel.reject), for the channel's home node. */
+  channelEvent: (channelId: string) => `corral.channel.${channelId}.event`,
+  /** Request: which node is this channel's home? Answer {url}. */
+  channelWhere: (channelId: string) => `corral.channel.${channelId}.where`,
+};
