@@ -3,14 +3,13 @@
  * against SQLite and PostgreSQL.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { statSync, readFileSync } from 'node:fs';
-import { BIN, Proc, run, eventually } from './processes.js';
+import { BIN, Proc, run, eventually, ensureTestUser, TEST_OS_USER } from './processes.js';
 import { createPgDatabase, DB_KINDS, tempDir, type DbKind } from './helpers.js';
 
 const IS_ROOT = process.getuid?.() === 0;
-const OTHER_USER = 'corral-e2e';
+const OTHER_USER = TEST_OS_USER;
 // As root, run the sessions as a plain /bin/sh user: root's own dotfiles on a developer machine (pyenv,
 // conda, ...) make every shell slow and are not what these tests are about.
 const AS = IS_ROOT ? ['-u', OTHER_USER] : [];
@@ -76,13 +75,7 @@ describe.each(DB_KINDS)('websh end to end on %s', (kind: DbKind) => {
     expect(reg.code, reg.stderr + reg.stdout).toBe(0);
     agent = new Proc(BIN.agent, ['run', '--config', agentConfig()]);
     await eventually(async () => (await serverStatus()) === 'online');
-    if (IS_ROOT) {
-      try {
-        execFileSync('id', [OTHER_USER], { stdio: 'ignore' });
-      } catch {
-        execFileSync('useradd', ['-m', '-s', '/bin/sh', OTHER_USER]);
-      }
-    }
+    if (IS_ROOT) await ensureTestUser();
   });
 
   afterAll(async () => {

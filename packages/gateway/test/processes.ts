@@ -102,3 +102,25 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }
+
+/** A plain /bin/sh OS user for sessions in tests run as root (root's dotfiles here are slow and not ours). */
+export const TEST_OS_USER = 'corral-e2e';
+
+/** Create TEST_OS_USER if missing (as root); safe when two suites race to do it. */
+export async function ensureTestUser(): Promise<void> {
+  const { execFileSync } = await import('node:child_process');
+  const exists = () => {
+    try {
+      execFileSync('id', [TEST_OS_USER], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (exists()) return;
+  try {
+    execFileSync('useradd', ['-m', '-s', '/bin/sh', TEST_OS_USER], { stdio: 'ignore' });
+  } catch {
+    if (!exists()) throw new Error(`could not create OS user ${TEST_OS_USER}`);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Cluster mode: two gateway nodes on the machine's PostgreSQL and NATS, real agent and CLI processes.
+ * The agent holds its control connection on node A; the user talks to node B.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { cpSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, Proc, run, eventually, ensureTestUser, TEST_OS_USER } from './processes.js';
+import { createPgDatabase, tempDir } from './helpers.js';
+
+const NATS = process.env.CORRAL_TEST_NATS ?? 'nats://127.0.0.1:4222';
+const IS_ROOT = process.getuid?.() === 0;
+
+describe('cluster: two nodes on PostgreSQL and NATS', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let dropDb: () => Promise<void>;
+  let dbUrl: string;
+  let nodeA: Proc;
+  let nodeB: Proc;
+  let agent: Proc;
+  let urlA: string;
+  let urlB: string;
+  const NAME = 'cluster-1';
+  const env = () => ({ CORRAL_CONFIG_DIR: join(dir.path, 'cli') });
+  const cli = (args: string[], input?: string) => run(BIN.cli, args, { env: env(), ...(input !== undefined ? { input } : {}) });
+  const AS = IS_ROOT ? ['-u', TEST_OS_USER] : [];
+
+  const startNode = (id: string, data: string) =>
+    new Proc(BIN.gateway, ['start', '--data', data, '--listen', '127.0.0.1:0', '--db', dbUrl, '--bus', NATS, '--node-id', id]);
+
+  async function status(): Promise<string | undefined> {
+    const r = await cli(['server', 'ls', '--output', 'json']);
+    const items = JSON.parse(r.stdout) as Array<{ name: string; status: string }>;
+    return (Array.isArray(items) ? items : (items as { items: typeof items }).items).find((s) => s.name === NAME)?.status;
+  }
+
+  beforeAll(async () => {
+    dir = tempDir();
+    if (IS_ROOT) await ensureTestUser();
+    const pg = await createPgDatabase();
+    dbUrl = pg.url;
+    dropDb = pg.drop;
+    nodeA = startNode(`a-${process.pid}`, join(dir.path, 'a'));
+    urlA = (await nodeA.waitFor(/listening on (https:\/\/\S+)/))[1]!;
+    const fp = (await nodeA.waitFor(/CA fingerprint: (\S+)/))[1]!;
+    const password = (await nodeA.waitFor(/password:\s+(\S+)/))[1]!;
+    // Nodes of one cluster share the CA and the grant-signing key (docs/operations.md).
+    mkdirSync(join(dir.path, 'b', 'tls'), { recursive: true, mode: 0o700 });
+    for (const f of ['tls/ca.key', 'tls/ca.crt', 'grant-signing.key']) cpSync(join(dir.path, 'a', f), join(dir.path, 'b', f));
+    nodeB = startNode(`b-${process.pid}`, join(dir.path, 'b'));
+    urlB = (await nodeB.waitFor(/listening on (https:\/\/\S+)/))[1]!;
+    expect((await nodeB.waitFor(/CA fingerprint: (\S+)/))[1]).toBe(fp);
+
+    const login = await cli(['login', urlB, '--email', 'admin@localhost', '--password-stdin', '--ca-fingerprint', fp], password + '\n');
+    expect(login.code, login.stderr).toBe(0);
+    const tok = JSON.parse((await cli(['server', 'token', 'create', '--output', 'json'])).stdout) as { token: string };
+    const cfg = join(dir.path, 'agent.json');
+    const reg = await run(BIN.agent, ['register', '--gateway', urlA, '--gateway', urlB, '--token', tok.token, '--ca-fingerprint', fp, '--config', cfg, '--name', NAME]);
+    expect(reg.code, reg.stderr + reg.stdout).toBe(0);
+    agent = new Proc(BIN.agent, ['run', '--config', cfg]);
+    await eventually(async () => (await status()) === 'online');
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await nodeA?.stop('SIGKILL');
+    await nodeB?.stop();
+    await dropDb?.();
+    dir?.remove();
+  });
+
+  it('opens websh on node B to an agent held by node A, bytes intact', async () => {
+    expect(nodeA.err).toMatch(/agent connected/);
+    const r = await cli(['websh', NAME, ...AS, '--', 'echo', 'across']);
+    expect(r.stdout).toBe('across\n');
+    const n = 2_000_000;
+    const big = await cli(['websh', NAME, ...AS, '--', `head -c ${n} /dev/zero | tr '\\0' z`]);
+    expect(big.stdout.length).toBe(n);
+    expect(big.code).toBe(0);
+  });
+
+  it('when node A is killed, the agent moves to node B and the server is online again within 35 s', async () => {
+    await nodeA.stop('SIGKILL');
+    await eventually(async () => nodeB.err.includes('agent connected'), 35_000);
+    await eventually(async () => (await status()) === 'online', 35_000);
+    const r = await cli(['websh', NAME, ...AS, '--', 'echo', 'moved']);
+    expect(r.stdout).toBe('moved\n');
+  });
+
+  it('keeps one verifiable audit chain across nodes', async () => {
+    const v = await cli(['audit', 'verify', '--output', 'json']);
+    expect(v.code).toBe(0);
+    expect(JSON.parse(v.stdout).ok).toBe(true);
+  });
+});
