@@ -94,7 +94,8 @@ export class Agent {
       logger: deps.logger,
       killGraceMs: deps.killGraceMs,
       reject: (m) => {
-        if (!this.#control.send(m)) deps.logger.warn('channel.reject not sent: control connection is down', { channel: m.channelId });
+        if (!this.#control.send(m))
+          deps.logger.warn('channel.reject not sent: control connection is down', { channel: m.channelId });
       },
     });
     this.#control = new ControlConnection({
@@ -109,7 +110,10 @@ export class Agent {
       onChannelOpen: (m) => this.#channels.open(m),
       onWelcome: (w) => {
         if (w.serverId !== config.serverId) {
-          deps.logger.warn('gateway names another server id than the config', { config: config.serverId, gateway: w.serverId });
+          deps.logger.warn('gateway names another server id than the config', {
+            config: config.serverId,
+            gateway: w.serverId,
+          });
         }
       },
     });

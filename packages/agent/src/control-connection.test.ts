@@ -51,7 +51,13 @@ const SYSTEM: SystemInfo = {
   agentVersion: '0.1.0',
 };
 const NONCE = 'bm9uY2Vub25jZW5vbmNl';
-const WELCOME = { type: 'welcome', serverId: 'srv_1', serverName: 'web-01', pingIntervalMs: 10_000, protocolVersion: 1 };
+const WELCOME = {
+  type: 'welcome',
+  serverId: 'srv_1',
+  serverName: 'web-01',
+  pingIntervalMs: 10_000,
+  protocolVersion: 1,
+};
 
 function setup(random: () => number = () => 0.5) {
   const clock = new FakeClock();
@@ -89,7 +95,17 @@ function setup(random: () => number = () => 0.5) {
     s.receive(WELCOME);
     return s;
   };
-  return { clock, sockets, opened, logs, keys, conn, last, handshake, setFactoryFails: (v: boolean) => (failFactory = v) };
+  return {
+    clock,
+    sockets,
+    opened,
+    logs,
+    keys,
+    conn,
+    last,
+    handshake,
+    setFactoryFails: (v: boolean) => (failFactory = v),
+  };
 }
 
 describe('control connection handshake', () => {
@@ -106,7 +122,12 @@ describe('control connection handshake', () => {
     s.receive({ type: 'challenge', nonce: NONCE });
     const auth = s.sent[1] as { type: string; signature: string };
     expect(auth.type).toBe('auth');
-    const ok = verify(null, Buffer.from(agentAuthSigningString('agt_1', NONCE)), t.keys.publicKey, Buffer.from(auth.signature, 'base64'));
+    const ok = verify(
+      null,
+      Buffer.from(agentAuthSigningString('agt_1', NONCE)),
+      t.keys.publicKey,
+      Buffer.from(auth.signature, 'base64'),
+    );
     expect(ok).toBe(true);
     s.receive(WELCOME);
     expect(t.conn.state).toBe('connected');
@@ -334,10 +355,14 @@ describe('control connection shutdown and states', () => {
     const t = setup();
     t.conn.start();
     expect(() => t.conn.start()).toThrow(/illegal control transition: start in state connecting/);
-    expect(controlTransition('idle', 'welcome')).toEqual({ ok: false, error: 'illegal control transition: welcome in state idle' });
+    expect(controlTransition('idle', 'welcome')).toEqual({
+      ok: false,
+      error: 'illegal control transition: welcome in state idle',
+    });
     expect(controlTransition('connecting', 'welcome').ok).toBe(false);
     expect(controlTransition('backoff', 'open').ok).toBe(false);
-    for (const e of ['start', 'open', 'welcome', 'lost', 'retry', 'stop'] as const) expect(controlTransition('closed', e).ok).toBe(false);
+    for (const e of ['start', 'open', 'welcome', 'lost', 'retry', 'stop'] as const)
+      expect(controlTransition('closed', e).ok).toBe(false);
     expect(controlTransition('connected', 'lost')).toEqual({ ok: true, state: 'backoff' });
   });
 });

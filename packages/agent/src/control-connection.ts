@@ -185,7 +185,12 @@ export class ControlConnection {
     socket.on('open', () => {
       if (socket !== this.#socket) return;
       this.#move('open');
-      this.#sendRaw({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentId: this.#o.agentId, system: this.#o.systemInfo() });
+      this.#sendRaw({
+        type: 'hello',
+        protocolVersion: PROTOCOL_VERSION,
+        agentId: this.#o.agentId,
+        system: this.#o.systemInfo(),
+      });
     });
     socket.on('message', (data, isBinary) => {
       if (socket === this.#socket) this.#onFrame(data, isBinary);
@@ -220,7 +225,10 @@ export class ControlConnection {
         this.#awaiting = undefined;
         this.#move('welcome');
         this.#backoff = resetBackoff();
-        this.#pingIntervalMs = Math.min(Math.max(m.pingIntervalMs, MIN_PING_INTERVAL_MS), Math.floor(this.#deadAfterMs / 3));
+        this.#pingIntervalMs = Math.min(
+          Math.max(m.pingIntervalMs, MIN_PING_INTERVAL_MS),
+          Math.floor(this.#deadAfterMs / 3),
+        );
         this.#o.logger.info('connected', { server: m.serverName, serverId: m.serverId, protocol: m.protocolVersion });
         this.#schedulePing();
         this.#o.onWelcome?.(m);
@@ -306,13 +314,16 @@ export class ControlConnection {
   /** One timer per connection, re-armed lazily: frames only update #lastHeard. */
   #armWatchdog(): void {
     const due = this.#lastHeard + this.#deadAfterMs - this.#o.clock.now();
-    this.#watchdog = this.#o.clock.setTimeout(() => {
-      this.#watchdog = undefined;
-      const silentMs = this.#o.clock.now() - this.#lastHeard;
-      if (silentMs < this.#deadAfterMs) return this.#armWatchdog();
-      const socket = this.#socket;
-      this.#lost(CloseCode.TIMEOUT, `nothing heard from the gateway for ${Math.round(silentMs / 1000)} s`);
-      socket?.terminate();
-    }, Math.max(due, 0));
+    this.#watchdog = this.#o.clock.setTimeout(
+      () => {
+        this.#watchdog = undefined;
+        const silentMs = this.#o.clock.now() - this.#lastHeard;
+        if (silentMs < this.#deadAfterMs) return this.#armWatchdog();
+        const socket = this.#socket;
+        this.#lost(CloseCode.TIMEOUT, `nothing heard from the gateway for ${Math.round(silentMs / 1000)} s`);
+        socket?.terminate();
+      },
+      Math.max(due, 0),
+    );
   }
 }

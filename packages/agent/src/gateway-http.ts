@@ -26,10 +26,19 @@ function describeGatewayError(status: number, text: string): AgentError {
     /* not JSON */
   }
   const snippet = text.trim().slice(0, 200);
-  return new AgentError(AgentErrorCode.GATEWAY_BAD_RESPONSE, `gateway answered HTTP ${status}${snippet ? `: ${snippet}` : ''}`, status);
+  return new AgentError(
+    AgentErrorCode.GATEWAY_BAD_RESPONSE,
+    `gateway answered HTTP ${status}${snippet ? `: ${snippet}` : ''}`,
+    status,
+  );
 }
 
-function send(url: string, method: 'GET' | 'POST', body: string | undefined, trust: TlsTrust): Promise<{ status: number; text: string }> {
+function send(
+  url: string,
+  method: 'GET' | 'POST',
+  body: string | undefined,
+  trust: TlsTrust,
+): Promise<{ status: number; text: string }> {
   const u = new URL(url);
   const opts: RequestOptions = {
     method,
@@ -58,7 +67,9 @@ function send(url: string, method: 'GET' | 'POST', body: string | undefined, tru
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
-    req.on('error', (err) => reject(new AgentError(AgentErrorCode.GATEWAY_UNREACHABLE, `${method} ${u.origin}${u.pathname}: ${err.message}`)));
+    req.on('error', (err) =>
+      reject(new AgentError(AgentErrorCode.GATEWAY_UNREACHABLE, `${method} ${u.origin}${u.pathname}: ${err.message}`)),
+    );
     req.end(body);
   });
 }
@@ -76,7 +87,11 @@ export const httpsGatewayHttp: GatewayHttp = {
     try {
       return JSON.parse(res.text) as unknown;
     } catch {
-      throw new AgentError(AgentErrorCode.GATEWAY_BAD_RESPONSE, `gateway answered HTTP ${res.status} with invalid JSON`, res.status);
+      throw new AgentError(
+        AgentErrorCode.GATEWAY_BAD_RESPONSE,
+        `gateway answered HTTP ${res.status} with invalid JSON`,
+        res.status,
+      );
     }
   },
 };

@@ -12,7 +12,11 @@ function grant(over: Partial<Grant> = {}): Grant {
   return { v: 1, channelId: 'ch_1', serverId: SERVER, kind: 'pty', osUser: 'root', expiresAt: NOW + 30_000, ...over };
 }
 function signed(g: Grant, key = gateway.privateKey): { channelId: string; grant: Grant; signature: string } {
-  return { channelId: g.channelId, grant: g, signature: sign(null, Buffer.from(grantSigningString(g)), key).toString('base64') };
+  return {
+    channelId: g.channelId,
+    grant: g,
+    signature: sign(null, Buffer.from(grantSigningString(g)), key).toString('base64'),
+  };
 }
 const ctx = { gatewayKey: gateway.publicKey, serverId: SERVER, now: NOW };
 
@@ -25,7 +29,10 @@ describe('grant verification', () => {
   it('security: agent rejects an unsigned grant', () => {
     const msg = { ...signed(grant()), signature: '' };
     expect(verifyGrant(msg, ctx)).toMatchObject({ ok: false, code: 'GRANT_INVALID_SIGNATURE' });
-    expect(verifyGrant({ ...msg, signature: 'not base64!' }, ctx)).toMatchObject({ ok: false, code: 'GRANT_INVALID_SIGNATURE' });
+    expect(verifyGrant({ ...msg, signature: 'not base64!' }, ctx)).toMatchObject({
+      ok: false,
+      code: 'GRANT_INVALID_SIGNATURE',
+    });
     expect(verifyGrant({ ...msg, signature: Buffer.alloc(64).toString('base64') }, ctx)).toMatchObject({
       ok: false,
       code: 'GRANT_INVALID_SIGNATURE',
@@ -33,12 +40,17 @@ describe('grant verification', () => {
   });
 
   it('security: agent rejects a grant signed by another key', () => {
-    expect(verifyGrant(signed(grant(), stranger.privateKey), ctx)).toMatchObject({ ok: false, code: 'GRANT_INVALID_SIGNATURE' });
+    expect(verifyGrant(signed(grant(), stranger.privateKey), ctx)).toMatchObject({
+      ok: false,
+      code: 'GRANT_INVALID_SIGNATURE',
+    });
   });
 
   it('security: agent rejects a grant whose signed fields were changed (osUser, command, expiry)', () => {
     const good = signed(grant({ osUser: 'alice' }));
-    expect(verifyGrant({ ...good, grant: { ...good.grant, osUser: 'root' } }, ctx)).toMatchObject({ code: 'GRANT_INVALID_SIGNATURE' });
+    expect(verifyGrant({ ...good, grant: { ...good.grant, osUser: 'root' } }, ctx)).toMatchObject({
+      code: 'GRANT_INVALID_SIGNATURE',
+    });
     expect(verifyGrant({ ...good, grant: { ...good.grant, command: ['rm', '-rf', '/'] } }, ctx)).toMatchObject({
       code: 'GRANT_INVALID_SIGNATURE',
     });
@@ -54,7 +66,10 @@ describe('grant verification', () => {
   });
 
   it('security: agent rejects a grant for another server', () => {
-    expect(verifyGrant(signed(grant({ serverId: 'srv_other' })), ctx)).toMatchObject({ ok: false, code: 'GRANT_WRONG_SERVER' });
+    expect(verifyGrant(signed(grant({ serverId: 'srv_other' })), ctx)).toMatchObject({
+      ok: false,
+      code: 'GRANT_WRONG_SERVER',
+    });
   });
 
   it('security: agent rejects a grant for another channel than the one being opened', () => {
@@ -65,6 +80,9 @@ describe('grant verification', () => {
   it('security: agent rejects a grant that does not match the schema', () => {
     const msg = { channelId: 'ch_1', grant: { ...grant(), v: 2 }, signature: 'AAAA' };
     expect(verifyGrant(msg, ctx)).toMatchObject({ ok: false, code: 'GRANT_MALFORMED' });
-    expect(verifyGrant({ channelId: 'ch_1', grant: null, signature: 'AAAA' }, ctx)).toMatchObject({ ok: false, code: 'GRANT_MALFORMED' });
+    expect(verifyGrant({ channelId: 'ch_1', grant: null, signature: 'AAAA' }, ctx)).toMatchObject({
+      ok: false,
+      code: 'GRANT_MALFORMED',
+    });
   });
 });

@@ -33,18 +33,26 @@ const BASE64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
  * 4. it has not expired: `expiresAt > now` (GRANT_EXPIRED).
  * Never throws.
  */
-export function verifyGrant(message: { channelId: string; grant: unknown; signature: string }, ctx: GrantContext): GrantCheck {
+export function verifyGrant(
+  message: { channelId: string; grant: unknown; signature: string },
+  ctx: GrantContext,
+): GrantCheck {
   const parsed = Grant.safeParse(message.grant);
-  if (!parsed.success) return { ok: false, code: RejectCode.GRANT_MALFORMED, message: 'grant does not match the grant schema' };
+  if (!parsed.success)
+    return { ok: false, code: RejectCode.GRANT_MALFORMED, message: 'grant does not match the grant schema' };
   const grant = parsed.data;
   if (grant.channelId !== message.channelId) {
-    return { ok: false, code: RejectCode.GRANT_MALFORMED, message: 'grant is for another channel than the one being opened' };
+    return {
+      ok: false,
+      code: RejectCode.GRANT_MALFORMED,
+      message: 'grant is for another channel than the one being opened',
+    };
   }
   const sig = message.signature;
   if (!sig || !BASE64_RE.test(sig)) {
     return { ok: false, code: RejectCode.GRANT_INVALID_SIGNATURE, message: 'grant is not signed' };
   }
-  let valid = false;
+  let valid: boolean;
   try {
     const bytes = Buffer.from(sig, 'base64');
     valid = bytes.length === 64 && verify(null, Buffer.from(grantSigningString(grant), 'utf8'), ctx.gatewayKey, bytes);
@@ -52,13 +60,21 @@ export function verifyGrant(message: { channelId: string; grant: unknown; signat
     valid = false;
   }
   if (!valid) {
-    return { ok: false, code: RejectCode.GRANT_INVALID_SIGNATURE, message: 'grant signature does not verify with the pinned gateway key' };
+    return {
+      ok: false,
+      code: RejectCode.GRANT_INVALID_SIGNATURE,
+      message: 'grant signature does not verify with the pinned gateway key',
+    };
   }
   if (grant.serverId !== ctx.serverId) {
     return { ok: false, code: RejectCode.GRANT_WRONG_SERVER, message: 'grant is for another server' };
   }
   if (!(grant.expiresAt > ctx.now)) {
-    return { ok: false, code: RejectCode.GRANT_EXPIRED, message: `grant expired ${Math.max(0, Math.round((ctx.now - grant.expiresAt) / 1000))} s ago` };
+    return {
+      ok: false,
+      code: RejectCode.GRANT_EXPIRED,
+      message: `grant expired ${Math.max(0, Math.round((ctx.now - grant.expiresAt) / 1000))} s ago`,
+    };
   }
   return { ok: true, grant };
 }

@@ -43,7 +43,13 @@ export { createProcessSpawner, findSetpriv, type ProcessSpawner } from './channe
 export { planLaunch, type LaunchPlan, type LaunchInput } from './channels/launch-plan.js';
 export { parsePasswd, lookupUser, type OsUser } from './channels/passwd.js';
 export { resolveOsUser, type AgentIdentity, type OsUserResolution } from './channels/os-user.js';
-export { OutputPump, STDERR_CHUNK_BYTES, type FrameSink, type FlowSource } from './channels/output-pump.js';
+export {
+  OutputPump,
+  STDERR_CHUNK_BYTES,
+  MAX_OUTPUT_FRAME_BYTES,
+  type FrameSink,
+  type FlowSource,
+} from './channels/output-pump.js';
 export { FdWriter } from './channels/fd-writer.js';
 export type { LiveChannel } from './channels/live-channel.js';
 export { FakeClock } from './testing/fake-clock.js';

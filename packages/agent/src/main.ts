@@ -42,7 +42,10 @@ async function registerCommand(flags: RegisterFlags): Promise<void> {
   const token = flags.token ?? process.env.CORRAL_JOIN_TOKEN;
   if (!token) throw new AgentError(AgentErrorCode.USAGE, 'a join token is required: --token T (or CORRAL_JOIN_TOKEN)');
   if (configExists(path) && !flags.force) {
-    throw new AgentError(AgentErrorCode.CONFIG_EXISTS, `${path} already exists (this machine is registered); pass --force to register again`);
+    throw new AgentError(
+      AgentErrorCode.CONFIG_EXISTS,
+      `${path} already exists (this machine is registered); pass --force to register again`,
+    );
   }
   const tags = parseTags(flags.tag);
   const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true;
@@ -80,7 +83,12 @@ async function runCommand(flags: { config?: string }): Promise<void> {
     }
   }
   const agent = new Agent(config, defaultAgentDeps(config, { logger, lang: process.env.LANG }));
-  logger.info('starting', { version: AGENT_VERSION, server: config.serverName, gateway: config.gatewayUrl, user: userInfo().username });
+  logger.info('starting', {
+    version: AGENT_VERSION,
+    server: config.serverName,
+    gateway: config.gatewayUrl,
+    user: userInfo().username,
+  });
   agent.start();
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -117,7 +125,10 @@ program
   .option('--name <name>', 'server name (default: the host name)')
   .option('--tag <key=value>', 'a tag for the server; repeat for more', collect, [] as string[])
   .option('--ca-fingerprint <sha256>', "expected SHA-256 fingerprint of the gateway's CA (as the gateway printed it)")
-  .option('--config <path>', 'where to write the config (default: /etc/corral/agent.json as root, else ~/.config/corral/agent.json)')
+  .option(
+    '--config <path>',
+    'where to write the config (default: /etc/corral/agent.json as root, else ~/.config/corral/agent.json)',
+  )
   .option('--force', 'replace an existing config (the old registration stops working here)')
   .action((flags: RegisterFlags) => registerCommand(flags));
 

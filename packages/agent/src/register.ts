@@ -48,8 +48,10 @@ export function parseTags(items: readonly string[]): Record<string, string> {
     const eq = item.indexOf('=');
     const key = eq < 0 ? item : item.slice(0, eq);
     const value = eq < 0 ? '' : item.slice(eq + 1);
-    if (!TAG_KEY_RE.test(key)) throw new AgentError(AgentErrorCode.USAGE, `bad tag key "${key}" (letters, digits, ".", "_", "/", "-")`);
-    if (value.length > 256) throw new AgentError(AgentErrorCode.USAGE, `tag "${key}" value is longer than 256 characters`);
+    if (!TAG_KEY_RE.test(key))
+      throw new AgentError(AgentErrorCode.USAGE, `bad tag key "${key}" (letters, digits, ".", "_", "/", "-")`);
+    if (value.length > 256)
+      throw new AgentError(AgentErrorCode.USAGE, `tag "${key}" value is longer than 256 characters`);
     tags[key] = value;
   }
   return tags;
@@ -68,11 +70,17 @@ export async function fetchAndPinCa(
   try {
     fp = certFingerprint(caPem);
   } catch {
-    throw new AgentError(AgentErrorCode.CA_INVALID, 'the gateway answered /api/v1/ca with something that is not a PEM certificate');
+    throw new AgentError(
+      AgentErrorCode.CA_INVALID,
+      'the gateway answered /api/v1/ca with something that is not a PEM certificate',
+    );
   }
   if (opts.caFingerprint !== undefined) {
     if (normaliseFingerprint(opts.caFingerprint).length !== 64) {
-      throw new AgentError(AgentErrorCode.USAGE, '--ca-fingerprint must be a SHA-256 fingerprint (64 hex digits, colons optional)');
+      throw new AgentError(
+        AgentErrorCode.USAGE,
+        '--ca-fingerprint must be a SHA-256 fingerprint (64 hex digits, colons optional)',
+      );
     }
     if (!fingerprintsEqual(fp, opts.caFingerprint)) {
       throw new AgentError(
@@ -124,12 +132,18 @@ export async function registerAgent(opts: RegisterOptions): Promise<AgentConfig>
   });
   if (!body.success) {
     const issue = body.error.issues[0];
-    throw new AgentError(AgentErrorCode.USAGE, `cannot register: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid request'}`);
+    throw new AgentError(
+      AgentErrorCode.USAGE,
+      `cannot register: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid request'}`,
+    );
   }
   const answer = await opts.http.postJson(httpUrl(gatewayUrl, '/api/v1/agent/register'), body.data, { caPem });
   const parsed = RegisterResponse.safeParse(answer);
   if (!parsed.success) {
-    throw new AgentError(AgentErrorCode.GATEWAY_BAD_RESPONSE, 'the gateway answered the registration with an unexpected body');
+    throw new AgentError(
+      AgentErrorCode.GATEWAY_BAD_RESPONSE,
+      'the gateway answered the registration with an unexpected body',
+    );
   }
   const res = parsed.data;
   try {

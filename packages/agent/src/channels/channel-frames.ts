@@ -45,7 +45,13 @@ export function closeSocket(ws: WebSocket, code: number, reason = ''): void {
  * Close a socket for shutdown and resolve once it is closed; a peer that does not answer the close
  * frame within `timeoutMs` is cut off.
  */
-export function closeAndWait(ws: WebSocket, clock: Clock, timeoutMs = 2_000, code: number = CloseCode.GOING_AWAY, reason = 'agent shutting down'): Promise<void> {
+export function closeAndWait(
+  ws: WebSocket,
+  clock: Clock,
+  timeoutMs = 2_000,
+  code: number = CloseCode.GOING_AWAY,
+  reason = 'agent shutting down',
+): Promise<void> {
   if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = clock.setTimeout(() => {

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { CloseCode, type AgentToGateway } from '@corral/protocol';
 import type { Clock } from '../clock.js';
 import type { ChannelOpenMessage } from '../control-connection.js';
@@ -89,7 +89,8 @@ export class ChannelManager {
     }
     this.#seen.set(grant.channelId, grant.expiresAt);
 
-    if (grant.kind !== 'pty') return reject(RejectCode.CHANNEL_KIND_UNSUPPORTED, `this agent does not serve "${grant.kind}" channels yet`);
+    if (grant.kind !== 'pty')
+      return reject(RejectCode.CHANNEL_KIND_UNSUPPORTED, `this agent does not serve "${grant.kind}" channels yet`);
 
     let passwd: string;
     try {
@@ -113,7 +114,9 @@ export class ChannelManager {
 
     let ws: WebSocket;
     try {
-      ws = o.connect(wsUrl(o.gatewayUrl, `/api/v1/channels/${encodeURIComponent(msg.channelId)}`, { token: msg.token }));
+      ws = o.connect(
+        wsUrl(o.gatewayUrl, `/api/v1/channels/${encodeURIComponent(msg.channelId)}`, { token: msg.token }),
+      );
     } catch (err) {
       return reject(RejectCode.CHANNEL_CONNECT_FAILED, (err as Error).message);
     }
@@ -128,7 +131,12 @@ export class ChannelManager {
   }
 
   /** The registry entry for one channel: dialing, then running, then done. */
-  #track(msg: ChannelOpenMessage, ws: WebSocket, plan: LaunchPlan, reject: (code: string, message: string) => void): LiveChannel {
+  #track(
+    msg: ChannelOpenMessage,
+    ws: WebSocket,
+    plan: LaunchPlan,
+    reject: (code: string, message: string) => void,
+  ): LiveChannel {
     const o = this.#o;
     const finished = deferred();
     let running: LiveChannel | undefined;
@@ -156,7 +164,7 @@ export class ChannelManager {
               o.spawner.spawnPty(plan, {
                 cols: msg.ptyParams?.cols ?? 80,
                 rows: msg.ptyParams?.rows ?? 24,
-                term: msg.ptyParams?.term ?? 'xterm-256color',
+                term: plan.env.TERM ?? 'xterm-256color',
               }),
               run,
             )

@@ -34,6 +34,9 @@ export interface LaunchInput {
   homeExists: boolean;
 }
 
+/** TERM comes from the unsigned ptyParams: accept plain terminal names only. */
+const TERM_RE = /^[a-zA-Z0-9][a-zA-Z0-9._+-]{0,63}$/;
+
 const ROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const USER_PATH = '/usr/local/bin:/usr/bin:/bin';
 
@@ -54,7 +57,7 @@ export function planLaunch(input: LaunchInput): LaunchPlan {
     SHELL: shell,
     PATH: user.uid === 0 ? ROOT_PATH : USER_PATH,
   };
-  if (input.pty) env.TERM = input.term ?? 'xterm-256color';
+  if (input.pty) env.TERM = input.term && TERM_RE.test(input.term) ? input.term : 'xterm-256color';
   if (input.lang) env.LANG = input.lang;
   const cwd = input.homeExists ? user.home : '/';
   if (!input.switchUser) return { file: shell, args: shellArgs, cwd, env };

@@ -1,4 +1,4 @@
-import { HIGH_WATER_MARK_BYTES, LOW_WATER_MARK_BYTES, MAX_DATA_FRAME_BYTES, encodeFrame } from '@corral/protocol';
+import { HIGH_WATER_MARK_BYTES, LOW_WATER_MARK_BYTES, encodeFrame } from '@corral/protocol';
 
 /** The slice of a ws socket the pump writes to. */
 export interface FrameSink {
@@ -18,10 +18,19 @@ export interface FlowSource {
  */
 export const STDERR_CHUNK_BYTES = 32 * 1024;
 
+/**
+ * Largest stdout frame the pump builds, in bytes: the low-water mark (256 KiB), below the protocol's
+ * 1 MiB limit. A relay that pauses on bufferedAmount then never jumps from "below low water" to
+ * "above high water" in one frame (which stranded the gateway's bridge with no send callback left to
+ * resume it), and an `exit` or `stderr` frame never queues behind a megabyte of output.
+ */
+export const MAX_OUTPUT_FRAME_BYTES = LOW_WATER_MARK_BYTES;
+
 /** Knobs, with the protocol's values as defaults. */
 export interface OutputPumpOptions {
   highWaterMark?: number;
   lowWaterMark?: number;
+  /** Default MAX_OUTPUT_FRAME_BYTES. */
   maxFrameBytes?: number;
   /** Runs a function at the end of this tick's I/O; default setImmediate. Never a timer. */
   schedule?: (fn: () => void) => void;
@@ -36,7 +45,7 @@ type Stream = 'stdout' | 'stderr';
  * - Backpressure: when the socket's bufferedAmount passes the high-water mark (1 MiB) the source is
  *   paused; it resumes from a send callback once bufferedAmount is under the low-water mark (256 KiB).
  *   'drain' is not used: ws may never emit it while it queues.
- * - stdout goes as binary frames (at most 1 MiB each); stderr as `{"type":"stderr","data":base64}`.
+ * - stdout goes as binary frames (at most 256 KiB each); stderr as `{"type":"stderr","data":base64}`.
  *   Order between the two is kept.
  */
 export class OutputPump {
@@ -63,7 +72,7 @@ export class OutputPump {
     this.#source = source;
     this.#high = options.highWaterMark ?? HIGH_WATER_MARK_BYTES;
     this.#low = options.lowWaterMark ?? LOW_WATER_MARK_BYTES;
-    this.#maxFrame = options.maxFrameBytes ?? MAX_DATA_FRAME_BYTES;
+    this.#maxFrame = options.maxFrameBytes ?? MAX_OUTPUT_FRAME_BYTES;
     this.#schedule = options.schedule ?? ((fn) => void setImmediate(fn));
   }
 
@@ -91,7 +100,12 @@ export class OutputPump {
       for (let off = 0; off < all.length; off += step) {
         const part = all.subarray(off, Math.min(off + step, all.length));
         if (stream === 'stdout') this.#sink.send(part, { binary: true }, this.#onSent);
-        else this.#sink.send(encodeFrame({ type: 'stderr', data: part.toString('base64') }), { binary: false }, this.#onSent);
+        else
+          this.#sink.send(
+            encodeFrame({ type: 'stderr', data: part.toString('base64') }),
+            { binary: false },
+            this.#onSent,
+          );
       }
     }
     if (!this.#paused && this.#sink.bufferedAmount > this.#high) {

@@ -17,18 +17,26 @@ import type { ChannelRunOptions } from './pty-channel.js';
  *   stdout+stderr ended and child exited ('close') -> {"type":"exit"} then close 1000
  *   socket closed first -> hang up the process group, SIGKILL 2 s later
  */
-export function runPipeChannel(ws: WebSocket, child: ChildProcessWithoutNullStreams, o: ChannelRunOptions): LiveChannel {
+export function runPipeChannel(
+  ws: WebSocket,
+  child: ChildProcessWithoutNullStreams,
+  o: ChannelRunOptions,
+): LiveChannel {
   const terminator = new GroupTerminator(o.clock, o.killGraceMs ?? KILL_GRACE_MS);
-  const pump = new OutputPump(ws, {
-    pause: () => {
-      child.stdout.pause();
-      child.stderr.pause();
+  const pump = new OutputPump(
+    ws,
+    {
+      pause: () => {
+        child.stdout.pause();
+        child.stderr.pause();
+      },
+      resume: () => {
+        child.stdout.resume();
+        child.stderr.resume();
+      },
     },
-    resume: () => {
-      child.stdout.resume();
-      child.stderr.resume();
-    },
-  }, o.pump);
+    o.pump,
+  );
   const finished = deferred();
   let closed = false; // the child exited and its pipes ended
   let socketClosed = false;
@@ -37,6 +45,7 @@ export function runPipeChannel(ws: WebSocket, child: ChildProcessWithoutNullStre
     if (closed && socketClosed) finished.resolve();
   };
   const endProcess = (): void => {
+    ws.resume();
     if (closed) return;
     child.stdin.destroy();
     terminator.terminate(child.pid);
@@ -47,6 +56,9 @@ export function runPipeChannel(ws: WebSocket, child: ChildProcessWithoutNullStre
   // EPIPE and friends when the child stops reading: its exit tells the story.
   child.stdin.on('error', () => {});
   child.stdin.on('drain', () => ws.resume());
+  // Once stdin is finished, input has nowhere to wait: never leave the socket paused (a paused
+  // socket cannot even read the peer's close frame). Writable emits no 'drain' after end().
+  child.stdin.on('close', () => ws.resume());
   child.on('error', (err) => {
     spawnError = err;
   });
@@ -54,6 +66,7 @@ export function runPipeChannel(ws: WebSocket, child: ChildProcessWithoutNullStre
   child.on('close', (code, signal) => {
     closed = true;
     terminator.exited();
+    ws.resume(); // read the peer's close frame even if stdin backpressure had paused us
     if (!socketClosed) {
       pump.flush();
       if (spawnError && child.pid === undefined) {
@@ -82,8 +95,10 @@ export function runPipeChannel(ws: WebSocket, child: ChildProcessWithoutNullStre
       return;
     }
     const m = frame.message;
-    if (m.type === 'eof') child.stdin.end();
-    else if (m.type === 'ping') sendControl(ws, { type: 'pong', ts: m.ts });
+    if (m.type === 'eof') {
+      child.stdin.end();
+      ws.resume();
+    } else if (m.type === 'ping') sendControl(ws, { type: 'pong', ts: m.ts });
   });
   ws.on('close', (code) => {
     socketClosed = true;

@@ -38,6 +38,7 @@ export function runPtyChannel(ws: WebSocket, proc: PtyProcess, o: ChannelRunOpti
     if (exited && socketClosed) finished.resolve();
   };
   const endProcess = (): void => {
+    ws.resume();
     if (exited) return;
     proc.destroy();
     terminator.terminate(proc.pid);
@@ -47,6 +48,7 @@ export function runPtyChannel(ws: WebSocket, proc: PtyProcess, o: ChannelRunOpti
   proc.onExit((status) => {
     exited = true;
     terminator.exited();
+    ws.resume(); // read the peer's close frame even if input backpressure had paused us
     if (!socketClosed) {
       pump.flush();
       sendControl(ws, { type: 'exit', code: status.code, signal: status.signal });

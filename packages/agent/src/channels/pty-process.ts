@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 import * as nodePty from 'node-pty';
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { FdWriter } from './fd-writer.js';
+import { PtyDrainGuard } from './pty-drain.js';
 import type { LaunchPlan } from './launch-plan.js';
 import { signalGroup, signalName } from './process-group.js';
 
@@ -51,20 +52,13 @@ interface UnixTerminalInternals {
   _fd?: number;
   /** Closes the tty stream, then SIGHUPs the child (not in node-pty's typings). */
   destroy?: () => void;
+  /** EventEmitter-style listener on the tty stream (not in node-pty's typings). */
+  on?: (event: 'error', listener: (err: Error) => void) => void;
 }
 
 /**
- * Spawn `plan` in a pty with node-pty (`encoding: null`: bytes, not strings) and fix its exit race.
- *
- * node-pty loses the tail of the output at exit (microsoft/node-pty issues 726 and 72): 200 ms after
- * the child exits it destroys the tty stream if EOF has not arrived, dropping whatever the kernel
- * and the stream still buffer — always so while the stream is paused for backpressure. A read error
- * (EIO, how Linux reports that the slave side closed) likewise destroys the stream with unread data
- * in its buffer. This wrapper:
- *   - defers node-pty's post-exit destroy until the tty reports EIO/EOF by itself, or has been idle
- *     (no data, not paused) for PTY_DRAIN_IDLE_MS;
- *   - before any destroy, hands what the stream still buffers to the data listener;
- * so node-pty's 'exit' (which it emits only after the stream closed) comes after the last byte.
+ * Spawn `plan` in a pty with node-pty (`encoding: null`: bytes, not strings). A PtyDrainGuard makes
+ * sure no output is lost at exit (node-pty issues 726 and 72), so onExit follows the last byte.
  * Keystrokes go to the master fd with fs.writeSync (see FdWriter).
  */
 export function spawnPty(plan: LaunchPlan, size: PtySize, clock: Clock, drainIdleMs = PTY_DRAIN_IDLE_MS): PtyProcess {
@@ -78,60 +72,16 @@ export function spawnPty(plan: LaunchPlan, size: PtySize, clock: Clock, drainIdl
     ...(plan.uid !== undefined && plan.gid !== undefined ? { uid: plan.uid, gid: plan.gid } : {}),
   });
   const internals = term as unknown as UnixTerminalInternals;
-  const socket = internals._socket;
-  const writer = typeof internals._fd === 'number' ? new FdWriter(internals._fd) : undefined;
-
+  const fd = typeof internals._fd === 'number' ? internals._fd : undefined;
+  const writer = fd !== undefined ? new FdWriter(fd) : undefined;
   let dataListener: (data: Buffer) => void = () => {};
-  let paused = false;
-  let draining = false; // the child exited; waiting for the tty to drain
-  let allowDestroy = false;
-  let idleTimer: TimerHandle | undefined;
-
+  // node-pty rethrows tty read errors other than EAGAIN/EIO unless someone else listens; the
+  // stream closes either way and 'exit' follows, so a listener that ignores them is enough.
+  internals.on?.call(term, 'error', () => {});
   term.onData((d) => dataListener(d as unknown as Buffer));
-
-  const flushBuffered = (): void => {
-    if (!socket) return;
-    // read() on a paused stream returns what it buffered and emits it as 'data', which node-pty
-    // forwards to onData: nothing is lost when the stream is destroyed next.
-    while (socket.readableLength > 0 && socket.read() !== null) {
-      /* emitted as 'data' */
-    }
-  };
-  const stopIdleTimer = (): void => {
-    if (idleTimer !== undefined) clock.clearTimeout(idleTimer);
-    idleTimer = undefined;
-  };
-  const armIdleTimer = (): void => {
-    stopIdleTimer();
-    if (!draining || paused) return;
-    idleTimer = clock.setTimeout(() => {
-      idleTimer = undefined;
-      allowDestroy = true;
-      flushBuffered();
-      socket?.destroy();
-    }, drainIdleMs);
-  };
-
-  if (socket) {
-    const realDestroy = socket.destroy.bind(socket);
-    socket.destroy = ((err?: Error): Socket => {
-      if (err || allowDestroy) {
-        // A read error (EIO: the slave closed, all output read) or our own decision.
-        stopIdleTimer();
-        flushBuffered();
-        return realDestroy(err);
-      }
-      // node-pty's post-exit timer: the child is gone but the tty has not closed yet. Keep reading.
-      if (!draining) {
-        draining = true;
-        armIdleTimer();
-      }
-      return socket;
-    }) as Socket['destroy'];
-    socket.on('data', () => {
-      if (draining) armIdleTimer();
-    });
-  }
+  const guard = internals._socket
+    ? new PtyDrainGuard({ socket: internals._socket, fd, clock, drainIdleMs, onData: (d) => dataListener(d) })
+    : undefined;
 
   return {
     pid: term.pid,
@@ -140,7 +90,6 @@ export function spawnPty(plan: LaunchPlan, size: PtySize, clock: Clock, drainIdl
     },
     onExit(listener) {
       term.onExit(({ exitCode, signal }) => {
-        stopIdleTimer();
         const sig = signalName(signal);
         listener(sig ? { code: null, signal: sig } : { code: exitCode, signal: null });
       });
@@ -161,26 +110,23 @@ export function spawnPty(plan: LaunchPlan, size: PtySize, clock: Clock, drainIdl
       }
     },
     pause() {
-      paused = true;
-      stopIdleTimer();
+      guard?.pause();
       term.pause();
     },
     resume() {
-      paused = false;
       term.resume();
-      armIdleTimer();
+      guard?.resume();
     },
     kill(signal) {
       signalGroup(term.pid, signal);
     },
     destroy() {
-      allowDestroy = true;
-      stopIdleTimer();
       writer?.dispose();
       signalGroup(term.pid, 'SIGHUP');
+      guard?.destroyNow();
       try {
-        if (internals.destroy) internals.destroy.call(term);
-        else socket?.destroy();
+        // Closes node-pty's side and SIGHUPs the child once the stream closed.
+        internals.destroy?.call(term);
       } catch {
         /* already closed */
       }
