@@ -79,8 +79,10 @@ export class Agent {
     this.#deps = deps;
     const privateKey = loadEd25519Key(config.privateKeyPem, 'private', 'privateKeyPem');
     const gatewayKey = loadEd25519Key(config.gatewaySigningKeyPem, 'public', 'gatewaySigningKeyPem');
+    const baseUrls = [config.gatewayUrl, ...(config.gatewayUrls ?? [])];
     this.#channels = new ChannelManager({
-      gatewayUrl: config.gatewayUrl,
+      // Channels dial the node the control connection is on.
+      gatewayUrl: () => baseUrls[this.#control.urlIndex] ?? config.gatewayUrl,
       serverId: config.serverId,
       gatewayKey,
       connect: deps.connectChannel,
@@ -100,6 +102,7 @@ export class Agent {
     });
     this.#control = new ControlConnection({
       url: wsUrl(config.gatewayUrl, '/api/v1/agent/connect'),
+      fallbackUrls: (config.gatewayUrls ?? []).map((u) => wsUrl(u, '/api/v1/agent/connect')),
       agentId: config.agentId,
       privateKey,
       systemInfo: deps.systemInfo,

@@ -24,6 +24,8 @@ export const AgentConfig = z.strictObject({
   version: z.literal(1),
   /** Gateway base URL, https only. */
   gatewayUrl: z.string().min(1).max(2048),
+  /** More gateway URLs (other cluster nodes); the agent rotates through all of them on failure. */
+  gatewayUrls: z.array(z.string().min(1).max(2048)).max(16).optional(),
   agentId: z.string().min(1).max(64),
   serverId: z.string().min(1).max(64),
   serverName: z.string().min(1).max(255),
@@ -54,6 +56,7 @@ export function parseAgentConfig(value: unknown, allowInsecure = false): Readonl
   const c = parsed.data;
   try {
     c.gatewayUrl = normaliseGatewayUrl(c.gatewayUrl, allowInsecure);
+    if (c.gatewayUrls) c.gatewayUrls = c.gatewayUrls.map((u) => normaliseGatewayUrl(u, allowInsecure));
     loadEd25519Key(c.privateKeyPem, 'private', 'privateKeyPem');
     loadEd25519Key(c.gatewaySigningKeyPem, 'public', 'gatewaySigningKeyPem');
     let fp: string;

@@ -59,7 +59,7 @@ const WELCOME = {
   protocolVersion: 1,
 };
 
-function setup(random: () => number = () => 0.5) {
+function setup(random: () => number = () => 0.5, fallbackUrls?: string[]) {
   const clock = new FakeClock();
   const sockets: FakeSocket[] = [];
   const opened: ChannelOpenMessage[] = [];
@@ -73,6 +73,7 @@ function setup(random: () => number = () => 0.5) {
   let failFactory = false;
   const conn = new ControlConnection({
     url: 'wss://gw.example/api/v1/agent/connect',
+    ...(fallbackUrls ? { fallbackUrls } : {}),
     agentId: 'agt_1',
     privateKey: keys.privateKey,
     systemInfo: () => SYSTEM,
@@ -284,6 +285,25 @@ describe('control connection reconnect', () => {
     expect(t.conn.state).toBe('backoff');
     expect(t.logs.some((l) => l.includes('error disconnected code=4401') && l.includes('re-register?'))).toBe(true);
     expect(t.logs.some((l) => l.includes('retry in_ms=500'))).toBe(true);
+  });
+});
+
+describe('control connection failover between gateway nodes', () => {
+  it('tries the next URL after each lost connection, and wraps around', () => {
+    const t = setup(() => 0, ['wss://b.example/api/v1/agent/connect', 'wss://c.example/api/v1/agent/connect']);
+    t.conn.start();
+    expect(t.last().url).toBe('wss://gw.example/api/v1/agent/connect');
+    t.handshake();
+    t.last().drop(1006);
+    t.clock.advance(0);
+    expect(t.last().url).toBe('wss://b.example/api/v1/agent/connect');
+    expect(t.conn.urlIndex).toBe(1);
+    t.last().drop(1006);
+    t.clock.advance(0);
+    expect(t.last().url).toBe('wss://c.example/api/v1/agent/connect');
+    t.last().drop(1006);
+    t.clock.advance(0);
+    expect(t.last().url).toBe('wss://gw.example/api/v1/agent/connect');
   });
 });
 

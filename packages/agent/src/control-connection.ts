@@ -40,6 +40,11 @@ const MIN_PING_INTERVAL_MS = 1_000;
 export interface ControlConnectionOptions {
   /** wss URL of `/api/v1/agent/connect`. */
   url: string;
+  /**
+   * More wss URLs (other gateway nodes). After each lost connection the next URL is tried, so an agent of
+   * a killed node lands on another one.
+   */
+  fallbackUrls?: readonly string[];
   agentId: string;
   /** The agent's Ed25519 private key; signs the challenge. */
   privateKey: KeyObject;
@@ -104,6 +109,17 @@ export class ControlConnection {
   /** Handshake step inside `authenticating`. */
   #awaiting: 'challenge' | 'welcome' | undefined;
   #backoff: BackoffState = initialBackoff;
+  #urlIndex = 0;
+
+  /** The URL of the current (or next) attempt. */
+  get currentUrl(): string {
+    return this.#urlIndex === 0 ? this.#o.url : (this.#o.fallbackUrls?.[this.#urlIndex - 1] ?? this.#o.url);
+  }
+
+  /** Index of the current URL: 0 for `url`, i for `fallbackUrls[i-1]`. */
+  get urlIndex(): number {
+    return this.#urlIndex;
+  }
   #lastHeard = 0;
   #pingIntervalMs = 10_000;
   #watchdog: TimerHandle | undefined;
@@ -172,7 +188,7 @@ export class ControlConnection {
   #connect(): void {
     let socket: ControlSocket;
     try {
-      socket = this.#o.connect(this.#o.url);
+      socket = this.#o.connect(this.currentUrl);
     } catch (err) {
       this.#lost(null, `cannot open socket: ${(err as Error).message}`);
       return;
@@ -273,6 +289,7 @@ export class ControlConnection {
   /** The current attempt is over (closed by either side, or dead): wait, then dial again. */
   #lost(code: number | null, reason: string): void {
     this.#detach();
+    this.#urlIndex = (this.#urlIndex + 1) % (1 + (this.#o.fallbackUrls?.length ?? 0));
     const hint = closeHint(code);
     const level = code === CloseCode.UNAUTHORIZED ? 'error' : 'warn';
     this.#o.logger[level]('disconnected', { code: code ?? undefined, reason: reason || undefined, hint });

@@ -28,7 +28,7 @@ async function askYesNo(question: string): Promise<boolean> {
 }
 
 interface RegisterFlags {
-  gateway: string;
+  gateway: string[];
   token?: string;
   name?: string;
   tag: string[];
@@ -50,7 +50,8 @@ async function registerCommand(flags: RegisterFlags): Promise<void> {
   const tags = parseTags(flags.tag);
   const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true;
   const config = await registerAgent({
-    gatewayUrl: flags.gateway,
+    gatewayUrl: flags.gateway[0] ?? '',
+    extraGatewayUrls: flags.gateway.slice(1),
     token,
     name: flags.name,
     tags,
@@ -86,7 +87,7 @@ async function runCommand(flags: { config?: string }): Promise<void> {
   logger.info('starting', {
     version: AGENT_VERSION,
     server: config.serverName,
-    gateway: config.gatewayUrl,
+    gateway: [config.gatewayUrl, ...(config.gatewayUrls ?? [])].join(','),
     user: userInfo().username,
   });
   agent.start();
@@ -120,7 +121,11 @@ const program = new Command('corral-agent')
 program
   .command('register')
   .description('register this server with a gateway using a join token, and write the agent config')
-  .requiredOption('--gateway <url>', 'gateway URL, https://...')
+  .requiredOption(
+    '--gateway <url>',
+    'gateway URL, https://...; repeat for the other nodes of a cluster (the agent fails over between them)',
+    (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+  )
   .option('--token <token>', 'join token (or set CORRAL_JOIN_TOKEN, which keeps it out of the process list)')
   .option('--name <name>', 'server name (default: the host name)')
   .option('--tag <key=value>', 'a tag for the server; repeat for more', collect, [] as string[])

@@ -10,6 +10,8 @@ import { httpUrl, normaliseGatewayUrl } from './urls.js';
 export interface RegisterOptions {
   /** Gateway base URL, https. */
   gatewayUrl: string;
+  /** More gateway URLs (other nodes of a cluster), kept in the config for failover. */
+  extraGatewayUrls?: string[];
   /** The join token (secret). */
   token: string;
   /** Server name; default: the host name made to fit SERVER_NAME_RE. */
@@ -151,9 +153,16 @@ export async function registerAgent(opts: RegisterOptions): Promise<AgentConfig>
   } catch (err) {
     throw new AgentError(AgentErrorCode.GATEWAY_BAD_RESPONSE, (err as Error).message);
   }
+  let extra: string[];
+  try {
+    extra = (opts.extraGatewayUrls ?? []).map((u) => normaliseGatewayUrl(u)).filter((u) => u !== gatewayUrl);
+  } catch (err) {
+    throw new AgentError(AgentErrorCode.USAGE, (err as Error).message);
+  }
   return {
     version: 1,
     gatewayUrl,
+    ...(extra.length > 0 ? { gatewayUrls: extra } : {}),
     agentId: res.agentId,
     serverId: res.serverId,
     serverName: res.serverName,

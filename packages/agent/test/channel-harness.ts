@@ -164,7 +164,7 @@ export function makeManager(
   const rejects: ChannelRejectMessage[] = [];
   const me = userInfo();
   const manager = new ChannelManager({
-    gatewayUrl: server.url,
+    gatewayUrl: () => server.url,
     serverId: SERVER_ID,
     gatewayKey: gatewayKeys.publicKey,
     connect: (url) => {

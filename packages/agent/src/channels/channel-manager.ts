@@ -23,7 +23,8 @@ export type ChannelRejectMessage = Extract<AgentToGateway, { type: 'channel.reje
 /** Everything the manager needs; the outside world is injected. */
 export interface ChannelManagerOptions {
   /** Gateway base URL (https; http only in tests). */
-  gatewayUrl: string;
+  /** Base URL of the gateway node to dial channels on (the control connection's node). */
+  gatewayUrl: () => string;
   /** This agent's server id (grants for others are refused). */
   serverId: string;
   /** The pinned gateway grant-signing key. */
@@ -115,7 +116,7 @@ export class ChannelManager {
     let ws: WebSocket;
     try {
       ws = o.connect(
-        wsUrl(o.gatewayUrl, `/api/v1/channels/${encodeURIComponent(msg.channelId)}`, { token: msg.token }),
+        wsUrl(o.gatewayUrl(), `/api/v1/channels/${encodeURIComponent(msg.channelId)}`, { token: msg.token }),
       );
     } catch (err) {
       return reject(RejectCode.CHANNEL_CONNECT_FAILED, (err as Error).message);
