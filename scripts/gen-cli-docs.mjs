@@ -7,10 +7,27 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'packages/cli/bin/corral.js');
-const commands = ['', 'login', 'logout', 'whoami', 'server ls', 'server show', 'server token create', 'server token ls', 'server token revoke', 'websh', 'audit ls', 'audit verify'];
-let doc = '# corral CLI reference\n\nGenerated from `--help` (regenerate with `node scripts/gen-cli-docs.mjs`). Every command accepts `--help`.\n\n';
+const commands = [
+  '',
+  'login',
+  'logout',
+  'whoami',
+  'server ls',
+  'server show',
+  'server token create',
+  'server token ls',
+  'server token revoke',
+  'websh',
+  'audit ls',
+  'audit verify',
+];
+let doc =
+  '# corral CLI reference\n\nGenerated from `--help` (regenerate with `node scripts/gen-cli-docs.mjs`). Every command accepts `--help`.\n\n';
 for (const c of commands) {
-  const help = execFileSync(process.execPath, [cli, ...c.split(' ').filter(Boolean), '--help'], { encoding: 'utf8', env: { ...process.env, COLUMNS: '100' } });
+  const help = execFileSync(process.execPath, [cli, ...c.split(' ').filter(Boolean), '--help'], {
+    encoding: 'utf8',
+    env: { ...process.env, COLUMNS: '100' },
+  });
   doc += `## corral ${c}\n\n\`\`\`\n${help}\`\`\`\n\n`;
 }
 writeFileSync(join(root, 'docs/CLI.md'), doc);

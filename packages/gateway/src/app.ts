@@ -74,7 +74,9 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const servers = new ServerStore(db, joinTokens, clock);
   await servers.markNodeOffline(config.nodeId);
   const signer = GrantSigner.loadOrCreate(join(config.dataDir, 'grant-signing.key'));
-  const bus: Bus = config.busUrl ? await NatsBus.connect(config.busUrl, `corral-gateway ${config.nodeId}`, log) : new MemoryBus();
+  const bus: Bus = config.busUrl
+    ? await NatsBus.connect(config.busUrl, `corral-gateway ${config.nodeId}`, log)
+    : new MemoryBus();
   const nodes = new NodeRegistry(db, audit, clock, config.nodeId, log);
   let url: string | null = config.publicUrl;
   let nodeUrl: string | null = config.advertiseUrl ?? config.publicUrl;

@@ -74,7 +74,11 @@ commonOptions(
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
     .option('--san <name>', 'extra host name or IP for the local server certificate (repeatable)', collect, [])
     .option('--public-url <url>', 'URL clients use to reach this gateway (default: from --listen)')
-    .option('--bus <url>', 'cluster mode: NATS URL shared by all nodes (with --db postgres://...)', process.env.CORRAL_BUS)
+    .option(
+      '--bus <url>',
+      'cluster mode: NATS URL shared by all nodes (with --db postgres://...)',
+      process.env.CORRAL_BUS,
+    )
     .option('--node-id <id>', 'name of this node in a cluster (default: the host name)')
     .option('--advertise-url <url>', 'URL other nodes use to reach this one (default: from --listen)')
     .addHelpText(
@@ -92,7 +96,9 @@ commonOptions(
     `  database:       ${config.dbUrl.startsWith('sqlite:') ? config.dbUrl : config.dbUrl.replace(/\/\/[^@/]*@/, '//***@')}\n`,
   );
   out.write(`  CA fingerprint: ${gw.tls.caFingerprint}\n`);
-  out.write(`  mode:           ${config.busUrl ? `cluster node "${config.nodeId}" on ${config.busUrl}` : 'single node'}\n`);
+  out.write(
+    `  mode:           ${config.busUrl ? `cluster node "${config.nodeId}" on ${config.busUrl}` : 'single node'}\n`,
+  );
   if (gw.createdAdmin) {
     const path = writeInitialAdmin(config.dataDir, { url, ...gw.createdAdmin, caFingerprint: gw.tls.caFingerprint });
     out.write(`\nFirst start: created workspace "${DEFAULT_WORKSPACE}" and superuser ${gw.createdAdmin.email}\n`);

@@ -22,16 +22,30 @@ describe('cluster: two nodes on PostgreSQL and NATS', () => {
   let urlB: string;
   const NAME = 'cluster-1';
   const env = () => ({ CORRAL_CONFIG_DIR: join(dir.path, 'cli') });
-  const cli = (args: string[], input?: string) => run(BIN.cli, args, { env: env(), ...(input !== undefined ? { input } : {}) });
+  const cli = (args: string[], input?: string) =>
+    run(BIN.cli, args, { env: env(), ...(input !== undefined ? { input } : {}) });
   const AS = IS_ROOT ? ['-u', TEST_OS_USER] : [];
 
   const startNode = (id: string, data: string) =>
-    new Proc(BIN.gateway, ['start', '--data', data, '--listen', '127.0.0.1:0', '--db', dbUrl, '--bus', NATS, '--node-id', id]);
+    new Proc(BIN.gateway, [
+      'start',
+      '--data',
+      data,
+      '--listen',
+      '127.0.0.1:0',
+      '--db',
+      dbUrl,
+      '--bus',
+      NATS,
+      '--node-id',
+      id,
+    ]);
 
   async function status(): Promise<string | undefined> {
     const r = await cli(['server', 'ls', '--output', 'json']);
     const items = JSON.parse(r.stdout) as Array<{ name: string; status: string }>;
-    return (Array.isArray(items) ? items : (items as { items: typeof items }).items).find((s) => s.name === NAME)?.status;
+    return (Array.isArray(items) ? items : (items as { items: typeof items }).items).find((s) => s.name === NAME)
+      ?.status;
   }
 
   beforeAll(async () => {
@@ -46,16 +60,34 @@ describe('cluster: two nodes on PostgreSQL and NATS', () => {
     const password = (await nodeA.waitFor(/password:\s+(\S+)/))[1]!;
     // Nodes of one cluster share the CA and the grant-signing key (docs/operations.md).
     mkdirSync(join(dir.path, 'b', 'tls'), { recursive: true, mode: 0o700 });
-    for (const f of ['tls/ca.key', 'tls/ca.crt', 'grant-signing.key']) cpSync(join(dir.path, 'a', f), join(dir.path, 'b', f));
+    for (const f of ['tls/ca.key', 'tls/ca.crt', 'grant-signing.key'])
+      cpSync(join(dir.path, 'a', f), join(dir.path, 'b', f));
     nodeB = startNode(`b-${process.pid}`, join(dir.path, 'b'));
     urlB = (await nodeB.waitFor(/listening on (https:\/\/\S+)/))[1]!;
     expect((await nodeB.waitFor(/CA fingerprint: (\S+)/))[1]).toBe(fp);
 
-    const login = await cli(['login', urlB, '--email', 'admin@localhost', '--password-stdin', '--ca-fingerprint', fp], password + '\n');
+    const login = await cli(
+      ['login', urlB, '--email', 'admin@localhost', '--password-stdin', '--ca-fingerprint', fp],
+      password + '\n',
+    );
     expect(login.code, login.stderr).toBe(0);
     const tok = JSON.parse((await cli(['server', 'token', 'create', '--output', 'json'])).stdout) as { token: string };
     const cfg = join(dir.path, 'agent.json');
-    const reg = await run(BIN.agent, ['register', '--gateway', urlA, '--gateway', urlB, '--token', tok.token, '--ca-fingerprint', fp, '--config', cfg, '--name', NAME]);
+    const reg = await run(BIN.agent, [
+      'register',
+      '--gateway',
+      urlA,
+      '--gateway',
+      urlB,
+      '--token',
+      tok.token,
+      '--ca-fingerprint',
+      fp,
+      '--config',
+      cfg,
+      '--name',
+      NAME,
+    ]);
     expect(reg.code, reg.stderr + reg.stdout).toBe(0);
     agent = new Proc(BIN.agent, ['run', '--config', cfg]);
     await eventually(async () => (await status()) === 'online');

@@ -119,7 +119,8 @@ describe.each(DB_KINDS)('websh end to end on %s', (kind: DbKind) => {
 
   it('keeps gateway and agent memory bounded when the reader is slow (backpressure end to end)', async () => {
     const { spawn } = await import('node:child_process');
-    const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    const rss = (pid: number) =>
+      Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
     let peak = { gateway: 0, agent: 0 };
     const sample = setInterval(() => {
       peak = {
@@ -152,7 +153,9 @@ describe.each(DB_KINDS)('websh end to end on %s', (kind: DbKind) => {
   });
 
   it('runs many sessions at once', async () => {
-    const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => cli(['websh', NAME, ...AS, '--', 'echo', `n${i}`])));
+    const rs = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => cli(['websh', NAME, ...AS, '--', 'echo', `n${i}`])),
+    );
     rs.forEach((r, i) => expect(r.stdout).toBe(`n${i}\n`));
   });
 

@@ -212,7 +212,12 @@ export class AgentHub {
           previous.close(CloseCode.REPLACED, 'replaced by a newer connection');
         }
         c.unsubscribe = this.deps.bus.subscribe(Subjects.agentSend(server.id), (frame, respond) => {
-          respond({ ok: this.byServerId.get(server.id) === c && c.state === 'ready' ? (c.send(frame as GatewayToAgent), true) : false });
+          respond({
+            ok:
+              this.byServerId.get(server.id) === c && c.state === 'ready'
+                ? (c.send(frame as GatewayToAgent), true)
+                : false,
+          });
         });
         c.send({
           type: 'welcome',

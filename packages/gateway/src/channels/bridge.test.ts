@@ -29,7 +29,8 @@ describe('bridge backpressure', () => {
   it('pauses the source past the high-water mark and resumes it once drained', () => {
     const src = fakeSocket();
     const dst = fakeSocket();
-    for (let i = 0; i < 20; i++) forward(src as unknown as WebSocket, dst as unknown as WebSocket, Buffer.alloc(64 * 1024), true);
+    for (let i = 0; i < 20; i++)
+      forward(src as unknown as WebSocket, dst as unknown as WebSocket, Buffer.alloc(64 * 1024), true);
     expect(dst.bufferedAmount).toBeGreaterThan(HIGH_WATER_MARK_BYTES);
     expect(src.isPaused).toBe(true);
     dst.bufferedAmount = 0;

@@ -5,7 +5,9 @@ import { forward } from './bridge.js';
 
 /** Close codes a peer may send on the wire (1005 and 1006 are reserved for local reporting). */
 function sendable(code: number): number {
-  return code === 1000 || (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
+  return code === 1000 ||
+    (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+    (code >= 3000 && code <= 4999)
     ? code
     : CloseCode.PEER_GONE;
 }

@@ -27,7 +27,10 @@ export class NodeRegistry {
   async start(url: string): Promise<void> {
     const now = iso(this.clock.now());
     await this.db.deleteFrom('gateway_nodes').where('node_id', '=', this.nodeId).execute();
-    await this.db.insertInto('gateway_nodes').values({ node_id: this.nodeId, url, started_at: now, heartbeat_at: now }).execute();
+    await this.db
+      .insertInto('gateway_nodes')
+      .values({ node_id: this.nodeId, url, started_at: now, heartbeat_at: now })
+      .execute();
     this.timer = setInterval(() => {
       this.tick().catch((err: unknown) => this.log.warn('node heartbeat failed', { err: String(err) }));
     }, HEARTBEAT_MS);
@@ -37,7 +40,11 @@ export class NodeRegistry {
   /** Refresh our heartbeat, then reap stale nodes. Public for tests. */
   async tick(): Promise<void> {
     const now = this.clock.now();
-    await this.db.updateTable('gateway_nodes').set({ heartbeat_at: iso(now) }).where('node_id', '=', this.nodeId).execute();
+    await this.db
+      .updateTable('gateway_nodes')
+      .set({ heartbeat_at: iso(now) })
+      .where('node_id', '=', this.nodeId)
+      .execute();
     const stale = await this.db
       .selectFrom('gateway_nodes')
       .select('node_id')
