@@ -25,23 +25,27 @@ if (
 const children = [];
 let stopping = false;
 
-function stopAll(code = 0) {
+/**
+ * Stop the agent, then the gateway. After Ctrl-C the terminal already sent SIGINT to the whole process
+ * group, children included, so they are only waited for; after SIGTERM (not from a terminal) the signal
+ * is passed on. Anything still running after 8 s is killed.
+ */
+function stopAll(code = 0, forward = 'SIGTERM') {
   if (stopping) return;
   stopping = true;
-  // Reverse start order: the agent first, then the gateway.
   const order = [...children].reverse();
   const next = () => {
     const c = order.shift();
     if (!c) return process.exit(code);
     if (c.exitCode !== null || c.signalCode !== null) return next();
     c.once('exit', next);
-    c.kill('SIGTERM');
+    if (forward) c.kill(forward);
     setTimeout(() => c.kill('SIGKILL'), 8000).unref();
   };
   next();
 }
-process.on('SIGINT', () => stopAll(0));
-process.on('SIGTERM', () => stopAll(0));
+process.on('SIGINT', () => stopAll(0, null));
+process.on('SIGTERM', () => stopAll(0, 'SIGTERM'));
 
 const gateway = spawn(
   process.execPath,
