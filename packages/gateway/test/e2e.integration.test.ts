@@ -6,7 +6,14 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { join } from 'node:path';
 import { statSync, readFileSync } from 'node:fs';
 import { BIN, Proc, run, eventually, ensureTestUser, TEST_OS_USER } from './processes.js';
-import { createPgDatabase, DB_KINDS, tempDir, type DbKind } from './helpers.js';
+import { createPgDatabase, tempDir } from './helpers.js';
+
+// The same suite on each storage and bus: SQLite with the in-process bus (the default), PostgreSQL with
+// the in-process bus, and PostgreSQL with NATS (a one-node cluster: every agent frame and channel event
+// goes through NATS).
+type Variant = 'sqlite' | 'postgres' | 'postgres+nats';
+const VARIANTS: Variant[] = ['sqlite', 'postgres', 'postgres+nats'];
+const NATS = process.env.CORRAL_TEST_NATS ?? 'nats://127.0.0.1:4222';
 
 const IS_ROOT = process.getuid?.() === 0;
 const OTHER_USER = TEST_OS_USER;
@@ -14,7 +21,7 @@ const OTHER_USER = TEST_OS_USER;
 // conda, ...) make every shell slow and are not what these tests are about.
 const AS = IS_ROOT ? ['-u', OTHER_USER] : [];
 
-describe.each(DB_KINDS)('websh end to end on %s', (kind: DbKind) => {
+describe.each(VARIANTS)('websh end to end on %s', (kind: Variant) => {
   let dir: ReturnType<typeof tempDir>;
   let gateway: Proc;
   let agent: Proc;
@@ -26,7 +33,7 @@ describe.each(DB_KINDS)('websh end to end on %s', (kind: DbKind) => {
   const cli = (args: string[], input?: string) =>
     run(BIN.cli, args, { env: env(), ...(input !== undefined ? { input } : {}) });
   const agentConfig = () => join(dir.path, 'agent.json');
-  const NAME = `e2e-${kind}`;
+  const NAME = `e2e-${kind.replace('+', '-')}`;
 
   async function serverStatus(): Promise<string | undefined> {
     const r = await cli(['server', 'ls', '--output', 'json']);
@@ -38,9 +45,9 @@ describe.each(DB_KINDS)('websh end to end on %s', (kind: DbKind) => {
 
   beforeAll(async () => {
     dir = tempDir();
-    if (kind === 'postgres') {
+    if (kind !== 'sqlite') {
       const pg = await createPgDatabase();
-      dbArgs = ['--db', pg.url];
+      dbArgs = ['--db', pg.url, ...(kind === 'postgres+nats' ? ['--bus', NATS, '--node-id', `e2e-${process.pid}`] : [])];
       dropDb = pg.drop;
     }
     gateway = new Proc(BIN.gateway, ['start', '--data', join(dir.path, 'gw'), '--listen', '127.0.0.1:0', ...dbArgs]);

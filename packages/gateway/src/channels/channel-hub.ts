@@ -260,7 +260,10 @@ export class ChannelHub {
         ch,
         ch.result.endReason !== 'unknown' ? ch.result.endReason : why,
         code === CloseCode.NORMAL ? CloseCode.NORMAL : CloseCode.PEER_GONE,
-        reason.toString() || 'agent left',
+        reason.toString() ||
+          (code === 1006
+            ? 'connection to the server lost (its agent or the gateway node carrying it went away)'
+            : 'agent left'),
       );
     });
     this.sendUser(ch, { type: 'ready', sessionId: ch.spec.sessionId });
