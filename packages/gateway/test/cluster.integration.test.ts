@@ -114,7 +114,9 @@ describe('cluster: two nodes on PostgreSQL and NATS', () => {
   it('when node A is killed, the agent moves to node B and the server is online again within 35 s', async () => {
     // A session running through node A (the agent's leg of the channel is forwarded by A to B).
     const live = cli(['websh', NAME, ...AS, '--', 'echo started; sleep 60']);
-    await eventually(async () => (await cli(['audit', 'ls', '--output', 'json', '--limit', '5'])).stdout.includes('session.start'));
+    await eventually(async () =>
+      (await cli(['audit', 'ls', '--output', 'json', '--limit', '5'])).stdout.includes('session.start'),
+    );
     await new Promise((r) => setTimeout(r, 500));
     await nodeA.stop('SIGKILL');
     const ended = await live;

@@ -178,4 +178,62 @@ describe('agent control socket', () => {
     a.ws.close(1000);
     await a.closed;
   });
+
+  it('closes only the offending channel socket on malformed, unknown or oversized frames; other sessions go on', async () => {
+    const login = await request(url, ca, 'POST', '/api/v1/auth/login', {
+      body: { email: 'admin@localhost', password: 'pw-for-tests-123' },
+    });
+    const a = await handshake();
+    const wss = url.replace('https', 'wss');
+
+    /** Open a channel as the user, play the agent's side with the raw agent, return both sockets. */
+    async function openChannel(): Promise<{
+      user: WebSocket;
+      agentSide: WebSocket;
+      userClosed: Promise<number>;
+      agentClosed: Promise<number>;
+    }> {
+      const open = await request(url, ca, 'POST', '/api/v1/servers/raw-1/websh', {
+        token: login.body.token,
+        body: { command: ['cat'] },
+      });
+      const user = new WebSocket(wss + open.body.path, { ca });
+      const userClosed = new Promise<number>((r) => user.once('close', (c) => r(c)));
+      const ready = new Promise<void>((r) =>
+        user.on('message', (d, bin) => !bin && String(d).includes('"ready"') && r()),
+      );
+      await new Promise((r) => user.once('open', r));
+      const msg = await a.next('channel.open');
+      const agentSide = new WebSocket(`${wss}/api/v1/channels/${String(msg.channelId)}?token=${String(msg.token)}`, {
+        ca,
+      });
+      const agentClosed = new Promise<number>((r) => agentSide.once('close', (c) => r(c)));
+      await new Promise((r) => agentSide.once('open', r));
+      await ready;
+      return { user, agentSide, userClosed, agentClosed };
+    }
+
+    const healthy = await openChannel();
+    const echoed = new Promise<string>((r) => healthy.agentSide.once('message', (d) => r(String(d))));
+
+    const cases: Array<[string | Buffer, number]> = [
+      ['{"type":"resize","cols":', CloseCode.PROTOCOL_ERROR],
+      ['{"type":"format.disk"}', CloseCode.UNKNOWN_MESSAGE],
+      ['{"type":"exit","code":0,"signal":null}', CloseCode.PROTOCOL_ERROR], // not the user's to send
+      [Buffer.alloc(2 * 1024 * 1024), CloseCode.MESSAGE_TOO_BIG],
+    ];
+    for (const [frame, code] of cases) {
+      const bad = await openChannel();
+      bad.user.send(frame);
+      expect(await bad.userClosed).toBe(code);
+      // The channel ends: its agent side is closed too.
+      expect(await bad.agentClosed).toBeGreaterThanOrEqual(1000);
+    }
+    // The healthy session still carries bytes both ways.
+    healthy.user.send(Buffer.from('still here'), { binary: true });
+    expect(await echoed).toBe('still here');
+    healthy.user.close();
+    a.ws.close(1000);
+    await a.closed;
+  });
 });

@@ -47,7 +47,11 @@ describe.each(VARIANTS)('websh end to end on %s', (kind: Variant) => {
     dir = tempDir();
     if (kind !== 'sqlite') {
       const pg = await createPgDatabase();
-      dbArgs = ['--db', pg.url, ...(kind === 'postgres+nats' ? ['--bus', NATS, '--node-id', `e2e-${process.pid}`] : [])];
+      dbArgs = [
+        '--db',
+        pg.url,
+        ...(kind === 'postgres+nats' ? ['--bus', NATS, '--node-id', `e2e-${process.pid}`] : []),
+      ];
       dropDb = pg.drop;
     }
     gateway = new Proc(BIN.gateway, ['start', '--data', join(dir.path, 'gw'), '--listen', '127.0.0.1:0', ...dbArgs]);
