@@ -18,6 +18,8 @@ const commands = [
   'server token ls',
   'server token revoke',
   'websh',
+  'session ls',
+  'session terminate',
   'audit ls',
   'audit verify',
 ];

@@ -193,6 +193,34 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
       setExitCode(await websh(ctx, name, command, opts));
     });
 
+  // --- sessions ----------------------------------------------------------------------------------
+  const session = program
+    .command('session')
+    .description('list terminal sessions; end a live one (staff and superusers)')
+    .addHelpText('after', examples(['corral session ls --live', 'corral session terminate ses_abc123']));
+
+  session
+    .command('ls')
+    .alias('list')
+    .description('list terminal sessions, newest first: ID USER SERVER OS USER STARTED STATE EXIT IN/OUT COMMAND')
+    .option('--live', 'only sessions that are still running')
+    .addOption(outputOption())
+    .addHelpText('after', examples(['corral session ls', 'corral session ls --live -o json']))
+    .action(async (opts: { output: 'table' | 'json'; live?: boolean }) => {
+      const { sessionLs } = await import('./commands/session.js');
+      await sessionLs(ctx, opts);
+    });
+
+  session
+    .command('terminate')
+    .description('end a live terminal session at once, on whichever gateway node it runs (audited)')
+    .argument('<id>', 'session id, from `corral session ls`')
+    .addHelpText('after', examples(['corral session terminate ses_abc123']))
+    .action(async (id: string) => {
+      const { sessionTerminate } = await import('./commands/session.js');
+      await sessionTerminate(ctx, id);
+    });
+
   // --- audit -------------------------------------------------------------------------------------
   const audit = program
     .command('audit')

@@ -11,6 +11,7 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, message: 'No such route.' },
   SERVER_NOT_FOUND: { status: 404, message: 'No such server.' },
   JOIN_TOKEN_NOT_FOUND: { status: 404, message: 'No such join token.' },
+  SESSION_NOT_FOUND: { status: 404, message: 'No such live session.' },
   SERVER_NAME_TAKEN: { status: 409, message: 'A server with this name is already registered.' },
   SERVER_OFFLINE: { status: 409, message: 'The server is offline: its agent is not connected.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },

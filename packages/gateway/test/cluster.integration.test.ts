@@ -3,10 +3,19 @@
  * The agent holds its control connection on node A; the user talks to node B.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, Proc, run, eventually, ensureTestUser, TEST_OS_USER } from './processes.js';
-import { createPgDatabase, tempDir } from './helpers.js';
+import { createPgDatabase, request, tempDir } from './helpers.js';
+
+/** The CLI's bearer token, wherever config.json keeps it. */
+function findToken(dir: string): string {
+  const text = readFileSync(join(dir, 'cli', 'config.json'), 'utf8');
+  const m = /"token"\s*:\s*"(crl_[^"]+)"/.exec(text);
+  if (!m) throw new Error('no token in the CLI config');
+  return m[1]!;
+}
+let terminateMs = 0;
 
 const NATS = process.env.CORRAL_TEST_NATS ?? 'nats://127.0.0.1:4222';
 const IS_ROOT = process.getuid?.() === 0;
@@ -94,6 +103,7 @@ describe('cluster: two nodes on PostgreSQL and NATS', () => {
   });
 
   afterAll(async () => {
+    if (terminateMs) console.log(`cross-node terminate took ${terminateMs} ms`);
     await agent?.stop();
     await nodeA?.stop('SIGKILL');
     await nodeB?.stop();
@@ -109,6 +119,25 @@ describe('cluster: two nodes on PostgreSQL and NATS', () => {
     const big = await cli(['websh', NAME, ...AS, '--', `head -c ${n} /dev/zero | tr '\\0' z`]);
     expect(big.stdout.length).toBe(n);
     expect(big.code).toBe(0);
+  });
+
+  it('terminates a live session from the other node (cluster-wide control over NATS)', async () => {
+    const live = cli(['websh', NAME, ...AS, '--', 'echo started; sleep 60']);
+    const id = await eventually(async () => {
+      const r = await cli(['session', 'ls', '--live', '--output', 'json']);
+      return (JSON.parse(r.stdout) as { items: Array<{ id: string; command: string | null }> }).items.find((x) =>
+        x.command?.includes('sleep 60'),
+      )?.id;
+    });
+    // The session's channel lives on node B (where the user is); ask node A to end it.
+    const ca = readFileSync(join(dir.path, 'a', 'tls', 'ca.crt'), 'utf8');
+    const t0 = Date.now();
+    const r = await request(urlA, ca, 'POST', `/api/v1/websh/sessions/${id}/terminate`, { token: findToken(dir.path) });
+    expect(r.status).toBe(202);
+    const ended = await live;
+    terminateMs = Date.now() - t0;
+    expect(ended.code).toBe(255);
+    expect(ended.stderr).toMatch(/terminated by admin@localhost/);
   });
 
   it('when node A is killed, the agent moves to node B and the server is online again within 35 s', async () => {

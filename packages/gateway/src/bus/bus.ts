@@ -58,4 +58,16 @@ export const Subjects = {
   channelEvent: (channelId: string) => `corral.channel.${channelId}.event`,
   /** Request: which node is this channel's home? Answer {url}. */
   channelWhere: (channelId: string) => `corral.channel.${channelId}.where`,
+  /** Publish to every node: end the live channels that match a filter (termination, revocation). */
+  channelsTerminate: 'corral.control.channels.terminate',
 };
+
+/** Which live channels a termination covers; every field given must match. */
+export interface TerminateFilter {
+  workspaceId: string;
+  sessionId?: string;
+  userId?: string;
+  serverId?: string;
+  /** Shown to the user whose channel ends. */
+  reason: string;
+}

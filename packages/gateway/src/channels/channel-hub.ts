@@ -20,7 +20,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { digestsEqual, hashSecret, newId, newSecret } from '../ids.js';
 import { forward } from './bridge.js';
-import { Subjects, type Bus } from '../bus/bus.js';
+import { Subjects, type Bus, type TerminateFilter } from '../bus/bus.js';
 import type { ChannelForwarder } from './channel-forwarder.js';
 
 const CONTROL_TYPES = typesOf(ChannelControl);
@@ -43,6 +43,8 @@ export interface ChannelResult {
 
 export interface ChannelSpec {
   sessionId: string;
+  workspaceId: string;
+  userId: string;
   serverId: string;
   kind: 'pty';
   osUser: string;
@@ -91,7 +93,31 @@ export class ChannelHub {
     /** This node's URL for other nodes (where channel sockets landing elsewhere are forwarded). */
     private readonly nodeUrl: () => string | null,
     private readonly forwarder: ChannelForwarder,
-  ) {}
+  ) {
+    this.unsubscribeTerminate = bus.subscribe(Subjects.channelsTerminate, (data) => this.terminateLocal(data as TerminateFilter));
+  }
+
+  private readonly unsubscribeTerminate: () => void;
+
+  /**
+   * End, on every node, the live channels matching `filter` (close 4411 REVOKED with the reason).
+   * Delivery is one bus hop, so it takes effect well within the 2 s the product promises.
+   */
+  terminate(filter: TerminateFilter): void {
+    this.bus.publish(Subjects.channelsTerminate, filter);
+  }
+
+  private terminateLocal(f: TerminateFilter): void {
+    for (const ch of [...this.channels.values()]) {
+      const s = ch.spec;
+      if (s.workspaceId !== f.workspaceId) continue;
+      if (f.sessionId && s.sessionId !== f.sessionId) continue;
+      if (f.userId && s.userId !== f.userId) continue;
+      if (f.serverId && s.serverId !== f.serverId) continue;
+      this.sendUser(ch, { type: 'error', code: 'SESSION_TERMINATED', message: f.reason });
+      this.end(ch, 'terminated', CloseCode.REVOKED, f.reason);
+    }
+  }
 
   /** An agent refused the channel (possibly reported by another node). */
   private onAgentEvent(ch: Channel, data: unknown): void {
@@ -157,6 +183,7 @@ export class ChannelHub {
 
   /** End every channel (gateway shutdown). */
   close(): void {
+    this.unsubscribeTerminate();
     for (const ch of [...this.channels.values()])
       this.end(ch, 'gateway_shutdown', CloseCode.GOING_AWAY, 'gateway shutting down');
     this.wss.close();

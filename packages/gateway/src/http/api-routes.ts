@@ -222,6 +222,19 @@ export function apiRoutes(s: Services): AnyRoute[] {
       handler: async ({ principal: p }) => ({ items: await s.websh.list(p.workspaceId) }),
     }),
     route({
+      method: 'POST',
+      url: '/api/v1/websh/sessions/:id/terminate',
+      summary: 'End a live terminal session, on whichever gateway node it runs (staff and superusers)',
+      tag: 'websh',
+      status: 202,
+      errors: ['FORBIDDEN', 'SESSION_NOT_FOUND'],
+      handler: async ({ principal: p, params, req }) => {
+        await requireRole(s, p, 'staff', 'session.terminate', req);
+        if (!(await s.websh.terminate(p, params.id ?? '', req.ip))) throw new CorralError('SESSION_NOT_FOUND');
+        return { ok: true };
+      },
+    }),
+    route({
       method: 'GET',
       url: '/api/v1/audit',
       summary: 'Audit events, newest first',

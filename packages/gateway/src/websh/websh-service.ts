@@ -67,6 +67,8 @@ export class WebshService {
     });
     const { channelId, token } = this.channels.create({
       sessionId,
+      workspaceId: p.workspaceId,
+      userId: p.userId,
       serverId: server.id,
       kind: 'pty',
       osUser,
@@ -121,6 +123,32 @@ export class WebshService {
         bytesOut: r.bytesOut,
       },
     });
+  }
+
+  /**
+   * End a live session wherever it runs (any node). Answers false when the session is unknown in this
+   * workspace or already over.
+   */
+  async terminate(p: Principal, sessionId: string, sourceIp: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('websh_sessions')
+      .innerJoin('servers', 'servers.id', 'websh_sessions.server_id')
+      .select(['websh_sessions.id', 'websh_sessions.ended_at', 'servers.id as server_id', 'servers.name as server_name'])
+      .where('websh_sessions.workspace_id', '=', p.workspaceId)
+      .where('websh_sessions.id', '=', sessionId)
+      .executeTakeFirst();
+    if (!row) return false;
+    await this.audit.append({
+      workspaceId: p.workspaceId,
+      action: 'session.terminate',
+      actor: { type: 'user', id: p.userId, name: p.email },
+      target: { type: 'server', id: row.server_id, name: row.server_name },
+      sourceIp,
+      details: { sessionId, alreadyEnded: row.ended_at !== null },
+    });
+    if (row.ended_at) return false;
+    this.channels.terminate({ workspaceId: p.workspaceId, sessionId, reason: `session terminated by ${p.email}` });
+    return true;
   }
 
   async list(workspaceId: string, limit = 100): Promise<WebshSessionView[]> {
