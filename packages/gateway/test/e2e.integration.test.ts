@@ -223,6 +223,26 @@ describe.each(VARIANTS)('websh end to end on %s', (kind: Variant) => {
     expect(v.stdout).toMatch(/OK/i);
   });
 
+  it('lists sessions and lets staff terminate a live one; the user is told why', async () => {
+    const live = cli(['websh', NAME, ...AS, '--', 'echo up; sleep 60']);
+    const id = await eventually(async () => {
+      const r = await cli(['session', 'ls', '--live', '--output', 'json']);
+      return (JSON.parse(r.stdout) as { items: Array<{ id: string; command: string | null }> }).items.find((x) =>
+        x.command?.includes('sleep 60'),
+      )?.id;
+    });
+    const t = await cli(['session', 'terminate', id]);
+    expect(t.code, t.stderr).toBe(0);
+    const ended = await live;
+    expect(ended.code).toBe(255);
+    expect(ended.stderr).toMatch(/terminated by admin@localhost/);
+    const table = await cli(['session', 'ls']);
+    expect(table.stdout).toMatch(new RegExp(`${id}.*terminated`));
+    const again = await cli(['session', 'terminate', id]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/SESSION_NOT_FOUND/);
+  });
+
   it('marks the server offline soon after the agent is SIGKILLed, and online again when it returns', async () => {
     await agent.stop('SIGKILL');
     await eventually(async () => (await serverStatus()) === 'offline', 35_000);
