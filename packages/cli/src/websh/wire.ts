@@ -5,38 +5,20 @@ import type { ChannelControl } from '@corral/protocol';
  *
  * Why a copy: importing `@corral/protocol` loads zod and builds every schema, which costs about
  * 100-130 ms of startup on this machine, while `corral websh HOST -- true` is benchmarked against
- * `ssh HOST true` (0.30 s). The constants and checks below mirror protocol/src/close-codes.ts,
- * messages.ts (ChannelControl) and api.ts (OS_USER_RE); wire.test.ts holds them equal to the
+ * `ssh HOST true` (0.30 s). The constants come from the zod-free `@corral/protocol/close-codes`; the frame checks below
+ * mirror messages.ts (ChannelControl) and api.ts (OS_USER_RE), and wire.test.ts holds them equal to the
  * protocol package, so a change there fails our tests instead of drifting silently.
  */
 
-/** Mirrors CLOSE_CODE_DESCRIPTIONS in protocol/src/close-codes.ts. */
-export const CLOSE_CODE_DESCRIPTIONS: Record<number, string> = {
-  1000: 'normal closure',
-  1001: 'peer going away (shutdown); reconnect later',
-  1009: 'frame too large',
-  4000: 'protocol error: malformed JSON or schema mismatch',
-  4001: 'unknown message type',
-  4002: 'unsupported data (binary where text expected, or the reverse)',
-  4003: 'protocol version not supported',
-  4401: 'authentication failed',
-  4403: 'forbidden',
-  4404: 'channel not found',
-  4408: 'timed out',
-  4409: 'replaced by a newer connection',
-  4410: 'peer went away',
-  4411: 'access revoked or expired',
-  4500: 'internal error',
-};
-
-/** Mirrors CloseCode.PROTOCOL_ERROR. */
-export const CLOSE_PROTOCOL_ERROR = 4000;
-/** Mirrors HIGH_WATER_MARK_BYTES: pause the source above this much buffered (1 MiB). */
-export const HIGH_WATER_MARK_BYTES = 1024 * 1024;
-/** Mirrors LOW_WATER_MARK_BYTES: resume once below this (256 KiB). */
-export const LOW_WATER_MARK_BYTES = 256 * 1024;
-/** Mirrors MAX_DATA_FRAME_BYTES: the largest binary frame a peer may send (1 MiB). */
-export const MAX_DATA_FRAME_BYTES = 1024 * 1024;
+// Constants come from the protocol's zod-free entry point (no schemas are built on import).
+export {
+  CLOSE_CODE_DESCRIPTIONS,
+  HIGH_WATER_MARK_BYTES,
+  LOW_WATER_MARK_BYTES,
+  MAX_DATA_FRAME_BYTES,
+} from '@corral/protocol/close-codes';
+import { CloseCode } from '@corral/protocol/close-codes';
+export const CLOSE_PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR;
 /** Mirrors OS_USER_RE in api.ts. */
 export const OS_USER_RE = /^[a-z_][a-z0-9_.-]{0,31}\$?$/i;
 
