@@ -29,8 +29,10 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export const IDLE_TIMEOUT_MS = 30_000;
 /** What the agent is told to use as ping interval. */
 export const PING_INTERVAL_MS = 10_000;
-/** last_seen_at is written at most this often per agent. */
-const TOUCH_EVERY_MS = 15_000;
+/** last_seen_at of every connected agent is written in one batch this often (not per ping). */
+const TOUCH_EVERY_MS = 60_000;
+/** The gateway pings an agent only when the agent's own pings have not been heard for this long. */
+const PING_WHEN_SILENT_MS = 12_000;
 
 type ConnState = 'hello' | 'auth' | 'ready' | 'closed';
 
@@ -42,7 +44,7 @@ class AgentConnection {
   system: SystemInfo | undefined;
   nonce = '';
   lastHeard: number;
-  lastTouch = 0;
+  lastPingSent = 0;
   /** Unsubscribes this connection from its bus subject. */
   unsubscribe: (() => void) | null = null;
 
@@ -227,7 +229,6 @@ export class AgentHub {
           protocolVersion: PROTOCOL_VERSION,
         });
         await this.deps.servers.markOnline(server.id, this.deps.nodeId, c.system!);
-        c.lastTouch = this.deps.clock.now();
         this.deps.log.info('agent connected', { server: server.name, ip: c.sourceIp });
         await this.deps.audit.append({
           workspaceId: server.workspace_id,
@@ -250,7 +251,6 @@ export class AgentHub {
           case 'info':
             c.system = msg.system;
             await this.deps.servers.touch(server.id, msg.system);
-            c.lastTouch = this.deps.clock.now();
             return;
           case 'channel.reject':
             // The channel's home may be another node: route the refusal there.
@@ -258,11 +258,6 @@ export class AgentHub {
             break;
           default:
             return c.close(CloseCode.PROTOCOL_ERROR, `unexpected ${msg.type} after handshake`);
-        }
-        const now = this.deps.clock.now();
-        if (now - c.lastTouch > TOUCH_EVERY_MS) {
-          c.lastTouch = now;
-          await this.deps.servers.touch(server.id);
         }
         return;
       }
@@ -287,8 +282,23 @@ export class AgentHub {
     });
   }
 
+  private lastTouchAll = 0;
+
+  /**
+   * Every 5 s: close connections that never finished the handshake or went silent for 30 s; ping the
+   * ones whose own pings stopped (12 s), so liveness is checked both ways at no cost in the normal case;
+   * once a minute, write last_seen_at for all connected agents in batches. With 10,000 agents this is
+   * the only periodic work besides answering their pings.
+   */
   private sweep(): void {
     const now = this.deps.clock.now();
+    if (now - this.lastTouchAll >= TOUCH_EVERY_MS) {
+      this.lastTouchAll = now;
+      const ids = [...this.byServerId.keys()];
+      this.deps.servers
+        .touchMany(ids)
+        .catch((err: unknown) => this.deps.log.warn('last_seen update failed', { err: String(err) }));
+    }
     for (const c of this.all) {
       if (c.state === 'closed') continue;
       if (c.state !== 'ready' && now - c.openedAt > HANDSHAKE_TIMEOUT_MS) {
@@ -296,7 +306,12 @@ export class AgentHub {
       } else if (now - c.lastHeard > IDLE_TIMEOUT_MS) {
         c.close(CloseCode.TIMEOUT, 'no frame for 30 s');
         c.ws.terminate();
-      } else if (c.state === 'ready') {
+      } else if (
+        c.state === 'ready' &&
+        now - c.lastHeard > PING_WHEN_SILENT_MS &&
+        now - c.lastPingSent > PING_WHEN_SILENT_MS
+      ) {
+        c.lastPingSent = now;
         c.send({ type: 'ping', ts: now });
       }
     }

@@ -94,7 +94,9 @@ export class ChannelHub {
     private readonly nodeUrl: () => string | null,
     private readonly forwarder: ChannelForwarder,
   ) {
-    this.unsubscribeTerminate = bus.subscribe(Subjects.channelsTerminate, (data) => this.terminateLocal(data as TerminateFilter));
+    this.unsubscribeTerminate = bus.subscribe(Subjects.channelsTerminate, (data) =>
+      this.terminateLocal(data as TerminateFilter),
+    );
   }
 
   private readonly unsubscribeTerminate: () => void;

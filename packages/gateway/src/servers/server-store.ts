@@ -136,6 +136,18 @@ export class ServerStore {
     await this.db.updateTable('servers').set(set).where('id', '=', serverId).execute();
   }
 
+  /** last_seen_at = now for many connected servers, in statements of at most 500 ids. */
+  async touchMany(serverIds: string[]): Promise<void> {
+    const now = iso(this.clock.now());
+    for (let i = 0; i < serverIds.length; i += 500) {
+      await this.db
+        .updateTable('servers')
+        .set({ last_seen_at: now })
+        .where('id', 'in', serverIds.slice(i, i + 500))
+        .execute();
+    }
+  }
+
   async markOffline(serverId: string): Promise<void> {
     await this.db
       .updateTable('servers')

@@ -133,7 +133,12 @@ export class WebshService {
     const row = await this.db
       .selectFrom('websh_sessions')
       .innerJoin('servers', 'servers.id', 'websh_sessions.server_id')
-      .select(['websh_sessions.id', 'websh_sessions.ended_at', 'servers.id as server_id', 'servers.name as server_name'])
+      .select([
+        'websh_sessions.id',
+        'websh_sessions.ended_at',
+        'servers.id as server_id',
+        'servers.name as server_name',
+      ])
       .where('websh_sessions.workspace_id', '=', p.workspaceId)
       .where('websh_sessions.id', '=', sessionId)
       .executeTakeFirst();
