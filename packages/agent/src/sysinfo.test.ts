@@ -37,6 +37,11 @@ describe('system info', () => {
     expect(SystemInfo.safeParse(info).success).toBe(true);
   });
 
+  it("reports the agent's own account, the default OS user for websh", () => {
+    expect(collectSystemInfo({ username: () => 'deploy' }).agentUser).toBe('deploy');
+    expect(collectSystemInfo({ username: () => '' }).agentUser).toBeUndefined();
+  });
+
   it('the real machine passes the schema', () => {
     expect(SystemInfo.safeParse(collectSystemInfo()).success).toBe(true);
   });

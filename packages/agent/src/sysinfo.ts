@@ -33,6 +33,8 @@ export interface SysinfoSources {
   cpuCount: () => number;
   totalmem: () => number;
   networkInterfaces: () => NodeJS.Dict<os.NetworkInterfaceInfo[]>;
+  /** The account the agent runs as. */
+  username: () => string;
 }
 
 const realSources: SysinfoSources = {
@@ -52,6 +54,13 @@ const realSources: SysinfoSources = {
   cpuCount: () => os.availableParallelism?.() ?? os.cpus().length,
   totalmem: () => os.totalmem(),
   networkInterfaces: () => os.networkInterfaces(),
+  username: () => {
+    try {
+      return os.userInfo().username;
+    } catch {
+      return '';
+    }
+  },
 };
 
 const cut = (s: string, n: number): string => (s.length > n ? s.slice(0, n) : s);
@@ -80,5 +89,7 @@ export function collectSystemInfo(sources: Partial<SysinfoSources> = {}): System
     memoryBytes: Math.max(0, src.totalmem()),
     addresses,
     agentVersion: AGENT_VERSION,
+    // The default OS account for websh when the user names none: the agent's own.
+    ...(src.username() ? { agentUser: cut(src.username(), 64) } : {}),
   };
 }
