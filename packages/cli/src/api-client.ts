@@ -1,3 +1,4 @@
+import { localhostLookup } from './localhost-lookup.js';
 import { Agent, request as httpsRequest, type AgentOptions } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ApiError, CliError, NetworkError } from './errors.js';
@@ -141,7 +142,7 @@ export interface RequestOptions<T> {
 
 /** TLS settings every verified connection uses. */
 export function tlsOptions(caPem: string): AgentOptions {
-  return { ca: caPem, minVersion: 'TLSv1.3' };
+  return { ca: caPem, minVersion: 'TLSv1.3', lookup: localhostLookup as AgentOptions['lookup'] };
 }
 
 export class ApiClient {

@@ -1,3 +1,4 @@
+import { localhostLookup } from './localhost-lookup.js';
 import { X509Certificate } from 'node:crypto';
 import { errorFromResponse, rawRequest } from './api-client.js';
 import { CliError } from './errors.js';
@@ -94,7 +95,7 @@ export async function fetchCaUnverified(baseUrl: string, timeoutMs?: number): Pr
   const res = await rawRequest({
     method: 'GET',
     url,
-    tls: { rejectUnauthorized: false, minVersion: 'TLSv1.3' },
+    tls: { rejectUnauthorized: false, minVersion: 'TLSv1.3', lookup: localhostLookup as never },
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
   });
   if (res.status !== 200) throw errorFromResponse(res);

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -20,6 +21,18 @@ import { NodeRegistry } from './cluster/node-registry.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { NatsBus } from './bus/nats-bus.js';
 import type { Bus } from './bus/bus.js';
+import { WorkspaceService } from './workspaces/workspace-service.js';
+import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The workspace named by the Host header (set for every /api/v1 route that needs one). */
+    workspaceId: string;
+  }
+}
+
+/** Routes that answer the same for every host (no workspace involved, or one found another way). */
+const WORKSPACE_FREE = new Set(['/api/v1/health', '/api/v1/ca', '/api/v1/openapi.json', '/api/v1/agent/register']);
 import { bootstrapDefaultWorkspace, findWorkspace, DEFAULT_ADMIN_EMAIL, DEFAULT_WORKSPACE } from './bootstrap.js';
 import { CorralError } from './errors.js';
 import { apiRoutes, GATEWAY_VERSION } from './http/api-routes.js';
@@ -58,6 +71,9 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
 
   const sans = ['localhost', '127.0.0.1', '::1', hostname(), ...config.extraSans];
+  if (config.baseDomain) {
+    sans.push(config.baseDomain, `${config.region}.${config.baseDomain}`, `*.${config.region}.${config.baseDomain}`);
+  }
   if (!['0.0.0.0', '::', ''].includes(config.listenHost)) sans.push(config.listenHost);
   const tls = config.tls
     ? loadOperatorTls(config.tls.certFile, config.tls.keyFile)
@@ -96,12 +112,30 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     websh,
     log,
     defaultWorkspaceId: ws.id,
+    workspaces: new WorkspaceService(db, audit, clock),
     registerCommand: (token) =>
       `npx corral-agent register --gateway ${url ?? 'https://GATEWAY'} --token ${token} --ca-fingerprint ${tls.caFingerprint}`,
   };
 
+  // <workspace>.localhost gets its own certificate from the local CA, made on first use (SNI).
+  const sniContexts = new Map<string, SecureContext>();
+  const SNICallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void => {
+    const name = servername.toLowerCase();
+    if (!tls.issueFor || !/^[a-z0-9][a-z0-9-]{0,30}\.localhost$/.test(name)) return cb(null, undefined);
+    const have = sniContexts.get(name);
+    if (have) return cb(null, have);
+    tls.issueFor(name).then(
+      ({ keyPem, certPem }) => {
+        const ctx = createSecureContext({ key: keyPem, cert: certPem, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' });
+        sniContexts.set(name, ctx);
+        cb(null, ctx);
+      },
+      (err: Error) => cb(err),
+    );
+  };
+
   const app = Fastify({
-    https: { key: tls.keyPem, cert: tls.certPem, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' },
+    https: { key: tls.keyPem, cert: tls.certPem, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', SNICallback },
     logger: false,
     bodyLimit: 1024 * 1024,
     trustProxy: false,
@@ -140,9 +174,47 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     const h = req.headers.authorization;
     const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
     const p = m?.[1] ? await auth.authenticate(m[1]) : null;
-    if (!p) throw new CorralError('UNAUTHENTICATED');
+    // A token is valid only at its own workspace's host: another workspace never sees it as a principal.
+    if (!p || p.workspaceId !== req.workspaceId) throw new CorralError('UNAUTHENTICATED');
     return p;
   };
+
+  // Which workspace a request is for comes from its Host header (<workspace>.<region>.<base-domain>,
+  // <workspace>.localhost, or the default workspace for IPs and localhost).
+  const workspaceCache = new Map<string, { id: string; region: string | null; at: number }>();
+  app.decorateRequest('workspaceId', '');
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0] ?? '';
+    if (!path.startsWith('/api/v1/') || WORKSPACE_FREE.has(path)) return;
+    const target = parseHost(req.headers.host, config.baseDomain);
+    if (target.kind === 'default') {
+      req.workspaceId = ws.id;
+      return;
+    }
+    if (target.kind === 'unknown')
+      throw new CorralError('WORKSPACE_NOT_FOUND', `No workspace is served at ${req.headers.host ?? '(no host)'}.`);
+    let found = workspaceCache.get(target.name);
+    if (!found || clock.now() - found.at > 10_000) {
+      const row = await services.workspaces.findByName(target.name);
+      if (!row) throw new CorralError('WORKSPACE_NOT_FOUND', `No workspace named "${target.name}".`);
+      found = { id: row.id, region: row.region, at: clock.now() };
+      workspaceCache.set(target.name, found);
+    }
+    const home = found.region ?? config.region;
+    if (config.baseDomain && (home !== config.region || (target.region !== null && target.region !== home))) {
+      const port = (req.headers.host ?? '').match(/:(\d+)$/)?.[1] ?? null;
+      const where = workspaceUrl(target.name, home, config.baseDomain, port);
+      throw new CorralError(
+        'WORKSPACE_IN_OTHER_REGION',
+        `Workspace "${target.name}" lives in region ${home}: use ${where}`,
+        {
+          details: { url: where, region: home },
+          headers: { location: where },
+        },
+      );
+    }
+    req.workspaceId = found.id;
+  });
 
   const routes = apiRoutes(services);
   app.get('/api/v1/ca', async (_req, reply) => reply.type('application/x-pem-file').send(tls.caPem));

@@ -1,18 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from './db/schema.js';
 import type { AuditLog } from './audit/audit-log.js';
-import { hashPassword } from './auth/passwords.js';
-import { newId } from './ids.js';
-import { type Clock, iso } from './clock.js';
+import type { Clock } from './clock.js';
+import { WorkspaceService } from './workspaces/workspace-service.js';
 
 export const DEFAULT_WORKSPACE = 'default';
 export const DEFAULT_ADMIN_EMAIL = 'admin@localhost';
-
-/** A readable random password: 24 characters of base64url (144 bits). */
-export function generatePassword(): string {
-  return randomBytes(18).toString('base64url');
-}
+export { generatePassword } from './workspaces/workspace-service.js';
 
 export async function findWorkspace(
   db: Kysely<Database>,
@@ -32,39 +26,5 @@ export async function bootstrapDefaultWorkspace(
   admin: { email: string; password?: string },
 ): Promise<{ workspaceId: string; email: string; password: string } | null> {
   if (await findWorkspace(db, DEFAULT_WORKSPACE)) return null;
-  const password = admin.password ?? generatePassword();
-  const passwordHash = await hashPassword(password);
-  const workspaceId = newId('ws');
-  const userId = newId('usr');
-  const email = admin.email.trim().toLowerCase();
-  const now = iso(clock.now());
-  await db.transaction().execute(async (trx) => {
-    await trx.insertInto('workspaces').values({ id: workspaceId, name: DEFAULT_WORKSPACE, created_at: now }).execute();
-    await trx
-      .insertInto('users')
-      .values({
-        id: userId,
-        workspace_id: workspaceId,
-        email,
-        password_hash: passwordHash,
-        role: 'superuser',
-        created_at: now,
-        deactivated_at: null,
-      })
-      .execute();
-  });
-  await audit.append({
-    workspaceId,
-    action: 'workspace.create',
-    actor: { type: 'system', name: 'bootstrap' },
-    target: { type: 'workspace', id: workspaceId, name: DEFAULT_WORKSPACE },
-  });
-  await audit.append({
-    workspaceId,
-    action: 'user.create',
-    actor: { type: 'system', name: 'bootstrap' },
-    target: { type: 'user', id: userId, name: email },
-    details: { role: 'superuser' },
-  });
-  return { workspaceId, email, password };
+  return new WorkspaceService(db, audit, clock).create(DEFAULT_WORKSPACE, admin, null, 'bootstrap');
 }

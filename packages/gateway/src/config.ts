@@ -22,6 +22,10 @@ export interface GatewayConfig {
   readonly busUrl: string | null;
   /** URL other gateway nodes use to reach this one (channel forwarding); default: publicUrl. */
   readonly advertiseUrl: string | null;
+  /** This deployment's region (e.g. us1, ap1); workspaces are served at <workspace>.<region>.<baseDomain>. */
+  readonly region: string;
+  /** Base domain for workspace host names; null: only <workspace>.localhost and the default workspace. */
+  readonly baseDomain: string | null;
 }
 
 export interface GatewayConfigInput {
@@ -35,6 +39,8 @@ export interface GatewayConfigInput {
   publicUrl?: string | undefined;
   bus?: string | undefined;
   advertiseUrl?: string | undefined;
+  region?: string | undefined;
+  baseDomain?: string | undefined;
 }
 
 /** Parse "HOST:PORT", "[v6]:PORT" or ":PORT". */
@@ -74,7 +80,22 @@ export function makeConfig(input: GatewayConfigInput): GatewayConfig {
     publicUrl: input.publicUrl ?? null,
     busUrl: checkBus(input.bus),
     advertiseUrl: input.advertiseUrl ?? null,
+    region: checkLabel('--region', input.region ?? 'local'),
+    baseDomain: input.baseDomain ? checkDomain(input.baseDomain) : null,
   });
+}
+
+function checkLabel(flag: string, v: string): string {
+  if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(v)) throw new Error(`${flag} must be a DNS label like us1 (got "${v}")`);
+  return v;
+}
+
+function checkDomain(v: string): string {
+  const d = v.toLowerCase().replace(/\.$/, '');
+  if (!/^([a-z0-9][a-z0-9-]{0,62}\.)+[a-z0-9][a-z0-9-]{0,62}$/.test(d)) {
+    throw new Error(`--base-domain must be a domain name like example.com (got "${v}")`);
+  }
+  return d;
 }
 
 function checkBus(url: string | undefined): string | null {

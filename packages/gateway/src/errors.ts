@@ -12,6 +12,8 @@ export const ERRORS = {
   SERVER_NOT_FOUND: { status: 404, message: 'No such server.' },
   JOIN_TOKEN_NOT_FOUND: { status: 404, message: 'No such join token.' },
   SESSION_NOT_FOUND: { status: 404, message: 'No such live session.' },
+  WORKSPACE_NOT_FOUND: { status: 404, message: 'No workspace is served at this host name.' },
+  WORKSPACE_IN_OTHER_REGION: { status: 421, message: 'This workspace lives in another region; use its URL.' },
   SERVER_NAME_TAKEN: { status: 409, message: 'A server with this name is already registered.' },
   SERVER_OFFLINE: { status: 409, message: 'The server is offline: its agent is not connected.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },

@@ -10,6 +10,7 @@ import { buildApp } from './app.js';
 import { GATEWAY_VERSION } from './http/api-routes.js';
 import { openDatabase } from './db/open.js';
 import { JoinTokens } from './servers/join-tokens.js';
+import { WorkspaceService } from './workspaces/workspace-service.js';
 import { AuditLog } from './audit/audit-log.js';
 import { systemClock } from './clock.js';
 import { findWorkspace, DEFAULT_WORKSPACE } from './bootstrap.js';
@@ -39,6 +40,8 @@ function configFrom(o: Record<string, unknown>): ReturnType<typeof makeConfig> {
     publicUrl: o.publicUrl as string | undefined,
     bus: o.bus as string | undefined,
     advertiseUrl: o.advertiseUrl as string | undefined,
+    region: o.region as string | undefined,
+    baseDomain: o.baseDomain as string | undefined,
   };
   return makeConfig(input);
 }
@@ -81,6 +84,16 @@ commonOptions(
     )
     .option('--node-id <id>', 'name of this node in a cluster (default: the host name)')
     .option('--advertise-url <url>', 'URL other nodes use to reach this one (default: from --listen)')
+    .option(
+      '--region <name>',
+      "this deployment's region, e.g. us1 or ap1 (workspaces live at <workspace>.<region>.<base-domain>)",
+      process.env.CORRAL_REGION,
+    )
+    .option(
+      '--base-domain <domain>',
+      'base domain for workspace host names (default: only <workspace>.localhost)',
+      process.env.CORRAL_BASE_DOMAIN,
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  corral-gateway start\n  corral-gateway start --data /var/lib/corral --listen 0.0.0.0:8443\n  corral-gateway start --db postgres://corral@db/corral',
@@ -164,6 +177,73 @@ commonOptions(
   }
 });
 
+const wsCmd = program.command('workspace').description('Operator commands for workspaces (direct database access)');
+commonOptions(
+  wsCmd
+    .command('create')
+    .description('Create a workspace with its first superuser (password printed once, or read from stdin)')
+    .argument('<name>', 'workspace name: a DNS label (a-z, 0-9, "-"), used in its host name')
+    .requiredOption('--admin-email <email>', 'email of its first superuser')
+    .option('--admin-password-stdin', "read that superuser's password from standard input")
+    .option('--region <name>', "the region whose gateways serve it (default: this deployment's)")
+    .option('--output <format>', 'text or json', 'text')
+    .addHelpText(
+      'after',
+      '\nExample:\n  corral-gateway workspace create acme --admin-email ops@acme.test\n  then sign in at https://acme.localhost:8443 (or https://acme.<region>.<base-domain>)',
+    ),
+).action(async (name: string, o: Record<string, unknown>) => {
+  const config = configFrom(o);
+  let password: string | undefined;
+  if (o.adminPasswordStdin) {
+    password = await readStdin();
+    if (password.length < 12) throw new Error('the admin password must have at least 12 characters');
+  }
+  const { db, dialect, close } = await openDatabase(config.dbUrl);
+  try {
+    const svc = new WorkspaceService(db, new AuditLog(db, dialect, systemClock), systemClock);
+    const created = await svc.create(
+      name,
+      { email: String(o.adminEmail), password },
+      (o.region as string | undefined) ?? null,
+    );
+    if (o.output === 'json') {
+      const out = {
+        workspace: name,
+        id: created.workspaceId,
+        email: created.email,
+        ...(password ? {} : { password: created.password }),
+      };
+      process.stdout.write(JSON.stringify(out) + '\n');
+    } else {
+      process.stdout.write(`created workspace "${name}" (${created.workspaceId}) with superuser ${created.email}\n`);
+      if (!password) process.stdout.write(`  password: ${created.password}   (shown once)\n`);
+      process.stdout.write(
+        `  sign in at https://${name}.localhost:PORT, or https://${name}.<region>.<base-domain>:PORT\n`,
+      );
+    }
+  } finally {
+    await close();
+  }
+});
+commonOptions(
+  wsCmd.command('ls').description('List workspaces').option('--output <format>', 'text or json', 'text'),
+).action(async (o: Record<string, unknown>) => {
+  const config = configFrom(o);
+  const { db, dialect, close } = await openDatabase(config.dbUrl);
+  try {
+    const items = await new WorkspaceService(db, new AuditLog(db, dialect, systemClock), systemClock).list();
+    if (o.output === 'json') process.stdout.write(JSON.stringify({ items }) + '\n');
+    else {
+      const w = Math.max(4, ...items.map((i) => i.name.length));
+      process.stdout.write(`${'NAME'.padEnd(w)}  ${'REGION'.padEnd(8)}  CREATED\n`);
+      for (const i of items)
+        process.stdout.write(`${i.name.padEnd(w)}  ${(i.region ?? '-').padEnd(8)}  ${i.createdAt}\n`);
+    }
+  } finally {
+    await close();
+  }
+});
+
 const jt = program
   .command('join-token')
   .description('Operator commands for agent join tokens (direct database access)');
@@ -174,6 +254,7 @@ commonOptions(
     .option('--name <name>', 'label for the token')
     .option('--expires-in <duration>', 'lifetime, e.g. 30m, 1h, 7d', '1h')
     .option('--uses <n>', 'number of registrations allowed', '1')
+    .option('--workspace <name>', 'the workspace the agents join', DEFAULT_WORKSPACE)
     .option('--output <format>', 'text or json', 'text'),
 ).action(async (o: Record<string, unknown>) => {
   const config = configFrom(o);
@@ -181,8 +262,12 @@ commonOptions(
   if (expires === undefined) throw new Error(`--expires-in: cannot read "${String(o.expiresIn)}" (use 30m, 1h, 7d)`);
   const { db, dialect, close } = await openDatabase(config.dbUrl);
   try {
-    const ws = await findWorkspace(db, DEFAULT_WORKSPACE);
-    if (!ws) throw new Error(`no workspace in ${config.dbUrl}: run corral-gateway start or init first`);
+    const wsName = String(o.workspace ?? DEFAULT_WORKSPACE);
+    const ws = await findWorkspace(db, wsName);
+    if (!ws)
+      throw new Error(
+        `no workspace "${wsName}" in the database: run corral-gateway start (or init, or workspace create) first`,
+      );
     const { view, token } = await new JoinTokens(db, systemClock).create(ws.id, {
       name: o.name as string | undefined,
       expiresInSeconds: expires,

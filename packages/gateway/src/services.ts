@@ -9,6 +9,7 @@ import type { AgentHub } from './agents/agent-hub.js';
 import type { ChannelHub } from './channels/channel-hub.js';
 import type { WebshService } from './websh/websh-service.js';
 import type { Logger } from './log.js';
+import type { WorkspaceService } from './workspaces/workspace-service.js';
 
 /** The gateway's services, wired once in buildApp and handed to route handlers. */
 export interface Services {
@@ -23,6 +24,7 @@ export interface Services {
   websh: WebshService;
   log: Logger;
   defaultWorkspaceId: string;
+  workspaces: WorkspaceService;
   /** The ready-to-paste agent registration line for a join token. */
   registerCommand(token: string): string;
 }

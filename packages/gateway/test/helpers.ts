@@ -48,7 +48,13 @@ export function request(
   caPem: string,
   method: string,
   path: string,
-  opts: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  opts: {
+    token?: string;
+    body?: unknown;
+    rawBody?: string;
+    headers?: Record<string, string>;
+    servername?: string;
+  } = {},
 ): Promise<JsonResponse> {
   return new Promise((resolve, reject) => {
     const u = new URL(path, baseUrl);
@@ -59,6 +65,7 @@ export function request(
         method,
         ca: caPem,
         minVersion: 'TLSv1.3',
+        ...(opts.servername ? { servername: opts.servername } : {}),
         headers: {
           ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
           ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),

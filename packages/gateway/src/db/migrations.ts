@@ -143,6 +143,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_workspace_region': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('workspaces').addColumn('region', 'text').execute();
+      },
+    },
   };
 }
 

@@ -5,6 +5,8 @@ export interface WorkspacesTable {
   id: string;
   name: string;
   created_at: string;
+  /** The region whose gateways serve this workspace; null: this deployment's own region. */
+  region: string | null;
 }
 
 export interface UsersTable {

@@ -63,8 +63,8 @@ export function apiRoutes(s: Services): AnyRoute[] {
       auth: false,
       body: LoginRequest,
       response: LoginResponse,
-      errors: ['VALIDATION_FAILED', 'INVALID_CREDENTIALS', 'RATE_LIMITED'],
-      handler: async ({ body, req }) => s.auth.login(s.defaultWorkspaceId, body.email, body.password, req.ip),
+      errors: ['VALIDATION_FAILED', 'INVALID_CREDENTIALS', 'RATE_LIMITED', 'WORKSPACE_NOT_FOUND'],
+      handler: async ({ body, req }) => s.auth.login(req.workspaceId, body.email, body.password, req.ip),
     }),
     route({
       method: 'POST',

@@ -21,6 +21,11 @@ export interface TlsMaterial {
   caPem: string;
   /** SHA-256 of the CA certificate's DER, upper-case hex with colons (as `openssl x509 -fingerprint -sha256`). */
   caFingerprint: string;
+  /**
+   * Local CA only: a certificate for one more host name, made on demand (TLS SNI). Serves
+   * `<workspace>.localhost`, which no wildcard can cover (`*.localhost` is refused by TLS clients).
+   */
+  issueFor?: (name: string) => Promise<{ keyPem: string; certPem: string }>;
 }
 
 /** SHA-256 fingerprint of a PEM certificate, `AA:BB:...`. */
@@ -111,35 +116,56 @@ export async function ensureLocalTls(dir: string, names: string[], now = new Dat
     })();
 
   if (needsIssue) {
-    const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
-    const cert = await x509.X509CertificateGenerator.create({
-      subject: 'CN=Corral gateway, O=Corral',
-      issuer: caCert.subject,
-      notBefore: new Date(now.getTime() - 3600_000),
-      notAfter: new Date(now.getTime() + 365 * 86400_000),
-      signingAlgorithm: ALG,
-      publicKey: keys.publicKey,
-      signingKey: caKeys.privateKey,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
-        new x509.SubjectAlternativeNameExtension(sanList(wanted)),
-        await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
-      ],
-    });
-    certPem = cert.toString('pem');
-    writeFileSync(keyPath, await exportKeyPem(keys.privateKey), { mode: 0o600 });
+    const issued = await issueServerCert(caKeys, caCert, wanted, now);
+    certPem = issued.certPem;
+    writeFileSync(keyPath, issued.keyPem, { mode: 0o600 });
     writeFileSync(certPath, certPem, { mode: 0o644 });
   }
 
   const caPem = caCert.toString('pem');
+  const cache = new Map<string, Promise<{ keyPem: string; certPem: string }>>();
   return {
     keyPem: readFileSync(keyPath, 'utf8'),
     certPem,
     caPem,
     caFingerprint: certFingerprint(caPem),
+    issueFor: (name: string) => {
+      let p = cache.get(name);
+      if (!p) {
+        p = issueServerCert(caKeys, caCert, [name], new Date());
+        cache.set(name, p);
+        if (cache.size > 1000) cache.delete(cache.keys().next().value!);
+      }
+      return p;
+    },
   };
+}
+
+/** A server certificate (1 year) for `names`, signed by the local CA. */
+async function issueServerCert(
+  caKeys: CryptoKeyPair,
+  caCert: x509.X509Certificate,
+  names: string[],
+  now: Date,
+): Promise<{ keyPem: string; certPem: string }> {
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.create({
+    subject: 'CN=Corral gateway, O=Corral',
+    issuer: caCert.subject,
+    notBefore: new Date(now.getTime() - 3600_000),
+    notAfter: new Date(now.getTime() + 365 * 86400_000),
+    signingAlgorithm: ALG,
+    publicKey: keys.publicKey,
+    signingKey: caKeys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+      new x509.SubjectAlternativeNameExtension(sanList(names)),
+      await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
+    ],
+  });
+  return { keyPem: await exportKeyPem(keys.privateKey), certPem: cert.toString('pem') };
 }
 
 /**

@@ -1,0 +1,192 @@
+/**
+ * Workspaces are isolated tenants, chosen by host name. The isolation matrix: for every authenticated
+ * route, workspace A's credentials against workspace B's objects answer 404 (never 403, never data), lists
+ * never leak, and B's token is not even a principal at A's host.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { generateKeyPairSync } from 'node:crypto';
+import { buildApp, type Gateway } from '../src/app.js';
+import { makeConfig } from '../src/config.js';
+import { silentLogger } from '../src/log.js';
+import { apiRoutes } from '../src/http/api-routes.js';
+import { createPgDatabase, DB_KINDS, request, tempDir, type DbKind } from './helpers.js';
+
+const BASE = 'example.test';
+const PW = 'tenant-password-123';
+
+interface Tenant {
+  name: string;
+  host: string;
+  token: string;
+  serverName: string;
+  joinTokenId: string;
+  sessionId: string;
+}
+
+describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
+  let gw: Gateway;
+  let url: string;
+  let ca: string;
+  let port: string;
+  const dir = tempDir();
+  let dropDb: (() => Promise<void>) | undefined;
+  const t: Record<'a' | 'b', Tenant> = {} as never;
+
+  const call = (host: string, method: string, path: string, opts: { token?: string; body?: unknown } = {}) =>
+    // The Host header picks the workspace; TLS is checked against "localhost" (the certificate has no
+    // names for made-up test domains outside *.us1.example.test).
+    request(url, ca, method, path, { ...opts, headers: { host: `${host}:${port}` }, servername: 'localhost' });
+
+  beforeAll(async () => {
+    let db: string | undefined;
+    if (kind === 'postgres') {
+      const pg = await createPgDatabase();
+      db = pg.url;
+      dropDb = pg.drop;
+    }
+    gw = await buildApp(makeConfig({ data: dir.path, listen: '127.0.0.1:0', db, region: 'us1', baseDomain: BASE }), {
+      log: silentLogger,
+      admin: { email: 'admin@localhost', password: PW },
+    });
+    url = await gw.listen();
+    port = new URL(url).port;
+    ca = gw.tls.caPem;
+    await gw.services.workspaces.create('asia', { email: 'ops@asia.test', password: PW }, 'ap1');
+    for (const [key, name] of [
+      ['a', 'acme'],
+      ['b', 'globex'],
+    ] as const) {
+      await gw.services.workspaces.create(name, { email: `ops@${name}.test`, password: PW });
+      const host = `${name}.us1.${BASE}`;
+      const login = await call(host, 'POST', '/api/v1/auth/login', {
+        body: { email: `ops@${name}.test`, password: PW },
+      });
+      expect(login.status).toBe(200);
+      expect(login.body.workspace.name).toBe(name);
+      const token = login.body.token as string;
+      const jt = await call(host, 'POST', '/api/v1/join-tokens', { token, body: { uses: 1 } });
+      const serverName = `${name}-web-1`;
+      const pub = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) as string;
+      const reg = await call(host, 'POST', '/api/v1/agent/register', {
+        body: { token: jt.body.token, name: serverName, publicKey: pub },
+      });
+      expect(reg.status).toBe(201);
+      // A live session row, as if a terminal were open.
+      const sessionId = `ses_${name}`;
+      await gw.services.db
+        .insertInto('websh_sessions')
+        .values({
+          id: sessionId,
+          workspace_id: login.body.workspace.id,
+          user_id: login.body.user.id,
+          server_id: reg.body.serverId,
+          os_user: 'root',
+          command: null,
+          pty: 1,
+          started_at: new Date().toISOString(),
+          ended_at: null,
+          bytes_in: 0,
+          bytes_out: 0,
+          exit_code: null,
+          end_reason: null,
+        })
+        .execute();
+      t[key] = { name, host, token, serverName, joinTokenId: jt.body.id, sessionId };
+    }
+  });
+
+  afterAll(async () => {
+    await gw?.close();
+    await dropDb?.();
+    dir.remove();
+  });
+
+  /** Every authenticated route, with A's token, aimed at B's objects. */
+  const crossTenantCalls = (): Array<[string, string, unknown?]> => [
+    ['GET', `/api/v1/servers/${t.b.serverName}`],
+    ['POST', `/api/v1/servers/${t.b.serverName}/websh`, {}],
+    ['DELETE', `/api/v1/join-tokens/${t.b.joinTokenId}`],
+    ['POST', `/api/v1/websh/sessions/${t.b.sessionId}/terminate`],
+  ];
+  const listCalls = ['/api/v1/servers', '/api/v1/join-tokens', '/api/v1/websh/sessions', '/api/v1/audit?limit=1000'];
+  const selfCalls = ['/api/v1/auth/whoami', '/api/v1/audit/verify'];
+
+  it('covers every authenticated route of the API (a new route must join the matrix)', () => {
+    const covered = new Set<string>([
+      'GET /api/v1/servers/:name',
+      'POST /api/v1/servers/:name/websh',
+      'DELETE /api/v1/join-tokens/:id',
+      'POST /api/v1/websh/sessions/:id/terminate',
+      ...listCalls.map((p) => `GET ${p.split('?')[0]}`),
+      ...selfCalls.map((p) => `GET ${p}`),
+      'POST /api/v1/join-tokens',
+      'POST /api/v1/auth/logout',
+    ]);
+    const routes = apiRoutes(gw.services).filter((r) => r.auth !== false);
+    for (const r of routes) expect(covered, `${r.method} ${r.url}`).toContain(`${r.method} ${r.url}`);
+  });
+
+  it("answers 404 for another workspace's objects, never 403 and never data", async () => {
+    for (const [method, path, body] of crossTenantCalls()) {
+      const r = await call(t.a.host, method, path, { token: t.a.token, ...(body !== undefined ? { body } : {}) });
+      expect(r.status, `${method} ${path}`).toBe(404);
+      expect(Object.keys(r.body)).toEqual(['error']);
+    }
+    // B's objects are untouched: the join token still works for B, the session is still live.
+    const list = await call(t.b.host, 'GET', '/api/v1/join-tokens', { token: t.b.token });
+    expect(list.body.items[0].revokedAt).toBeNull();
+  });
+
+  it('never lists another workspace', async () => {
+    for (const path of listCalls) {
+      const r = await call(t.a.host, 'GET', path, { token: t.a.token });
+      expect(r.status, path).toBe(200);
+      const text = JSON.stringify(r.body);
+      for (const secret of [t.b.name, t.b.serverName, t.b.joinTokenId, t.b.sessionId])
+        expect(text, path).not.toContain(secret);
+    }
+    const v = await call(t.a.host, 'GET', '/api/v1/audit/verify', { token: t.a.token });
+    expect(v.body.ok).toBe(true);
+  });
+
+  it("does not accept one workspace's token at another workspace's host", async () => {
+    for (const path of [...listCalls, ...selfCalls]) {
+      const r = await call(t.a.host, 'GET', path, { token: t.b.token });
+      expect(r.status, path).toBe(401);
+    }
+    // Nor at the default workspace (IP address / localhost).
+    expect((await request(url, ca, 'GET', '/api/v1/servers', { token: t.b.token })).status).toBe(401);
+  });
+
+  it('signs in to the workspace named by the host; the same email elsewhere is another account', async () => {
+    const wrong = await call(t.a.host, 'POST', '/api/v1/auth/login', {
+      body: { email: 'ops@globex.test', password: PW },
+    });
+    expect(wrong.status).toBe(401);
+    const local = await request(url, ca, 'POST', '/api/v1/auth/login', {
+      body: { email: 'ops@acme.test', password: PW },
+      headers: { host: `acme.localhost:${port}` },
+    });
+    expect(local.body.workspace.name).toBe('acme');
+  });
+
+  it('answers a workspace that lives in another region with its URL', async () => {
+    const r = await call(`asia.us1.${BASE}`, 'POST', '/api/v1/auth/login', {
+      body: { email: 'ops@asia.test', password: PW },
+    });
+    expect(r.status).toBe(421);
+    expect(r.body.error.code).toBe('WORKSPACE_IN_OTHER_REGION');
+    expect(r.body.error.details.url).toBe(`https://asia.ap1.${BASE}:${port}`);
+    expect(r.headers.location).toBe(`https://asia.ap1.${BASE}:${port}`);
+    const misrouted = await call(`acme.ap1.${BASE}`, 'GET', '/api/v1/auth/whoami', { token: t.a.token });
+    expect(misrouted.body.error.details.url).toBe(`https://acme.us1.${BASE}:${port}`);
+  });
+
+  it('answers unknown workspaces and unknown hosts with WORKSPACE_NOT_FOUND', async () => {
+    for (const host of [`nope.us1.${BASE}`, 'nope.localhost', 'www.elsewhere.test']) {
+      const r = await call(host, 'GET', '/api/v1/servers', { token: t.a.token });
+      expect(r.status, host).toBe(404);
+      expect(r.body.error.code).toBe('WORKSPACE_NOT_FOUND');
+    }
+  });
+});
