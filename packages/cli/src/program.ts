@@ -193,6 +193,69 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
       setExitCode(await websh(ctx, name, command, opts));
     });
 
+  // --- users -------------------------------------------------------------------------------------
+  const user = program
+    .command('user')
+    .description('manage the users of your workspace (staff and superusers)')
+    .addHelpText(
+      'after',
+      examples([
+        'corral user ls',
+        'corral user invite dev@example.com --role member',
+        'corral user deactivate dev@example.com',
+      ]),
+    );
+  user
+    .command('ls')
+    .alias('list')
+    .description('list users: EMAIL ROLE STATUS CREATED ID')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { userLs } = await import('./commands/users.js');
+      await userLs(ctx, opts);
+    });
+  user
+    .command('invite')
+    .description('invite someone by email; they accept with `corral accept-invite` (only superusers invite superusers)')
+    .argument('<email>', 'their email address')
+    .option('--role <role>', 'member, staff or superuser (default member)')
+    .addOption(outputOption())
+    .action(async (email: string, opts: { output: 'table' | 'json'; role?: string }) => {
+      const { userInvite } = await import('./commands/users.js');
+      await userInvite(ctx, email, opts);
+    });
+  user
+    .command('set-role')
+    .description("change a user's role (superusers)")
+    .argument('<user>', 'email or user id')
+    .requiredOption('--role <role>', 'member, staff or superuser')
+    .addOption(outputOption())
+    .action(async (u: string, opts: { output: 'table' | 'json'; role: string }) => {
+      const { userSetRole } = await import('./commands/users.js');
+      await userSetRole(ctx, u, opts);
+    });
+  user
+    .command('deactivate')
+    .description('deactivate a user: their tokens stop working and their live sessions end at once')
+    .argument('<user>', 'email or user id')
+    .addOption(outputOption())
+    .action(async (u: string, opts: { output: 'table' | 'json' }) => {
+      const { userDeactivate } = await import('./commands/users.js');
+      await userDeactivate(ctx, u, opts);
+    });
+  program
+    .command('accept-invite')
+    .description('accept an invitation: choose your password and sign in')
+    .argument('<url>', 'the workspace URL from the invitation')
+    .argument('<token>', 'the invitation token (cinv_...)')
+    .option('--password-stdin', 'read the new password from standard input')
+    .option('--ca-fingerprint <sha256>', "the gateway CA's SHA-256 fingerprint, if you were given it")
+    .addHelpText('after', examples(['corral accept-invite https://acme.localhost:8443 cinv_...']))
+    .action(async (url: string, token: string, opts: { passwordStdin?: boolean; caFingerprint?: string }) => {
+      const { acceptInvite } = await import('./commands/users.js');
+      await acceptInvite(ctx, url, token, opts);
+    });
+
   // --- sessions ----------------------------------------------------------------------------------
   const session = program
     .command('session')

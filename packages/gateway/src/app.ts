@@ -22,6 +22,8 @@ import { MemoryBus } from './bus/memory-bus.js';
 import { NatsBus } from './bus/nats-bus.js';
 import type { Bus } from './bus/bus.js';
 import { WorkspaceService } from './workspaces/workspace-service.js';
+import { UserService } from './users/user-service.js';
+import { OutboxMailer } from './users/mailer.js';
 import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 
 declare module 'fastify' {
@@ -113,6 +115,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     log,
     defaultWorkspaceId: ws.id,
     workspaces: new WorkspaceService(db, audit, clock),
+    users: new UserService(db, audit, channels, new OutboxMailer(db, clock), clock),
     registerCommand: (token) =>
       `npx corral-agent register --gateway ${url ?? 'https://GATEWAY'} --token ${token} --ca-fingerprint ${tls.caFingerprint}`,
   };

@@ -244,6 +244,44 @@ commonOptions(
   }
 });
 
+commonOptions(
+  program
+    .command('outbox')
+    .description('Show mail the gateway kept because no SMTP server is configured (invitations, ...)')
+    .option('--workspace <name>', 'only this workspace')
+    .option('--limit <n>', 'newest N messages', '20')
+    .option('--output <format>', 'text or json', 'text'),
+).action(async (o: Record<string, unknown>) => {
+  const config = configFrom(o);
+  const { db, close } = await openDatabase(config.dbUrl);
+  try {
+    let q = db
+      .selectFrom('outbox')
+      .innerJoin('workspaces', 'workspaces.id', 'outbox.workspace_id')
+      .select([
+        'outbox.id',
+        'workspaces.name as workspace',
+        'outbox.recipient',
+        'outbox.subject',
+        'outbox.body',
+        'outbox.created_at',
+      ])
+      .orderBy('outbox.created_at', 'desc')
+      .limit(Math.max(1, Number(o.limit) || 20));
+    if (o.workspace) q = q.where('workspaces.name', '=', String(o.workspace));
+    const items = await q.execute();
+    if (o.output === 'json') return void process.stdout.write(JSON.stringify({ items }) + '\n');
+    if (items.length === 0) return void process.stderr.write('The outbox is empty.\n');
+    for (const m of items) {
+      process.stdout.write(
+        `--- ${m.created_at}  [${m.workspace}]  to: ${m.recipient}\nSubject: ${m.subject}\n\n${m.body}\n\n`,
+      );
+    }
+  } finally {
+    await close();
+  }
+});
+
 const jt = program
   .command('join-token')
   .description('Operator commands for agent join tokens (direct database access)');

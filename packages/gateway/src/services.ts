@@ -10,6 +10,7 @@ import type { ChannelHub } from './channels/channel-hub.js';
 import type { WebshService } from './websh/websh-service.js';
 import type { Logger } from './log.js';
 import type { WorkspaceService } from './workspaces/workspace-service.js';
+import type { UserService } from './users/user-service.js';
 
 /** The gateway's services, wired once in buildApp and handed to route handlers. */
 export interface Services {
@@ -25,6 +26,7 @@ export interface Services {
   log: Logger;
   defaultWorkspaceId: string;
   workspaces: WorkspaceService;
+  users: UserService;
   /** The ready-to-paste agent registration line for a join token. */
   registerCommand(token: string): string;
 }

@@ -29,6 +29,7 @@ describe.each(VARIANTS)('websh end to end on %s', (kind: Variant) => {
   let fp: string;
   let dropDb: (() => Promise<void>) | undefined;
   let dbArgs: string[] = [];
+  let dbUrlArgs: string[] = [];
   const env = () => ({ CORRAL_CONFIG_DIR: join(dir.path, 'cli') });
   const cli = (args: string[], input?: string) =>
     run(BIN.cli, args, { env: env(), ...(input !== undefined ? { input } : {}) });
@@ -47,6 +48,7 @@ describe.each(VARIANTS)('websh end to end on %s', (kind: Variant) => {
     dir = tempDir();
     if (kind !== 'sqlite') {
       const pg = await createPgDatabase();
+      dbUrlArgs = ['--db', pg.url];
       dbArgs = [
         '--db',
         pg.url,
@@ -241,6 +243,34 @@ describe.each(VARIANTS)('websh end to end on %s', (kind: Variant) => {
     const again = await cli(['session', 'terminate', id]);
     expect(again.code).not.toBe(0);
     expect(again.stderr).toMatch(/SESSION_NOT_FOUND/);
+  });
+
+  it('invites a user through the outbox; deactivating them ends their live session and their token', async () => {
+    const inv = await cli(['user', 'invite', 'dev@localhost', '--role', 'member']);
+    expect(inv.code, inv.stderr).toBe(0);
+    const out = await run(BIN.gateway, ['outbox', '--data', join(dir.path, 'gw'), ...dbUrlArgs, '--output', 'json']);
+    const token = /cinv_[A-Za-z0-9_-]+/.exec(out.stdout)?.[0];
+    expect(token, out.stderr).toBeDefined();
+    const devEnv = { CORRAL_CONFIG_DIR: join(dir.path, 'cli-dev') };
+    const acc = await run(BIN.cli, ['accept-invite', url, token!, '--password-stdin', '--ca-fingerprint', fp], {
+      env: devEnv,
+      input: 'dev password 123456\n',
+    });
+    expect(acc.code, acc.stderr).toBe(0);
+    const live = run(BIN.cli, ['websh', NAME, ...AS, '--', 'echo up; sleep 60'], { env: devEnv, timeoutMs: 30_000 });
+    await eventually(async () => {
+      const r = await cli(['session', 'ls', '--live', '--output', 'json']);
+      return (JSON.parse(r.stdout) as { items: Array<{ userEmail: string | null }> }).items.some(
+        (x) => x.userEmail === 'dev@localhost',
+      );
+    });
+    const d = await cli(['user', 'deactivate', 'dev@localhost']);
+    expect(d.code, d.stderr).toBe(0);
+    const ended = await live;
+    expect(ended.code).toBe(255);
+    expect(ended.stderr).toMatch(/deactivated/);
+    const who = await run(BIN.cli, ['whoami'], { env: devEnv });
+    expect(who.code).not.toBe(0);
   });
 
   it('marks the server offline soon after the agent is SIGKILLed, and online again when it returns', async () => {

@@ -21,6 +21,7 @@ interface Tenant {
   serverName: string;
   joinTokenId: string;
   sessionId: string;
+  userId: string;
 }
 
 describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
@@ -91,7 +92,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
           end_reason: null,
         })
         .execute();
-      t[key] = { name, host, token, serverName, joinTokenId: jt.body.id, sessionId };
+      t[key] = { name, host, token, serverName, joinTokenId: jt.body.id, sessionId, userId: login.body.user.id };
     }
   });
 
@@ -107,8 +108,17 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['POST', `/api/v1/servers/${t.b.serverName}/websh`, {}],
     ['DELETE', `/api/v1/join-tokens/${t.b.joinTokenId}`],
     ['POST', `/api/v1/websh/sessions/${t.b.sessionId}/terminate`],
+    ['POST', `/api/v1/users/${t.b.userId}/role`, { role: 'member' }],
+    ['POST', `/api/v1/users/${t.b.userId}/deactivate`],
+    ['POST', `/api/v1/users/ops@${t.b.name}.test/deactivate`],
   ];
-  const listCalls = ['/api/v1/servers', '/api/v1/join-tokens', '/api/v1/websh/sessions', '/api/v1/audit?limit=1000'];
+  const listCalls = [
+    '/api/v1/servers',
+    '/api/v1/join-tokens',
+    '/api/v1/websh/sessions',
+    '/api/v1/users',
+    '/api/v1/audit?limit=1000',
+  ];
   const selfCalls = ['/api/v1/auth/whoami', '/api/v1/audit/verify'];
 
   it('covers every authenticated route of the API (a new route must join the matrix)', () => {
@@ -121,6 +131,9 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       ...selfCalls.map((p) => `GET ${p}`),
       'POST /api/v1/join-tokens',
       'POST /api/v1/auth/logout',
+      'POST /api/v1/users/:user/role',
+      'POST /api/v1/users/:user/deactivate',
+      'POST /api/v1/users/invitations', // creates in the caller's own workspace only
     ]);
     const routes = apiRoutes(gw.services).filter((r) => r.auth !== false);
     for (const r of routes) expect(covered, `${r.method} ${r.url}`).toContain(`${r.method} ${r.url}`);
@@ -142,8 +155,9 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       const r = await call(t.a.host, 'GET', path, { token: t.a.token });
       expect(r.status, path).toBe(200);
       const text = JSON.stringify(r.body);
-      for (const secret of [t.b.name, t.b.serverName, t.b.joinTokenId, t.b.sessionId])
+      for (const secret of [t.b.name, t.b.serverName, t.b.joinTokenId, t.b.sessionId, t.b.userId]) {
         expect(text, path).not.toContain(secret);
+      }
     }
     const v = await call(t.a.host, 'GET', '/api/v1/audit/verify', { token: t.a.token });
     expect(v.body.ok).toBe(true);

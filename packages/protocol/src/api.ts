@@ -198,3 +198,39 @@ export function parseDurationSeconds(text: string): number | undefined {
   const mult = unit === 's' ? 1 : unit === 'm' ? 60 : unit === 'h' ? 3600 : 86400;
   return n * mult;
 }
+
+// --- users ----------------------------------------------------------------------------------------
+export const UserListItem = z.object({
+  id: z.string(),
+  email: z.string(),
+  role: Role,
+  createdAt: z.string(),
+  deactivatedAt: z.string().nullable(),
+});
+export type UserListItem = z.infer<typeof UserListItem>;
+export const UserList = z.object({ items: z.array(UserListItem) });
+
+export const InviteRequest = z.strictObject({
+  email: z
+    .string()
+    .max(320)
+    .regex(/^[^\s@]+@[^\s@]+$/, 'an email address'),
+  /** Default member. Only superusers may invite superusers. */
+  role: Role.optional(),
+});
+export const InviteResponse = z.object({
+  id: z.string(),
+  email: z.string(),
+  role: Role,
+  expiresAt: z.string(),
+  /** Where the invitation went: `smtp`, or `outbox` (read with `corral-gateway outbox`). */
+  delivery: z.enum(['smtp', 'outbox']),
+});
+export type InviteResponse = z.infer<typeof InviteResponse>;
+
+export const AcceptInviteRequest = z.strictObject({
+  token: z.string().min(1).max(256),
+  password: z.string().min(12, 'at least 12 characters').max(1024),
+});
+
+export const SetRoleRequest = z.strictObject({ role: Role });

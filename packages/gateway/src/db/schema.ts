@@ -116,7 +116,31 @@ export interface GatewayNodesTable {
   heartbeat_at: string;
 }
 
+export interface InvitationsTable {
+  id: string;
+  workspace_id: string;
+  email: string;
+  role: 'member' | 'staff' | 'superuser';
+  token_hash: string;
+  invited_by: string | null;
+  created_at: string;
+  expires_at: string;
+  accepted_at: string | null;
+}
+
+/** Mail the gateway would send, kept for the operator when no SMTP server is configured. */
+export interface OutboxTable {
+  id: string;
+  workspace_id: string;
+  recipient: string;
+  subject: string;
+  body: string;
+  created_at: string;
+}
+
 export interface Database {
+  invitations: InvitationsTable;
+  outbox: OutboxTable;
   gateway_nodes: GatewayNodesTable;
   workspaces: WorkspacesTable;
   users: UsersTable;

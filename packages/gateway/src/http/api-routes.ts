@@ -17,6 +17,11 @@ import {
   WebshOpenResponse,
   WebshSessionList,
   WhoamiResponse,
+  UserList,
+  InviteRequest,
+  InviteResponse,
+  AcceptInviteRequest,
+  SetRoleRequest,
   type Role,
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
@@ -232,6 +237,72 @@ export function apiRoutes(s: Services): AnyRoute[] {
         await requireRole(s, p, 'staff', 'session.terminate', req);
         if (!(await s.websh.terminate(p, params.id ?? '', req.ip))) throw new CorralError('SESSION_NOT_FOUND');
         return { ok: true };
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/users',
+      summary: 'Users of the workspace (staff and superusers)',
+      tag: 'iam',
+      response: UserList,
+      errors: ['FORBIDDEN'],
+      handler: async ({ principal: p, req }) => {
+        await requireRole(s, p, 'staff', 'iam.user.list', req);
+        return { items: await s.users.list(p.workspaceId) };
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/users/invitations',
+      summary: 'Invite a user by email (staff and superusers; only superusers invite superusers)',
+      tag: 'iam',
+      body: InviteRequest,
+      response: InviteResponse,
+      status: 201,
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'USER_EXISTS'],
+      handler: async ({ principal: p, body, req }) => {
+        await requireRole(s, p, 'staff', 'iam.user.invite', req);
+        return s.users.invite(
+          p,
+          body.email,
+          body.role ?? 'member',
+          req.ip,
+          `https://${req.headers.host ?? 'localhost'}`,
+        );
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/invitations/accept',
+      summary: 'Accept an invitation with its one-time token and choose a password',
+      tag: 'iam',
+      auth: false,
+      body: AcceptInviteRequest,
+      status: 201,
+      errors: ['VALIDATION_FAILED', 'INVITATION_INVALID'],
+      handler: async ({ body, req }) => s.users.accept(req.workspaceId, body.token, body.password, req.ip),
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/users/:user/role',
+      summary: "Change a user's role (superusers)",
+      tag: 'iam',
+      body: SetRoleRequest,
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'USER_NOT_FOUND'],
+      handler: async ({ principal: p, params, body, req }) => {
+        await requireRole(s, p, 'superuser', 'iam.user.role', req);
+        return s.users.setRole(p, params.user ?? '', body.role, req.ip);
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/users/:user/deactivate',
+      summary: 'Deactivate a user: tokens revoked and live sessions ended at once (staff and superusers)',
+      tag: 'iam',
+      errors: ['FORBIDDEN', 'USER_NOT_FOUND'],
+      handler: async ({ principal: p, params, req }) => {
+        await requireRole(s, p, 'staff', 'iam.user.deactivate', req);
+        return s.users.deactivate(p, params.user ?? '', req.ip);
       },
     }),
     route({
