@@ -46,24 +46,11 @@ export async function login(ctx: CliContext, urlInput: string, opts: LoginOption
   const store = new ConfigStore(ctx.configDir);
   const existing = store.load();
 
-  const caPem = await fetchCaUnverified(url);
-  const served = fingerprintOf(caPem);
-  const decision = decidePin({
-    url,
-    served,
+  const { caPem, served } = await pinGatewayCa(ctx, url, {
     flag: opts.caFingerprint,
     pinned: existing?.url === url ? existing.caFingerprint : undefined,
     interactive,
   });
-  if (decision.action === 'refuse') throw new CliError(decision.message);
-  if (decision.action === 'ask') {
-    const subject = sanitize(new X509Certificate(caPem).subject.replace(/\n/g, ', '));
-    println(ctx.stderr, `The gateway at ${url} presents this CA:`);
-    println(ctx.stderr, `  subject: ${subject}`);
-    println(ctx.stderr, `  SHA-256 fingerprint: ${formatFingerprint(served)}`);
-    println(ctx.stderr, 'Compare it with the fingerprint the gateway printed when it started (or ask its operator).');
-    if (!(await confirm(ctx, 'Trust this CA?'))) throw new CliError('CA not trusted: nothing was saved');
-  }
 
   const email = opts.email ?? (await promptLine(ctx, 'Email: '));
   if (!email) throw new CliError('no email given');
@@ -81,20 +68,56 @@ export async function login(ctx: CliContext, urlInput: string, opts: LoginOption
     api.close();
   }
 
-  store.save({
-    url,
-    caPem,
-    caFingerprint: served,
-    token: res.token,
-    expiresAt: res.expiresAt,
-    email: res.user.email,
-    workspace: { id: res.workspace.id, name: res.workspace.name },
-  });
+  saveSession(store, url, caPem, served, res);
   println(
     ctx.stdout,
     `Logged in to ${url} as ${sanitize(res.user.email)} (workspace ${sanitize(res.workspace.name)}); ` +
       `the session expires ${relativeTime(res.expiresAt, ctx.now())} (${formatTimestamp(res.expiresAt)}).`,
   );
+}
+
+/**
+ * Fetch the gateway's CA without verification, then decide whether to trust it: the fingerprint given
+ * on the command line, the one pinned before for this URL, or the person's answer on the terminal.
+ * Everything after this verifies TLS against the returned CA.
+ */
+export async function pinGatewayCa(
+  ctx: CliContext,
+  url: string,
+  o: { flag: string | undefined; pinned: string | undefined; interactive: boolean },
+): Promise<{ caPem: string; served: string }> {
+  const caPem = await fetchCaUnverified(url);
+  const served = fingerprintOf(caPem);
+  const decision = decidePin({ url, served, flag: o.flag, pinned: o.pinned, interactive: o.interactive });
+  if (decision.action === 'refuse') throw new CliError(decision.message);
+  if (decision.action === 'ask') {
+    const subject = sanitize(new X509Certificate(caPem).subject.replace(/\n/g, ', '));
+    println(ctx.stderr, `The gateway at ${url} presents this CA:`);
+    println(ctx.stderr, `  subject: ${subject}`);
+    println(ctx.stderr, `  SHA-256 fingerprint: ${formatFingerprint(served)}`);
+    println(ctx.stderr, 'Compare it with the fingerprint the gateway printed when it started (or ask its operator).');
+    if (!(await confirm(ctx, 'Trust this CA?'))) throw new CliError('CA not trusted: nothing was saved');
+  }
+  return { caPem, served };
+}
+
+/** Remember a signed-in session (mode 0600, written atomically). */
+export function saveSession(
+  store: ConfigStore,
+  url: string,
+  caPem: string,
+  caFingerprint: string,
+  res: LoginResponse,
+): void {
+  store.save({
+    url,
+    caPem,
+    caFingerprint,
+    token: res.token,
+    expiresAt: res.expiresAt,
+    email: res.user.email,
+    workspace: { id: res.workspace.id, name: res.workspace.name },
+  });
 }
 
 /** `corral logout`: tell the gateway, then forget the token whatever it answered. */

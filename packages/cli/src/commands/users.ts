@@ -3,15 +3,9 @@ import { ApiClient } from '../api-client.js';
 import { ConfigStore } from '../config-store.js';
 import { CliError } from '../errors.js';
 import { println, type CliContext } from '../context.js';
-import { confirm, promptHidden, readAllTrimmed } from '../prompt.js';
-import {
-  decidePin,
-  fetchCaUnverified,
-  fingerprintOf,
-  formatFingerprint,
-  isValidFingerprint,
-  normalizeGatewayUrl,
-} from '../tls-pin.js';
+import { promptHidden, readAllTrimmed } from '../prompt.js';
+import { isValidFingerprint, normalizeGatewayUrl } from '../tls-pin.js';
+import { pinGatewayCa, saveSession } from './auth.js';
 import { renderTable, type Column } from '../format/table.js';
 import { formatTimestamp, relativeTime } from '../format/time.js';
 import { sanitize } from '../format/text.js';
@@ -110,14 +104,7 @@ export async function acceptInvite(
   const interactive = Boolean(ctx.stdin.isTTY) && !opts.passwordStdin;
   if (!opts.passwordStdin && !ctx.stdin.isTTY)
     throw new CliError('no terminal to ask for a password on: pass --password-stdin');
-  const caPem = await fetchCaUnverified(url);
-  const served = fingerprintOf(caPem);
-  const decision = decidePin({ url, served, flag: opts.caFingerprint, pinned: undefined, interactive });
-  if (decision.action === 'refuse') throw new CliError(decision.message);
-  if (decision.action === 'ask') {
-    println(ctx.stderr, `The gateway at ${url} presents a CA with SHA-256 fingerprint ${formatFingerprint(served)}.`);
-    if (!(await confirm(ctx, 'Trust this CA?'))) throw new CliError('CA not trusted: nothing was done');
-  }
+  const { caPem, served } = await pinGatewayCa(ctx, url, { flag: opts.caFingerprint, pinned: undefined, interactive });
   let password: string;
   if (opts.passwordStdin) password = await readAllTrimmed(ctx.stdin);
   else {
@@ -134,15 +121,7 @@ export async function acceptInvite(
       body: { email: user.email, password },
       parse: (v) => LoginResponse.parse(v),
     });
-    new ConfigStore(ctx.configDir).save({
-      url,
-      caPem,
-      caFingerprint: served,
-      token: res.token,
-      expiresAt: res.expiresAt,
-      email: res.user.email,
-      workspace: { id: res.workspace.id, name: res.workspace.name },
-    });
+    saveSession(new ConfigStore(ctx.configDir), url, caPem, served, res);
     println(
       ctx.stdout,
       `Welcome, ${sanitize(user.email)} (${user.role}, workspace ${sanitize(res.workspace.name)}): you are signed in.`,
