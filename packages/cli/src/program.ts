@@ -256,6 +256,114 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
       await acceptInvite(ctx, url, token, opts);
     });
 
+  // --- user groups, grants, access checks -----------------------------------------------------------
+  const group = program
+    .command('group')
+    .description('user groups: permissions granted to a group apply to its members at once')
+    .addHelpText(
+      'after',
+      examples(['corral group create web-team', 'corral group add-member web-team dev@example.com']),
+    );
+  group
+    .command('ls')
+    .alias('list')
+    .description('list user groups and their members')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { groupLs } = await import('./commands/iam.js');
+      await groupLs(ctx, opts);
+    });
+  group
+    .command('create')
+    .description('create a user group')
+    .argument('<name>', 'group name')
+    .action(async (name: string) => {
+      const { groupCreate } = await import('./commands/iam.js');
+      await groupCreate(ctx, name);
+    });
+  group
+    .command('delete')
+    .description("delete a user group and its grants (members' live sessions are re-checked at once)")
+    .argument('<name>', 'group name')
+    .action(async (name: string) => {
+      const { groupDelete } = await import('./commands/iam.js');
+      await groupDelete(ctx, name);
+    });
+  group
+    .command('add-member')
+    .description('add a user to a group')
+    .argument('<group>', 'group name')
+    .argument('<user>', 'email or user id')
+    .action(async (g: string, u: string) => {
+      const { groupMember } = await import('./commands/iam.js');
+      await groupMember(ctx, 'add', g, u);
+    });
+  group
+    .command('remove-member')
+    .description('remove a user from a group; their sessions that relied on it end within 2 s')
+    .argument('<group>', 'group name')
+    .argument('<user>', 'email or user id')
+    .action(async (g: string, u: string) => {
+      const { groupMember } = await import('./commands/iam.js');
+      await groupMember(ctx, 'remove', g, u);
+    });
+
+  const grant = program
+    .command('grant')
+    .description('grant read, write or owner scope on servers to a user or a user group; `grant ls`, `grant revoke ID`')
+    .option('--user <user>', 'email or user id')
+    .option('--group <group>', 'user group name')
+    .option('--servers <selector>', 'a server name, a glob (production-*), group:NAME or tag:KEY=VALUE')
+    .option('--level <level>', 'read, write or owner')
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'corral grant --group web-team --servers "web-*" --level write',
+        'corral grant --user dev@example.com --servers tag:env=staging --level read',
+        'corral grant ls',
+        'corral grant revoke gr_abc123',
+      ]),
+    )
+    .action(
+      async (opts: { output: 'table' | 'json'; user?: string; group?: string; servers?: string; level?: string }) => {
+        const { grantCreate } = await import('./commands/iam.js');
+        await grantCreate(ctx, opts);
+      },
+    );
+  grant
+    .command('ls')
+    .alias('list')
+    .description('list grants')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { grantLs } = await import('./commands/iam.js');
+      await grantLs(ctx, opts);
+    });
+  grant
+    .command('revoke')
+    .description('revoke a grant; sessions that relied on it end within 2 s')
+    .argument('<id>', 'grant id, from `corral grant ls`')
+    .action(async (id: string) => {
+      const { grantRevoke } = await import('./commands/iam.js');
+      await grantRevoke(ctx, id);
+    });
+
+  program
+    .command('access')
+    .description('explain access decisions')
+    .command('check')
+    .description('would USER be allowed ACTION on SERVER, and why (exit 0 allow, 1 deny)')
+    .argument('<user>', 'email or user id')
+    .argument('<server>', 'server name')
+    .argument('<action>', 'websh, read, update, delete, exec, files, tunnel')
+    .addOption(outputOption())
+    .addHelpText('after', examples(['corral access check dev@example.com web-01 websh']))
+    .action(async (u: string, srv: string, action: string, opts: { output: 'table' | 'json' }) => {
+      const { accessCheck } = await import('./commands/iam.js');
+      setExitCode(await accessCheck(ctx, u, srv, action, opts));
+    });
+
   // --- sessions ----------------------------------------------------------------------------------
   const session = program
     .command('session')

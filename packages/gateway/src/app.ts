@@ -24,6 +24,7 @@ import type { Bus } from './bus/bus.js';
 import { WorkspaceService } from './workspaces/workspace-service.js';
 import { UserService } from './users/user-service.js';
 import { OutboxMailer } from './users/mailer.js';
+import { IamService } from './iam/iam-service.js';
 import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 
 declare module 'fastify' {
@@ -101,6 +102,19 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log, bus });
   const channels = new ChannelHub(agents, signer, clock, log, bus, () => nodeUrl, new ChannelForwarder(tls.caPem, log));
   const websh = new WebshService(db, audit, servers, channels, clock, log);
+  const iam = new IamService(db, audit, bus, clock);
+  // A live channel goes on only while its user may still open it (checked when their access changes).
+  channels.recheck = async (spec) => {
+    const u = await db
+      .selectFrom('users')
+      .select(['role', 'deactivated_at'])
+      .where('id', '=', spec.userId)
+      .executeTakeFirst();
+    const server = await db.selectFrom('servers').selectAll().where('id', '=', spec.serverId).executeTakeFirst();
+    if (!u || u.deactivated_at || !server) return false;
+    const p = { workspaceId: spec.workspaceId, userId: spec.userId, role: u.role } as Principal;
+    return (await iam.decide(p, 'websh.open', server)).allow;
+  };
 
   const services: Services = {
     db,
@@ -115,7 +129,10 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     log,
     defaultWorkspaceId: ws.id,
     workspaces: new WorkspaceService(db, audit, clock),
-    users: new UserService(db, audit, channels, new OutboxMailer(db, clock), clock),
+    users: new UserService(db, audit, channels, new OutboxMailer(db, clock), clock, (wsId, ids) =>
+      iam.accessChanged(wsId, ids),
+    ),
+    iam,
     registerCommand: (token) =>
       `npx corral-agent register --gateway ${url ?? 'https://GATEWAY'} --token ${token} --ca-fingerprint ${tls.caFingerprint}`,
   };

@@ -11,6 +11,7 @@ import type { WebshService } from './websh/websh-service.js';
 import type { Logger } from './log.js';
 import type { WorkspaceService } from './workspaces/workspace-service.js';
 import type { UserService } from './users/user-service.js';
+import type { IamService } from './iam/iam-service.js';
 
 /** The gateway's services, wired once in buildApp and handed to route handlers. */
 export interface Services {
@@ -27,6 +28,7 @@ export interface Services {
   defaultWorkspaceId: string;
   workspaces: WorkspaceService;
   users: UserService;
+  iam: IamService;
   /** The ready-to-paste agent registration line for a join token. */
   registerCommand(token: string): string;
 }

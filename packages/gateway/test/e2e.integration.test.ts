@@ -257,6 +257,8 @@ describe.each(VARIANTS)('websh end to end on %s', (kind: Variant) => {
       input: 'dev password 123456\n',
     });
     expect(acc.code, acc.stderr).toBe(0);
+    const g = await cli(['grant', '--user', 'dev@localhost', '--servers', NAME, '--level', 'write']);
+    expect(g.code, g.stderr).toBe(0);
     const live = run(BIN.cli, ['websh', NAME, ...AS, '--', 'echo up; sleep 60'], { env: devEnv, timeoutMs: 30_000 });
     await eventually(async () => {
       const r = await cli(['session', 'ls', '--live', '--output', 'json']);
@@ -271,6 +273,81 @@ describe.each(VARIANTS)('websh end to end on %s', (kind: Variant) => {
     expect(ended.stderr).toMatch(/deactivated/);
     const who = await run(BIN.cli, ['whoami'], { env: devEnv });
     expect(who.code).not.toBe(0);
+  });
+
+  it('IAM: a member sees only servers granted by a glob on their group, later matches at once; removing them from the group ends their terminal', async () => {
+    const inv = await cli(['user', 'invite', 'ops2@localhost']);
+    expect(inv.code, inv.stderr).toBe(0);
+    const out = await run(BIN.gateway, ['outbox', '--data', join(dir.path, 'gw'), ...dbUrlArgs, '--output', 'json']);
+    const token = [...out.stdout.matchAll(/cinv_[A-Za-z0-9_-]+/g)]
+      .map((m) => m[0])
+      .find((t) => out.stdout.includes(`ops2@localhost`) && t)!;
+    const memberEnv = { CORRAL_CONFIG_DIR: join(dir.path, 'cli-ops2') };
+    const member = (args: string[]) => run(BIN.cli, args, { env: memberEnv });
+    // The newest outbox message is ops2's invitation.
+    const acc = await run(BIN.cli, ['accept-invite', url, token, '--password-stdin', '--ca-fingerprint', fp], {
+      env: memberEnv,
+      input: 'ops2 password 123456\n',
+    });
+    expect(acc.code, acc.stderr).toBe(0);
+    const names = async () =>
+      (
+        JSON.parse((await member(['server', 'ls', '--output', 'json'])).stdout) as { items: Array<{ name: string }> }
+      ).items.map((x) => x.name);
+    expect(await names()).toEqual([]);
+    const denied = await member(['websh', NAME, ...AS, '--', 'true']);
+    expect(denied.code).toBe(255);
+    expect(denied.stderr).toMatch(/SERVER_NOT_FOUND/);
+
+    for (const args of [
+      ['group', 'create', 'ops'],
+      ['group', 'add-member', 'ops', 'ops2@localhost'],
+      ['grant', '--group', 'ops', '--servers', 'e2e-*', '--level', 'write'],
+    ]) {
+      const r = await cli(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+    expect(await names()).toEqual([NAME]);
+    // A server registered afterwards that matches the glob is visible without any other change; others are not.
+    for (const name of [`e2e-late-${kind.replace('+', '-')}`, `other-${kind.replace('+', '-')}`]) {
+      const jt = JSON.parse((await cli(['server', 'token', 'create', '--output', 'json'])).stdout) as { token: string };
+      const reg = await run(BIN.agent, [
+        'register',
+        '--gateway',
+        url,
+        '--token',
+        jt.token,
+        '--ca-fingerprint',
+        fp,
+        '--config',
+        join(dir.path, `${name}.json`),
+        '--name',
+        name,
+      ]);
+      expect(reg.code, reg.stderr).toBe(0);
+    }
+    expect((await names()).sort()).toEqual([NAME, `e2e-late-${kind.replace('+', '-')}`].sort());
+    const check = await cli(['access', 'check', 'ops2@localhost', NAME, 'websh']);
+    expect(check.code).toBe(0);
+    expect(check.stdout).toMatch(/ALLOW.*grant gr_/);
+
+    const live = run(BIN.cli, ['websh', NAME, ...AS, '--', 'echo up; sleep 60'], { env: memberEnv, timeoutMs: 30_000 });
+    await eventually(async () => {
+      const r = await cli(['session', 'ls', '--live', '--output', 'json']);
+      return (JSON.parse(r.stdout) as { items: Array<{ userEmail: string | null }> }).items.some(
+        (x) => x.userEmail === 'ops2@localhost',
+      );
+    });
+    const t0 = Date.now();
+    const rm = await cli(['group', 'remove-member', 'ops', 'ops2@localhost']);
+    expect(rm.code, rm.stderr).toBe(0);
+    const ended = await live;
+    console.log(`[${kind}] terminal ended ${Date.now() - t0} ms after the group change`);
+    expect(ended.code).toBe(255);
+    expect(ended.stderr).toMatch(/access to this server was removed/);
+    const after = await cli(['access', 'check', 'ops2@localhost', NAME, 'websh']);
+    expect(after.code).toBe(1);
+    expect(after.stdout).toMatch(/DENY/);
   });
 
   it('marks the server offline soon after the agent is SIGKILLed, and online again when it returns', async () => {

@@ -22,6 +22,7 @@ interface Tenant {
   joinTokenId: string;
   sessionId: string;
   userId: string;
+  grantId: string;
 }
 
 describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
@@ -92,7 +93,23 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
           end_reason: null,
         })
         .execute();
-      t[key] = { name, host, token, serverName, joinTokenId: jt.body.id, sessionId, userId: login.body.user.id };
+      const grp = await call(host, 'POST', '/api/v1/groups', { token, body: { name: `${name}-team` } });
+      expect(grp.status).toBe(201);
+      const gr = await call(host, 'POST', '/api/v1/grants', {
+        token,
+        body: { group: `${name}-team`, servers: `${name}-*`, level: 'write' },
+      });
+      expect(gr.status).toBe(201);
+      t[key] = {
+        name,
+        host,
+        token,
+        serverName,
+        joinTokenId: jt.body.id,
+        sessionId,
+        userId: login.body.user.id,
+        grantId: gr.body.id,
+      };
     }
   });
 
@@ -111,12 +128,20 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['POST', `/api/v1/users/${t.b.userId}/role`, { role: 'member' }],
     ['POST', `/api/v1/users/${t.b.userId}/deactivate`],
     ['POST', `/api/v1/users/ops@${t.b.name}.test/deactivate`],
+    ['DELETE', `/api/v1/groups/${t.b.name}-team`],
+    ['POST', `/api/v1/groups/${t.b.name}-team/members`, { user: `ops@${t.a.name}.test` }],
+    ['DELETE', `/api/v1/groups/${t.b.name}-team/members/ops@${t.b.name}.test`],
+    ['DELETE', `/api/v1/grants/${t.b.grantId}`],
+    ['GET', `/api/v1/access/check?user=ops@${t.b.name}.test&server=${t.b.serverName}&action=websh.open`],
+    ['POST', '/api/v1/grants', { user: `ops@${t.b.name}.test`, servers: '*', level: 'owner' }],
   ];
   const listCalls = [
     '/api/v1/servers',
     '/api/v1/join-tokens',
     '/api/v1/websh/sessions',
     '/api/v1/users',
+    '/api/v1/groups',
+    '/api/v1/grants',
     '/api/v1/audit?limit=1000',
   ];
   const selfCalls = ['/api/v1/auth/whoami', '/api/v1/audit/verify'];
@@ -134,6 +159,13 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'POST /api/v1/users/:user/role',
       'POST /api/v1/users/:user/deactivate',
       'POST /api/v1/users/invitations', // creates in the caller's own workspace only
+      'POST /api/v1/groups', // likewise
+      'DELETE /api/v1/groups/:group',
+      'POST /api/v1/groups/:group/members',
+      'DELETE /api/v1/groups/:group/members/:user',
+      'POST /api/v1/grants',
+      'DELETE /api/v1/grants/:id',
+      'GET /api/v1/access/check',
     ]);
     const routes = apiRoutes(gw.services).filter((r) => r.auth !== false);
     for (const r of routes) expect(covered, `${r.method} ${r.url}`).toContain(`${r.method} ${r.url}`);
@@ -155,7 +187,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       const r = await call(t.a.host, 'GET', path, { token: t.a.token });
       expect(r.status, path).toBe(200);
       const text = JSON.stringify(r.body);
-      for (const secret of [t.b.name, t.b.serverName, t.b.joinTokenId, t.b.sessionId, t.b.userId]) {
+      for (const secret of [t.b.name, t.b.serverName, t.b.joinTokenId, t.b.sessionId, t.b.userId, t.b.grantId]) {
         expect(text, path).not.toContain(secret);
       }
     }

@@ -234,3 +234,39 @@ export const AcceptInviteRequest = z.strictObject({
 });
 
 export const SetRoleRequest = z.strictObject({ role: Role });
+
+// --- IAM: user groups, grants, access checks -------------------------------------------------------
+export const ScopeLevel = z.enum(['read', 'write', 'owner']);
+export const GROUP_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/;
+export const GroupView = z.object({ id: z.string(), name: z.string(), members: z.array(z.string()), createdAt: z.string() });
+export type GroupView = z.infer<typeof GroupView>;
+export const GroupList = z.object({ items: z.array(GroupView) });
+export const GroupCreateRequest = z.strictObject({ name: z.string().regex(GROUP_NAME_RE) });
+export const GroupMemberRequest = z.strictObject({ user: z.string().min(1).max(320) });
+
+export const GrantCreateRequest = z.strictObject({
+  /** Exactly one of user (email or id) and group (name). */
+  user: z.string().min(1).max(320).optional(),
+  group: z.string().regex(GROUP_NAME_RE).optional(),
+  /** name, glob (web-*), group:NAME or tag:KEY=VALUE */
+  servers: z.string().min(1).max(200),
+  level: ScopeLevel,
+});
+export const GrantView = z.object({
+  id: z.string(),
+  subject: z.object({ kind: z.enum(['user', 'group']), id: z.string(), name: z.string() }),
+  servers: z.string(),
+  level: ScopeLevel,
+  createdBy: z.string().nullable(),
+  createdAt: z.string(),
+});
+export type GrantView = z.infer<typeof GrantView>;
+export const GrantList = z.object({ items: z.array(GrantView) });
+
+export const AccessCheckResponse = z.object({
+  allow: z.boolean(),
+  reason: z.string(),
+  user: z.string(),
+  server: z.string(),
+  action: z.string(),
+});

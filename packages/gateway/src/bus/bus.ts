@@ -60,6 +60,8 @@ export const Subjects = {
   channelWhere: (channelId: string) => `corral.channel.${channelId}.where`,
   /** Publish to every node: end the live channels that match a filter (termination, revocation). */
   channelsTerminate: 'corral.control.channels.terminate',
+  /** Publish to every node: these users' access changed; re-check their live channels. */
+  accessChanged: 'corral.control.access.changed',
 };
 
 /** Which live channels a termination covers; every field given must match. */

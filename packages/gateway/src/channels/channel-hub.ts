@@ -97,9 +97,38 @@ export class ChannelHub {
     this.unsubscribeTerminate = bus.subscribe(Subjects.channelsTerminate, (data) =>
       this.terminateLocal(data as TerminateFilter),
     );
+    this.unsubscribeAccess = bus.subscribe(Subjects.accessChanged, (data) => {
+      const d = data as { workspaceId: string; userIds: string[] };
+      void this.recheckLocal(d.workspaceId, d.userIds);
+    });
   }
 
   private readonly unsubscribeTerminate: () => void;
+  private readonly unsubscribeAccess: () => void;
+
+  /**
+   * Set by the gateway: may this live channel go on? Asked for the local channels of users whose access
+   * changed (group membership, grants, roles); a `false` ends the channel with 4411.
+   */
+  recheck: (spec: ChannelSpec) => Promise<boolean> = async () => true;
+
+  private async recheckLocal(workspaceId: string, userIds: readonly string[]): Promise<void> {
+    for (const ch of [...this.channels.values()]) {
+      const s = ch.spec;
+      if (s.workspaceId !== workspaceId || !userIds.includes(s.userId) || ch.ended) continue;
+      let ok = false;
+      try {
+        ok = await this.recheck(s);
+      } catch (err) {
+        this.log.warn('access re-check failed; ending the channel', { err: String(err) });
+      }
+      if (!ok && !ch.ended) {
+        const reason = 'your access to this server was removed';
+        this.sendUser(ch, { type: 'error', code: 'ACCESS_REVOKED', message: reason });
+        this.end(ch, 'access_revoked', CloseCode.REVOKED, reason);
+      }
+    }
+  }
 
   /**
    * End, on every node, the live channels matching `filter` (close 4411 REVOKED with the reason).
@@ -186,6 +215,7 @@ export class ChannelHub {
   /** End every channel (gateway shutdown). */
   close(): void {
     this.unsubscribeTerminate();
+    this.unsubscribeAccess();
     for (const ch of [...this.channels.values()])
       this.end(ch, 'gateway_shutdown', CloseCode.GOING_AWAY, 'gateway shutting down');
     this.wss.close();

@@ -138,7 +138,34 @@ export interface OutboxTable {
   created_at: string;
 }
 
+export interface UserGroupsTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  created_at: string;
+}
+export interface UserGroupMembersTable {
+  group_id: string;
+  user_id: string;
+  workspace_id: string;
+}
+/** Object scopes: a level on the servers a selector matches, for a user or a user group. */
+export interface GrantsTable {
+  id: string;
+  workspace_id: string;
+  subject_kind: 'user' | 'group';
+  subject_id: string;
+  /** Canonical selector text (iam/selectors.ts). */
+  selector: string;
+  level: 'read' | 'write' | 'owner';
+  created_by: string | null;
+  created_at: string;
+}
+
 export interface Database {
+  user_groups: UserGroupsTable;
+  user_group_members: UserGroupMembersTable;
+  grants: GrantsTable;
   invitations: InvitationsTable;
   outbox: OutboxTable;
   gateway_nodes: GatewayNodesTable;

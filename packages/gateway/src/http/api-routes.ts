@@ -17,6 +17,14 @@ import {
   WebshOpenResponse,
   WebshSessionList,
   WhoamiResponse,
+  GroupList,
+  GroupView,
+  GroupCreateRequest,
+  GroupMemberRequest,
+  GrantList,
+  GrantView,
+  GrantCreateRequest,
+  AccessCheckResponse,
   UserList,
   InviteRequest,
   InviteResponse,
@@ -195,7 +203,9 @@ export function apiRoutes(s: Services): AnyRoute[] {
       summary: 'List servers',
       tag: 'servers',
       response: ServerList,
-      handler: async ({ principal: p }) => ({ items: (await s.servers.list(p.workspaceId)).map(serverView) }),
+      handler: async ({ principal: p }) => ({
+        items: (await s.iam.visible(p, await s.servers.list(p.workspaceId))).map(serverView),
+      }),
     }),
     route({
       method: 'GET',
@@ -204,8 +214,11 @@ export function apiRoutes(s: Services): AnyRoute[] {
       tag: 'servers',
       response: ServerDetail,
       errors: ['SERVER_NOT_FOUND'],
-      handler: async ({ principal: p, params }) =>
-        serverDetail(await s.servers.getByName(p.workspaceId, params.name ?? '')),
+      handler: async ({ principal: p, params, req }) => {
+        const server = await s.servers.getByName(p.workspaceId, params.name ?? '');
+        await s.iam.require(p, 'server.read', server, req.ip);
+        return serverDetail(server);
+      },
     }),
     route({
       method: 'POST',
@@ -216,7 +229,10 @@ export function apiRoutes(s: Services): AnyRoute[] {
       response: WebshOpenResponse,
       status: 201,
       errors: ['VALIDATION_FAILED', 'SERVER_NOT_FOUND', 'SERVER_OFFLINE'],
-      handler: async ({ principal: p, params, body, req }) => s.websh.open(p, params.name ?? '', body, req.ip),
+      handler: async ({ principal: p, params, body, req }) => {
+        await s.iam.require(p, 'websh.open', await s.servers.getByName(p.workspaceId, params.name ?? ''), req.ip);
+        return s.websh.open(p, params.name ?? '', body, req.ip);
+      },
     }),
     route({
       method: 'GET',
@@ -303,6 +319,147 @@ export function apiRoutes(s: Services): AnyRoute[] {
       handler: async ({ principal: p, params, req }) => {
         await requireRole(s, p, 'staff', 'iam.user.deactivate', req);
         return s.users.deactivate(p, params.user ?? '', req.ip);
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/groups',
+      summary: 'User groups with their members (staff and superusers)',
+      tag: 'iam',
+      response: GroupList,
+      errors: ['FORBIDDEN'],
+      handler: async ({ principal: p, req }) => {
+        await requireRole(s, p, 'staff', 'iam.group.list', req);
+        return { items: await s.iam.listGroups(p.workspaceId) };
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/groups',
+      summary: 'Create a user group',
+      tag: 'iam',
+      body: GroupCreateRequest,
+      response: GroupView,
+      status: 201,
+      errors: ['FORBIDDEN', 'GROUP_EXISTS'],
+      handler: async ({ principal: p, body, req }) => {
+        await requireRole(s, p, 'staff', 'iam.group.create', req);
+        return s.iam.createGroup(p, body.name, req.ip);
+      },
+    }),
+    route({
+      method: 'DELETE',
+      url: '/api/v1/groups/:group',
+      summary: "Delete a user group and its grants (members' live sessions are re-checked)",
+      tag: 'iam',
+      status: 204,
+      errors: ['FORBIDDEN', 'GROUP_NOT_FOUND'],
+      handler: async ({ principal: p, params, req }) => {
+        await requireRole(s, p, 'staff', 'iam.group.delete', req);
+        await s.iam.deleteGroup(p, params.group ?? '', req.ip);
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/groups/:group/members',
+      summary: 'Add a user (email or id) to a group',
+      tag: 'iam',
+      body: GroupMemberRequest,
+      status: 204,
+      errors: ['FORBIDDEN', 'GROUP_NOT_FOUND', 'USER_NOT_FOUND'],
+      handler: async ({ principal: p, params, body, req }) => {
+        await requireRole(s, p, 'staff', 'iam.group.add_member', req);
+        await s.iam.addMember(p, params.group ?? '', body.user, req.ip);
+      },
+    }),
+    route({
+      method: 'DELETE',
+      url: '/api/v1/groups/:group/members/:user',
+      summary: 'Remove a user from a group (their live sessions that relied on it end at once)',
+      tag: 'iam',
+      status: 204,
+      errors: ['FORBIDDEN', 'GROUP_NOT_FOUND', 'USER_NOT_FOUND'],
+      handler: async ({ principal: p, params, req }) => {
+        await requireRole(s, p, 'staff', 'iam.group.remove_member', req);
+        await s.iam.removeMember(p, params.group ?? '', params.user ?? '', req.ip);
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/grants',
+      summary: 'Object-scope grants (staff and superusers)',
+      tag: 'iam',
+      response: GrantList,
+      errors: ['FORBIDDEN'],
+      handler: async ({ principal: p, req }) => {
+        await requireRole(s, p, 'staff', 'iam.grant.list', req);
+        return { items: await s.iam.listGrants(p.workspaceId) };
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/grants',
+      summary: 'Grant read, write or owner on the servers a selector matches, to a user or a group',
+      tag: 'iam',
+      body: GrantCreateRequest,
+      response: GrantView,
+      status: 201,
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'USER_NOT_FOUND', 'GROUP_NOT_FOUND'],
+      handler: async ({ principal: p, body, req }) => {
+        await requireRole(s, p, 'staff', 'iam.grant.create', req);
+        return s.iam.createGrant(p, body, req.ip);
+      },
+    }),
+    route({
+      method: 'DELETE',
+      url: '/api/v1/grants/:id',
+      summary: 'Revoke a grant (live sessions that relied on it end at once)',
+      tag: 'iam',
+      status: 204,
+      errors: ['FORBIDDEN', 'GRANT_NOT_FOUND'],
+      handler: async ({ principal: p, params, req }) => {
+        await requireRole(s, p, 'staff', 'iam.grant.revoke', req);
+        await s.iam.revokeGrant(p, params.id ?? '', req.ip);
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/access/check',
+      summary: 'Would USER be allowed ACTION on SERVER, and why (staff and superusers)',
+      tag: 'iam',
+      query: z.strictObject({
+        user: z.string().min(1).max(320),
+        server: z.string().min(1).max(64),
+        action: z.enum([
+          'server.read',
+          'server.update',
+          'server.delete',
+          'websh.open',
+          'files.use',
+          'exec.run',
+          'tunnel.open',
+        ]),
+      }),
+      response: AccessCheckResponse,
+      errors: ['FORBIDDEN', 'USER_NOT_FOUND', 'SERVER_NOT_FOUND', 'VALIDATION_FAILED'],
+      handler: async ({ principal: p, query, req }) => {
+        await requireRole(s, p, 'staff', 'iam.access.check', req);
+        const q = query as { user: string; server: string; action: 'websh.open' };
+        const target = await s.users.find(p.workspaceId, q.user);
+        const server = await s.servers.getByName(p.workspaceId, q.server);
+        const d = await s.iam.decide(
+          { ...p, userId: target.id, role: target.role, email: target.email },
+          q.action,
+          server,
+        );
+        const deactivated = target.deactivated_at !== null;
+        return {
+          allow: d.allow && !deactivated,
+          reason: deactivated ? `${target.email} is deactivated` : d.reason,
+          user: target.email,
+          server: server.name,
+          action: q.action,
+        };
       },
     }),
     route({

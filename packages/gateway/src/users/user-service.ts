@@ -30,6 +30,8 @@ export class UserService {
     private readonly channels: ChannelHub,
     private readonly mailer: Mailer,
     private readonly clock: Clock,
+    /** Announce that these users' access changed (live channels are re-checked on every node). */
+    private readonly onAccessChanged: (workspaceId: string, userIds: string[]) => void = () => {},
   ) {}
 
   /** Audit a refusal (`access.denied`, with the reason) and return the error to throw. */
@@ -186,6 +188,7 @@ export class UserService {
       sourceIp,
       details: { before: u.role, after: role },
     });
+    if (role !== u.role) this.onAccessChanged(p.workspaceId, [u.id]);
     return view({ ...u, role });
   }
 
