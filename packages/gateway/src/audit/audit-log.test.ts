@@ -35,9 +35,13 @@ describe('audit log', () => {
     expect(await log.verify('ws_a')).toMatchObject({ ok: true, count: 2, headSeq: 2 });
   });
 
-  it('keeps order under concurrent appends', async () => {
-    await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(ev('ws_a', `n.${i}`))));
-    expect(await log.verify('ws_a')).toMatchObject({ ok: true, count: 50 });
+  it('keeps order under concurrent appends (group commit): each append gets the next number, in call order', async () => {
+    const views = await Promise.all(Array.from({ length: 1200 }, (_, i) => log.append(ev('ws_a', `n.${i}`))));
+    expect(views.map((v) => v.seq)).toEqual(Array.from({ length: 1200 }, (_, i) => i + 1));
+    expect(views.map((v) => v.action)).toEqual(Array.from({ length: 1200 }, (_, i) => `n.${i}`));
+    expect(await log.verify('ws_a')).toMatchObject({ ok: true, count: 1200 });
+    // A later single append continues the chain.
+    expect((await log.append(ev('ws_a', 'late'))).seq).toBe(1201);
   });
 
   it('detects an edited event, even when someone with database rights bypasses the trigger', async () => {

@@ -69,9 +69,22 @@ function toView(r: AuditEventsTable): AuditEventView {
  * The append-only, hash-chained audit log. Appends to one workspace are serialised in-process and,
  * across gateway nodes, by locking the workspace's chain head row (PostgreSQL `FOR UPDATE`; SQLite
  * serialises writers itself).
+ *
+ * Group commit: events that arrive while a write is in flight are chained and written together in the
+ * next transaction (up to 500), so a burst (10,000 agents reconnecting after a restart) costs a few
+ * transactions, not one each. Every append still resolves only once its own event is committed.
  */
+interface Pending {
+  input: AuditInput;
+  resolve: (v: AuditEventView) => void;
+  reject: (err: unknown) => void;
+}
+
+const MAX_BATCH = 500;
+
 export class AuditLog {
-  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly pending = new Map<string, Pending[]>();
+  private readonly writing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -82,61 +95,94 @@ export class AuditLog {
 
   /** Record an event; resolves once it is committed. */
   append(input: AuditInput): Promise<AuditEventView> {
-    const prev = this.queues.get(input.workspaceId) ?? Promise.resolve();
-    const next = prev.then(
-      () => this.appendNow(input),
-      () => this.appendNow(input),
-    );
-    this.queues.set(input.workspaceId, next);
-    void next.finally(() => {
-      if (this.queues.get(input.workspaceId) === next) this.queues.delete(input.workspaceId);
+    return new Promise((resolve, reject) => {
+      const list = this.pending.get(input.workspaceId) ?? [];
+      list.push({ input, resolve, reject });
+      this.pending.set(input.workspaceId, list);
+      if (!this.writing.has(input.workspaceId)) this.drain(input.workspaceId);
     });
-    return next;
   }
 
   /** Wait until every queued append has been written (for shutdown). */
   async flush(): Promise<void> {
-    await Promise.allSettled([...this.queues.values()]);
+    while (this.writing.size > 0) await Promise.allSettled([...this.writing.values()]);
   }
 
-  private async appendNow(input: AuditInput): Promise<AuditEventView> {
-    const row = await this.db.transaction().execute(async (trx) => {
-      let q = trx.selectFrom('audit_heads').selectAll().where('workspace_id', '=', input.workspaceId);
+  private drain(workspaceId: string): void {
+    const run = (async () => {
+      for (;;) {
+        const list = this.pending.get(workspaceId);
+        if (!list || list.length === 0) break;
+        const batch = list.splice(0, MAX_BATCH);
+        try {
+          const views = await this.writeBatch(
+            workspaceId,
+            batch.map((b) => b.input),
+          );
+          batch.forEach((b, i) => b.resolve(views[i]!));
+          for (const v of views) this.onAppend(v);
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+      this.pending.delete(workspaceId);
+    })();
+    this.writing.set(workspaceId, run);
+    void run.finally(() => {
+      if (this.writing.get(workspaceId) === run) this.writing.delete(workspaceId);
+      // Appends that raced with the end of the loop start a new one.
+      if ((this.pending.get(workspaceId)?.length ?? 0) > 0 && !this.writing.has(workspaceId)) this.drain(workspaceId);
+    });
+  }
+
+  private async writeBatch(workspaceId: string, inputs: AuditInput[]): Promise<AuditEventView[]> {
+    const rows = await this.db.transaction().execute(async (trx) => {
+      let q = trx.selectFrom('audit_heads').selectAll().where('workspace_id', '=', workspaceId);
       if (this.dialect === 'postgres') q = q.forUpdate();
       let head = await q.executeTakeFirst();
       if (!head) {
-        head = { workspace_id: input.workspaceId, seq: 0, hash: GENESIS_HASH };
+        head = { workspace_id: workspaceId, seq: 0, hash: GENESIS_HASH };
         await trx.insertInto('audit_heads').values(head).execute();
       }
-      const fields: EventFields = {
-        workspace_id: input.workspaceId,
-        seq: Number(head.seq) + 1,
-        id: newId('evt'),
-        ts: iso(this.clock.now()),
-        action: input.action,
-        outcome: input.outcome ?? 'success',
-        actor_type: input.actor.type,
-        actor_id: input.actor.id ?? null,
-        actor_name: input.actor.name ?? null,
-        target_type: input.target?.type ?? null,
-        target_id: input.target?.id ?? null,
-        target_name: input.target?.name ?? null,
-        source_ip: input.sourceIp ?? null,
-        details: canonicalJson(input.details ?? {}),
-        prev_hash: head.hash,
-      };
-      const full: AuditEventsTable = { ...fields, hash: eventHash(fields) };
-      await trx.insertInto('audit_events').values(full).execute();
+      let seq = Number(head.seq);
+      let prevHash = head.hash;
+      const out: AuditEventsTable[] = [];
+      for (const input of inputs) {
+        const fields: EventFields = {
+          workspace_id: workspaceId,
+          seq: ++seq,
+          id: newId('evt'),
+          ts: iso(this.clock.now()),
+          action: input.action,
+          outcome: input.outcome ?? 'success',
+          actor_type: input.actor.type,
+          actor_id: input.actor.id ?? null,
+          actor_name: input.actor.name ?? null,
+          target_type: input.target?.type ?? null,
+          target_id: input.target?.id ?? null,
+          target_name: input.target?.name ?? null,
+          source_ip: input.sourceIp ?? null,
+          details: canonicalJson(input.details ?? {}),
+          prev_hash: prevHash,
+        };
+        const full: AuditEventsTable = { ...fields, hash: eventHash(fields) };
+        prevHash = full.hash;
+        out.push(full);
+      }
+      // Multi-row inserts, in chunks small enough for SQLite's parameter limit.
+      for (let i = 0; i < out.length; i += 50)
+        await trx
+          .insertInto('audit_events')
+          .values(out.slice(i, i + 50))
+          .execute();
       await trx
         .updateTable('audit_heads')
-        .set({ seq: full.seq, hash: full.hash })
-        .where('workspace_id', '=', input.workspaceId)
+        .set({ seq, hash: prevHash })
+        .where('workspace_id', '=', workspaceId)
         .execute();
-      return full;
+      return out;
     });
-    const view = toView(row);
-    this.onAppend(view);
-    return view;
+    return rows.map(toView);
   }
 
   /** Newest first. `before` pages backwards by sequence number. */
