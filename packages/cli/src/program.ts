@@ -114,6 +114,70 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
       await serverShow(ctx, name, opts);
     });
 
+  const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+  server
+    .command('update')
+    .description('set or remove tags, change server groups, rename (write scope)')
+    .argument('<name>', 'server name')
+    .option('--tag <key=value>', 'set a tag (repeatable)', collect)
+    .option('--untag <key>', 'remove a tag (repeatable)', collect)
+    .option('--group <group>', 'add to a server group, created on first use (repeatable)', collect)
+    .option('--ungroup <group>', 'remove from a server group (repeatable)', collect)
+    .option('--name <new>', 'rename the server')
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'corral server update web-01 --tag env=prod --group production',
+        'corral server update web-01 --name web-02',
+      ]),
+    )
+    .action(
+      async (
+        name: string,
+        opts: {
+          output: 'table' | 'json';
+          tag?: string[];
+          untag?: string[];
+          group?: string[];
+          ungroup?: string[];
+          name?: string;
+        },
+      ) => {
+        const { serverUpdate } = await import('./commands/server.js');
+        await serverUpdate(ctx, name, opts);
+      },
+    );
+  server
+    .command('delete')
+    .description('delete a server; its agent is disconnected and must register again (owner scope or staff)')
+    .argument('<name>', 'server name')
+    .action(async (name: string) => {
+      const { serverDelete } = await import('./commands/server.js');
+      await serverDelete(ctx, name);
+    });
+
+  const serverGroup = program.command('server-group').description('server groups: production, web, backend, ...');
+  serverGroup
+    .command('ls')
+    .alias('list')
+    .description('list server groups and their servers')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { serverGroupLs } = await import('./commands/server.js');
+      await serverGroupLs(ctx, opts);
+    });
+  for (const op of ['create', 'delete'] as const) {
+    serverGroup
+      .command(op)
+      .description(`${op} a server group (staff and superusers)`)
+      .argument('<name>', 'group name')
+      .action(async (name: string) => {
+        const { serverGroupChange } = await import('./commands/server.js');
+        await serverGroupChange(ctx, op, name);
+      });
+  }
+
   const token = server
     .command('token')
     .description('join tokens: one-time secrets that let an agent register a server')

@@ -127,6 +127,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     channels,
     websh,
     log,
+    bus,
     defaultWorkspaceId: ws.id,
     workspaces: new WorkspaceService(db, audit, clock),
     users: new UserService(db, audit, channels, new OutboxMailer(db, clock), clock, (wsId, ids) =>

@@ -9,6 +9,7 @@ import type { AgentHub } from './agents/agent-hub.js';
 import type { ChannelHub } from './channels/channel-hub.js';
 import type { WebshService } from './websh/websh-service.js';
 import type { Logger } from './log.js';
+import type { Bus } from './bus/bus.js';
 import type { WorkspaceService } from './workspaces/workspace-service.js';
 import type { UserService } from './users/user-service.js';
 import type { IamService } from './iam/iam-service.js';
@@ -25,6 +26,7 @@ export interface Services {
   channels: ChannelHub;
   websh: WebshService;
   log: Logger;
+  bus: Bus;
   defaultWorkspaceId: string;
   workspaces: WorkspaceService;
   users: UserService;

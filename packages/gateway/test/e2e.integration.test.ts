@@ -348,6 +348,20 @@ describe.each(VARIANTS)('websh end to end on %s', (kind: Variant) => {
     const after = await cli(['access', 'check', 'ops2@localhost', NAME, 'websh']);
     expect(after.code).toBe(1);
     expect(after.stdout).toMatch(/DENY/);
+
+    // Server groups and tags as selectors; updating and deleting servers.
+    const other = `other-${kind.replace('+', '-')}`;
+    const up = await cli(['server', 'update', other, '--group', 'web-tier', '--tag', 'env=prod']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/env=prod.*web-tier/);
+    expect(
+      (await cli(['grant', '--user', 'ops2@localhost', '--servers', 'group:web-tier', '--level', 'read'])).code,
+    ).toBe(0);
+    expect(await names()).toEqual([other]);
+    expect((await cli(['server-group', 'ls'])).stdout).toMatch(new RegExp(`web-tier\\s+${other}`));
+    const del = await cli(['server', 'delete', other]);
+    expect(del.code, del.stderr).toBe(0);
+    expect(await names()).toEqual([]);
   });
 
   it('marks the server offline soon after the agent is SIGKILLed, and online again when it returns', async () => {

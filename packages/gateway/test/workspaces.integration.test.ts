@@ -93,6 +93,11 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
           end_reason: null,
         })
         .execute();
+      const sg = await call(host, 'PATCH', `/api/v1/servers/${serverName}`, {
+        token,
+        body: { addGroups: [`${name}-servers`] },
+      });
+      expect(sg.status).toBe(200);
       const grp = await call(host, 'POST', '/api/v1/groups', { token, body: { name: `${name}-team` } });
       expect(grp.status).toBe(201);
       const gr = await call(host, 'POST', '/api/v1/grants', {
@@ -134,6 +139,9 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['DELETE', `/api/v1/grants/${t.b.grantId}`],
     ['GET', `/api/v1/access/check?user=ops@${t.b.name}.test&server=${t.b.serverName}&action=websh.open`],
     ['POST', '/api/v1/grants', { user: `ops@${t.b.name}.test`, servers: '*', level: 'owner' }],
+    ['PATCH', `/api/v1/servers/${t.b.serverName}`, { tags: { stolen: 'yes' } }],
+    ['DELETE', `/api/v1/servers/${t.b.serverName}`],
+    ['DELETE', `/api/v1/server-groups/${t.b.name}-servers`],
   ];
   const listCalls = [
     '/api/v1/servers',
@@ -142,6 +150,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     '/api/v1/users',
     '/api/v1/groups',
     '/api/v1/grants',
+    '/api/v1/server-groups',
     '/api/v1/audit?limit=1000',
   ];
   const selfCalls = ['/api/v1/auth/whoami', '/api/v1/audit/verify'];
@@ -166,6 +175,10 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'POST /api/v1/grants',
       'DELETE /api/v1/grants/:id',
       'GET /api/v1/access/check',
+      'PATCH /api/v1/servers/:name',
+      'DELETE /api/v1/servers/:name',
+      'POST /api/v1/server-groups', // creates in the caller's own workspace only
+      'DELETE /api/v1/server-groups/:group',
     ]);
     const routes = apiRoutes(gw.services).filter((r) => r.auth !== false);
     for (const r of routes) expect(covered, `${r.method} ${r.url}`).toContain(`${r.method} ${r.url}`);

@@ -109,6 +109,8 @@ export const ServerView = z.object({
   lastSeenAt: z.string().nullable(),
   tags: z.record(z.string(), z.string()),
   registeredAt: z.string(),
+  /** Server groups (production, web, ...). */
+  groups: z.array(z.string()).optional(),
 });
 export type ServerView = z.infer<typeof ServerView>;
 export const ServerDetail = ServerView.extend({
@@ -270,3 +272,16 @@ export const AccessCheckResponse = z.object({
   server: z.string(),
   action: z.string(),
 });
+
+export const ServerUpdateRequest = z.strictObject({
+  /** Rename the server. */
+  name: z.string().regex(SERVER_NAME_RE).optional(),
+  /** Set tags; a null value removes the tag. */
+  tags: z.record(z.string().regex(TAG_KEY_RE), z.string().max(256).nullable()).optional(),
+  addGroups: z.array(z.string().regex(SERVER_NAME_RE)).max(32).optional(),
+  removeGroups: z.array(z.string().regex(SERVER_NAME_RE)).max(32).optional(),
+});
+export const ServerGroupList = z.object({
+  items: z.array(z.object({ id: z.string(), name: z.string(), servers: z.array(z.string()), createdAt: z.string() })),
+});
+export const ServerGroupCreateRequest = z.strictObject({ name: z.string().regex(SERVER_NAME_RE) });

@@ -1,4 +1,5 @@
-import { ServerDetail, ServerList, type ServerView } from '@corral/protocol';
+import { ServerDetail, ServerGroupList, ServerList, ServerView } from '@corral/protocol';
+import { CliError } from '../errors.js';
 import type { CliContext } from '../context.js';
 import { colors } from '../format/color.js';
 import { renderKeyValues, renderTable, type Column } from '../format/table.js';
@@ -101,5 +102,71 @@ export async function serverShow(ctx: CliContext, name: string, opts: OutputOpti
     });
     if (opts.output === 'json') return printJson(ctx, s);
     ctx.stdout.write(renderKeyValues(serverDetailPairs(s, ctx.now())));
+  });
+}
+
+export interface ServerUpdateOptions extends OutputOptions {
+  tag?: string[];
+  untag?: string[];
+  group?: string[];
+  ungroup?: string[];
+  name?: string;
+}
+
+/** `corral server update NAME [--tag k=v]... [--untag k]... [--group G]... [--ungroup G]... [--name NEW]` */
+export async function serverUpdate(ctx: CliContext, name: string, opts: ServerUpdateOptions): Promise<void> {
+  const tags: Record<string, string | null> = {};
+  for (const t of opts.tag ?? []) {
+    const i = t.indexOf('=');
+    if (i < 1) throw new CliError(`--tag takes KEY=VALUE (got "${t}")`);
+    tags[t.slice(0, i)] = t.slice(i + 1);
+  }
+  for (const k of opts.untag ?? []) tags[k] = null;
+  const body = {
+    ...(opts.name ? { name: opts.name } : {}),
+    ...(Object.keys(tags).length ? { tags } : {}),
+    ...(opts.group?.length ? { addGroups: opts.group } : {}),
+    ...(opts.ungroup?.length ? { removeGroups: opts.ungroup } : {}),
+  };
+  if (Object.keys(body).length === 0)
+    throw new CliError('nothing to change: give --tag, --untag, --group, --ungroup or --name');
+  await withApi(ctx, async (api) => {
+    const s = await api.request('PATCH', `/api/v1/servers/${encodeURIComponent(name)}`, {
+      body,
+      parse: (v) => ServerView.parse(v),
+    });
+    if (opts.output === 'json') return printJson(ctx, s);
+    ctx.stdout.write(`${s.name}: tags ${formatTags(s.tags)}; groups ${s.groups?.length ? s.groups.join(',') : '-'}\n`);
+  });
+}
+
+/** `corral server delete NAME` */
+export async function serverDelete(ctx: CliContext, name: string): Promise<void> {
+  await withApi(ctx, async (api) => {
+    await api.request('DELETE', `/api/v1/servers/${encodeURIComponent(name)}`, { parse: (v) => v });
+    ctx.stdout.write(`Deleted server ${name}: its agent was disconnected and must register again.\n`);
+  });
+}
+
+/** `corral server-group ls|create|delete` */
+export async function serverGroupLs(ctx: CliContext, opts: OutputOptions): Promise<void> {
+  await withApi(ctx, async (api) => {
+    const list = await api.request('GET', '/api/v1/server-groups', { parse: (v) => ServerGroupList.parse(v) });
+    if (opts.output === 'json') return printJson(ctx, list);
+    if (list.items.length === 0)
+      return void ctx.stderr.write('No server groups yet: `corral server-group create NAME`.\n');
+    const cols: Column<(typeof list.items)[number]>[] = [
+      { header: 'NAME', value: (g) => g.name },
+      { header: 'SERVERS', value: (g) => (g.servers.length ? g.servers.join(',') : '-'), shrink: true },
+    ];
+    ctx.stdout.write(renderTable(cols, list.items, { color: ctx.color }));
+  });
+}
+
+export async function serverGroupChange(ctx: CliContext, op: 'create' | 'delete', name: string): Promise<void> {
+  await withApi(ctx, async (api) => {
+    if (op === 'create') await api.request('POST', '/api/v1/server-groups', { body: { name }, parse: (v) => v });
+    else await api.request('DELETE', `/api/v1/server-groups/${encodeURIComponent(name)}`, { parse: (v) => v });
+    ctx.stdout.write(`${op === 'create' ? 'Created' : 'Deleted'} server group ${name}.\n`);
   });
 }

@@ -88,10 +88,15 @@ export class AgentHub {
   private readonly byServerId = new Map<string, AgentConnection>();
   private readonly all = new Set<AgentConnection>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly unsubscribeKick: () => void;
 
   constructor(private readonly deps: AgentHubDeps) {
     this.sweeper = setInterval(() => this.sweep(), 5000);
     this.sweeper.unref();
+    this.unsubscribeKick = deps.bus.subscribe(Subjects.agentsKick, (d) => {
+      const { serverId, reason } = d as { serverId: string; reason: string };
+      this.byServerId.get(serverId)?.close(CloseCode.FORBIDDEN, reason);
+    });
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -131,6 +136,7 @@ export class AgentHub {
   /** Close every agent connection with 1001 (going away) and wait for status writes. */
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    this.unsubscribeKick();
     const conns = [...this.all];
     for (const c of conns) c.close(CloseCode.GOING_AWAY, 'gateway shutting down');
     await Promise.all(conns.map((c) => this.detach(c, 'gateway shutdown').catch(() => {})));

@@ -62,6 +62,8 @@ export const Subjects = {
   channelsTerminate: 'corral.control.channels.terminate',
   /** Publish to every node: these users' access changed; re-check their live channels. */
   accessChanged: 'corral.control.access.changed',
+  /** Publish to every node: close this server's agent connection (the server was deleted). */
+  agentsKick: 'corral.control.agents.kick',
 };
 
 /** Which live channels a termination covers; every field given must match. */

@@ -203,6 +203,25 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0006_server_groups': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('server_groups')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('server_groups_ws_name', ['workspace_id', 'name'])
+          .execute();
+        await db.schema
+          .createTable('server_group_members')
+          .addColumn('server_group_id', 'text', (c) => c.notNull().references('server_groups.id').onDelete('cascade'))
+          .addColumn('server_id', 'text', (c) => c.notNull().references('servers.id').onDelete('cascade'))
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('server_group_members_pk', ['server_group_id', 'server_id'])
+          .execute();
+      },
+    },
   };
 }
 

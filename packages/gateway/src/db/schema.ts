@@ -162,7 +162,21 @@ export interface GrantsTable {
   created_at: string;
 }
 
+export interface ServerGroupsTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  created_at: string;
+}
+export interface ServerGroupMembersTable {
+  server_group_id: string;
+  server_id: string;
+  workspace_id: string;
+}
+
 export interface Database {
+  server_groups: ServerGroupsTable;
+  server_group_members: ServerGroupMembersTable;
   user_groups: UserGroupsTable;
   user_group_members: UserGroupMembersTable;
   grants: GrantsTable;

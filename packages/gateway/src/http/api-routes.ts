@@ -17,6 +17,10 @@ import {
   WebshOpenResponse,
   WebshSessionList,
   WhoamiResponse,
+  ServerView,
+  ServerUpdateRequest,
+  ServerGroupList,
+  ServerGroupCreateRequest,
   GroupList,
   GroupView,
   GroupCreateRequest,
@@ -37,6 +41,7 @@ import type { Services } from '../services.js';
 import type { Principal } from '../auth/principal.js';
 import { roleAtLeast } from '../auth/principal.js';
 import { CorralError } from '../errors.js';
+import { Subjects } from '../bus/bus.js';
 import { serverDetail, serverView } from '../servers/server-store.js';
 import type { FastifyRequest } from 'fastify';
 
@@ -203,9 +208,11 @@ export function apiRoutes(s: Services): AnyRoute[] {
       summary: 'List servers',
       tag: 'servers',
       response: ServerList,
-      handler: async ({ principal: p }) => ({
-        items: (await s.iam.visible(p, await s.servers.list(p.workspaceId))).map(serverView),
-      }),
+      handler: async ({ principal: p }) => {
+        const groups = await s.iam.serverGroupsByServer(p.workspaceId);
+        const visible = await s.iam.visible(p, await s.servers.list(p.workspaceId));
+        return { items: visible.map((r) => ({ ...serverView(r), groups: groups.get(r.id) ?? [] })) };
+      },
     }),
     route({
       method: 'GET',
@@ -217,7 +224,100 @@ export function apiRoutes(s: Services): AnyRoute[] {
       handler: async ({ principal: p, params, req }) => {
         const server = await s.servers.getByName(p.workspaceId, params.name ?? '');
         await s.iam.require(p, 'server.read', server, req.ip);
-        return serverDetail(server);
+        const groups = await s.iam.serverGroupsByServer(p.workspaceId);
+        return { ...serverDetail(server), groups: groups.get(server.id) ?? [] };
+      },
+    }),
+    route({
+      method: 'PATCH',
+      url: '/api/v1/servers/:name',
+      summary: 'Rename a server, set or remove tags, change its server groups (write scope)',
+      tag: 'servers',
+      body: ServerUpdateRequest,
+      response: ServerView,
+      errors: ['VALIDATION_FAILED', 'SERVER_NOT_FOUND', 'FORBIDDEN', 'SERVER_NAME_TAKEN'],
+      handler: async ({ principal: p, params, body, req }) => {
+        const before = await s.servers.getByName(p.workspaceId, params.name ?? '');
+        await s.iam.require(p, 'server.update', before, req.ip);
+        const groupsBefore = (await s.iam.serverGroupsByServer(p.workspaceId)).get(before.id) ?? [];
+        const after = await s.servers.update(p.workspaceId, before, { name: body.name, tags: body.tags ?? undefined });
+        await s.iam.setServerGroups(p, after, body.addGroups ?? [], body.removeGroups ?? []);
+        const groupsAfter = (await s.iam.serverGroupsByServer(p.workspaceId)).get(after.id) ?? [];
+        await s.audit.append({
+          workspaceId: p.workspaceId,
+          action: 'server.update',
+          actor: { type: 'user', id: p.userId, name: p.email },
+          target: { type: 'server', id: after.id, name: after.name },
+          sourceIp: req.ip,
+          details: {
+            before: { name: before.name, tags: JSON.parse(before.tags) as unknown, groups: groupsBefore },
+            after: { name: after.name, tags: JSON.parse(after.tags) as unknown, groups: groupsAfter },
+          },
+        });
+        // A rename or new tags can change which selectors match: re-check live sessions.
+        if (body.name || body.tags) await s.iam.everyoneChanged(p.workspaceId);
+        return { ...serverView(after), groups: groupsAfter };
+      },
+    }),
+    route({
+      method: 'DELETE',
+      url: '/api/v1/servers/:name',
+      summary: 'Delete a server: its agent is disconnected and must register again (owner scope or staff)',
+      tag: 'servers',
+      status: 204,
+      errors: ['SERVER_NOT_FOUND', 'FORBIDDEN'],
+      handler: async ({ principal: p, params, req }) => {
+        const server = await s.servers.getByName(p.workspaceId, params.name ?? '');
+        await s.iam.require(p, 'server.delete', server, req.ip);
+        await s.servers.delete(p.workspaceId, server.id);
+        s.channels.terminate({
+          workspaceId: p.workspaceId,
+          serverId: server.id,
+          reason: `server ${server.name} was deleted`,
+        });
+        s.bus.publish(Subjects.agentsKick, { serverId: server.id, reason: 'server deleted' });
+        await s.audit.append({
+          workspaceId: p.workspaceId,
+          action: 'server.delete',
+          actor: { type: 'user', id: p.userId, name: p.email },
+          target: { type: 'server', id: server.id, name: server.name },
+          sourceIp: req.ip,
+          details: { before: { name: server.name, tags: JSON.parse(server.tags) as unknown } },
+        });
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/server-groups',
+      summary: 'Server groups with their servers',
+      tag: 'servers',
+      response: ServerGroupList,
+      handler: async ({ principal: p }) => ({ items: await s.iam.listServerGroups(p.workspaceId) }),
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/server-groups',
+      summary: 'Create a server group (staff and superusers)',
+      tag: 'servers',
+      body: ServerGroupCreateRequest,
+      status: 201,
+      errors: ['FORBIDDEN', 'GROUP_EXISTS'],
+      handler: async ({ principal: p, body, req }) => {
+        await requireRole(s, p, 'staff', 'server.group.create', req);
+        await s.iam.createServerGroup(p, body.name, req.ip);
+        return { ok: true };
+      },
+    }),
+    route({
+      method: 'DELETE',
+      url: '/api/v1/server-groups/:group',
+      summary: 'Delete a server group (staff and superusers)',
+      tag: 'servers',
+      status: 204,
+      errors: ['FORBIDDEN', 'GROUP_NOT_FOUND'],
+      handler: async ({ principal: p, params, req }) => {
+        await requireRole(s, p, 'staff', 'server.group.delete', req);
+        await s.iam.deleteServerGroup(p, params.group ?? '', req.ip);
       },
     }),
     route({

@@ -52,26 +52,43 @@ export class IamService {
     }));
   }
 
-  static facts(s: ServersTable): ServerFacts & { id: string; kind: 'server' } {
-    return { kind: 'server', id: s.id, name: s.name, groups: [], tags: JSON.parse(s.tags) as Record<string, string> };
+  static facts(s: ServersTable, groups: readonly string[] = []): ServerFacts & { id: string; kind: 'server' } {
+    return { kind: 'server', id: s.id, name: s.name, groups, tags: JSON.parse(s.tags) as Record<string, string> };
+  }
+
+  /** Server group names per server id, for a workspace. */
+  async serverGroupsByServer(workspaceId: string): Promise<Map<string, string[]>> {
+    const rows = await this.db
+      .selectFrom('server_group_members')
+      .innerJoin('server_groups', 'server_groups.id', 'server_group_members.server_group_id')
+      .select(['server_group_members.server_id', 'server_groups.name'])
+      .where('server_group_members.workspace_id', '=', workspaceId)
+      .execute();
+    const m = new Map<string, string[]>();
+    for (const r of rows) m.set(r.server_id, [...(m.get(r.server_id) ?? []), r.name]);
+    return m;
   }
 
   async decide(p: SessionPrincipal, action: ServerAction, server: ServersTable): Promise<Decision> {
-    const [principal, grants] = await Promise.all([
+    const [principal, grants, groups] = await Promise.all([
       this.principal(p.workspaceId, p.userId, p.role),
       this.grants(p.workspaceId),
+      this.serverGroupsByServer(p.workspaceId),
     ]);
-    return authorize(principal, action, IamService.facts(server), { grants });
+    return authorize(principal, action, IamService.facts(server, groups.get(server.id) ?? []), { grants });
   }
 
   /** The servers a principal may see (read scope or more). */
   async visible(p: SessionPrincipal, servers: ServersTable[]): Promise<ServersTable[]> {
     if (p.role !== 'member') return servers;
-    const [principal, grants] = await Promise.all([
+    const [principal, grants, groups] = await Promise.all([
       this.principal(p.workspaceId, p.userId, p.role),
       this.grants(p.workspaceId),
+      this.serverGroupsByServer(p.workspaceId),
     ]);
-    return servers.filter((s) => authorize(principal, 'server.read', IamService.facts(s), { grants }).allow);
+    return servers.filter(
+      (s) => authorize(principal, 'server.read', IamService.facts(s, groups.get(s.id) ?? []), { grants }).allow,
+    );
   }
 
   /**
@@ -93,6 +110,117 @@ export class IamService {
     });
     if (!canRead) throw new CorralError('SERVER_NOT_FOUND', `No server named "${server.name}".`);
     throw new CorralError('FORBIDDEN', d.reason);
+  }
+
+  // --- server groups ------------------------------------------------------------------------------
+
+  async listServerGroups(
+    workspaceId: string,
+  ): Promise<Array<{ id: string; name: string; servers: string[]; createdAt: string }>> {
+    const groups = await this.db
+      .selectFrom('server_groups')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('name')
+      .execute();
+    const members = await this.db
+      .selectFrom('server_group_members')
+      .innerJoin('servers', 'servers.id', 'server_group_members.server_id')
+      .select(['server_group_members.server_group_id', 'servers.name'])
+      .where('server_group_members.workspace_id', '=', workspaceId)
+      .execute();
+    return groups.map((g) => ({
+      id: g.id,
+      name: g.name,
+      createdAt: g.created_at,
+      servers: members
+        .filter((m) => m.server_group_id === g.id)
+        .map((m) => m.name)
+        .sort(),
+    }));
+  }
+
+  async createServerGroup(p: SessionPrincipal, name: string, sourceIp: string): Promise<void> {
+    const exists = await this.db
+      .selectFrom('server_groups')
+      .select('id')
+      .where('workspace_id', '=', p.workspaceId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (exists) throw new CorralError('GROUP_EXISTS', `A server group "${name}" already exists.`);
+    const id = newId('sg');
+    await this.db
+      .insertInto('server_groups')
+      .values({ id, workspace_id: p.workspaceId, name, created_at: iso(this.clock.now()) })
+      .execute();
+    await this.event(p, 'server.group.create', { type: 'server_group', id, name }, sourceIp, { after: { name } });
+  }
+
+  async deleteServerGroup(p: SessionPrincipal, name: string, sourceIp: string): Promise<void> {
+    const g = await this.db
+      .selectFrom('server_groups')
+      .selectAll()
+      .where('workspace_id', '=', p.workspaceId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (!g) throw new CorralError('GROUP_NOT_FOUND', `No server group "${name}".`);
+    await this.db.deleteFrom('server_group_members').where('server_group_id', '=', g.id).execute();
+    await this.db.deleteFrom('server_groups').where('id', '=', g.id).execute();
+    await this.event(p, 'server.group.delete', { type: 'server_group', id: g.id, name }, sourceIp, {
+      before: { name },
+    });
+    await this.everyoneChanged(p.workspaceId);
+  }
+
+  /** Put a server in, or take it out of, server groups (created on first use). */
+  async setServerGroups(p: SessionPrincipal, server: ServersTable, add: string[], remove: string[]): Promise<void> {
+    for (const name of add) {
+      let g = await this.db
+        .selectFrom('server_groups')
+        .selectAll()
+        .where('workspace_id', '=', p.workspaceId)
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (!g) {
+        g = { id: newId('sg'), workspace_id: p.workspaceId, name, created_at: iso(this.clock.now()) };
+        await this.db.insertInto('server_groups').values(g).execute();
+      }
+      const has = await this.db
+        .selectFrom('server_group_members')
+        .select('server_id')
+        .where('server_group_id', '=', g.id)
+        .where('server_id', '=', server.id)
+        .executeTakeFirst();
+      if (!has)
+        await this.db
+          .insertInto('server_group_members')
+          .values({ server_group_id: g.id, server_id: server.id, workspace_id: p.workspaceId })
+          .execute();
+    }
+    for (const name of remove) {
+      const g = await this.db
+        .selectFrom('server_groups')
+        .select('id')
+        .where('workspace_id', '=', p.workspaceId)
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (g)
+        await this.db
+          .deleteFrom('server_group_members')
+          .where('server_group_id', '=', g.id)
+          .where('server_id', '=', server.id)
+          .execute();
+    }
+    if (remove.length > 0) await this.everyoneChanged(p.workspaceId);
+  }
+
+  /** A change to servers themselves can affect anyone: re-check every user with live channels. */
+  async everyoneChanged(workspaceId: string): Promise<void> {
+    const users = await this.db.selectFrom('users').select('id').where('workspace_id', '=', workspaceId).execute();
+    this.accessChanged(
+      workspaceId,
+      users.map((u) => u.id),
+    );
   }
 
   // --- groups -------------------------------------------------------------------------------------

@@ -90,6 +90,41 @@ export class ServerStore {
     });
   }
 
+  /** Rename and/or change tags (null removes a tag). Returns the updated row. */
+  async update(
+    workspaceId: string,
+    server: ServersTable,
+    change: { name?: string | undefined; tags?: Record<string, string | null> | undefined },
+  ): Promise<ServersTable> {
+    const tags = { ...(JSON.parse(server.tags) as Record<string, string>) };
+    for (const [k, v] of Object.entries(change.tags ?? {})) {
+      if (v === null) delete tags[k];
+      else tags[k] = v;
+    }
+    const name = change.name ?? server.name;
+    if (name !== server.name) {
+      const taken = await this.db
+        .selectFrom('servers')
+        .select('id')
+        .where('workspace_id', '=', workspaceId)
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (taken) throw new CorralError('SERVER_NAME_TAKEN', `A server named "${name}" is already registered.`);
+    }
+    await this.db
+      .updateTable('servers')
+      .set({ name, tags: JSON.stringify(tags) })
+      .where('id', '=', server.id)
+      .where('workspace_id', '=', workspaceId)
+      .execute();
+    return { ...server, name, tags: JSON.stringify(tags) };
+  }
+
+  async delete(workspaceId: string, serverId: string): Promise<void> {
+    await this.db.deleteFrom('server_group_members').where('server_id', '=', serverId).execute();
+    await this.db.deleteFrom('servers').where('id', '=', serverId).where('workspace_id', '=', workspaceId).execute();
+  }
+
   async list(workspaceId: string): Promise<ServersTable[]> {
     return this.db
       .selectFrom('servers')
