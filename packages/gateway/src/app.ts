@@ -23,7 +23,7 @@ import { NatsBus } from './bus/nats-bus.js';
 import type { Bus } from './bus/bus.js';
 import { WorkspaceService } from './workspaces/workspace-service.js';
 import { UserService } from './users/user-service.js';
-import { OutboxMailer } from './users/mailer.js';
+import { OutboxMailer, SmtpMailer } from './users/mailer.js';
 import { IamService } from './iam/iam-service.js';
 import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 
@@ -52,6 +52,8 @@ export interface BuildOptions {
   /** First start only: the superuser to create (default admin@localhost with a generated password). */
   admin?: { email: string; password?: string };
   auth?: Partial<AuthServiceOptions>;
+  /** TLS options for the SMTP connection (tests: a local server with a self-signed certificate). */
+  smtpTls?: { rejectUnauthorized?: boolean };
 }
 
 export interface Gateway {
@@ -130,8 +132,13 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     bus,
     defaultWorkspaceId: ws.id,
     workspaces: new WorkspaceService(db, audit, clock),
-    users: new UserService(db, audit, channels, new OutboxMailer(db, clock), clock, (wsId, ids) =>
-      iam.accessChanged(wsId, ids),
+    users: new UserService(
+      db,
+      audit,
+      channels,
+      config.smtp ? new SmtpMailer(config.smtp.url, config.smtp.from, opts.smtpTls ?? {}) : new OutboxMailer(db, clock),
+      clock,
+      (wsId, ids) => iam.accessChanged(wsId, ids),
     ),
     iam,
     registerCommand: (token) =>

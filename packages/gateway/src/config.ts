@@ -26,6 +26,8 @@ export interface GatewayConfig {
   readonly region: string;
   /** Base domain for workspace host names; null: only <workspace>.localhost and the default workspace. */
   readonly baseDomain: string | null;
+  /** SMTP server for mail (invitations); null: mail goes to the outbox (`corral-gateway outbox`). */
+  readonly smtp: { readonly url: string; readonly from: string } | null;
 }
 
 export interface GatewayConfigInput {
@@ -41,6 +43,8 @@ export interface GatewayConfigInput {
   advertiseUrl?: string | undefined;
   region?: string | undefined;
   baseDomain?: string | undefined;
+  smtpUrl?: string | undefined;
+  smtpFrom?: string | undefined;
 }
 
 /** Parse "HOST:PORT", "[v6]:PORT" or ":PORT". */
@@ -82,6 +86,7 @@ export function makeConfig(input: GatewayConfigInput): GatewayConfig {
     advertiseUrl: input.advertiseUrl ?? null,
     region: checkLabel('--region', input.region ?? 'local'),
     baseDomain: input.baseDomain ? checkDomain(input.baseDomain) : null,
+    smtp: checkSmtp(input.smtpUrl, input.smtpFrom),
   });
 }
 
@@ -96,6 +101,15 @@ function checkDomain(v: string): string {
     throw new Error(`--base-domain must be a domain name like example.com (got "${v}")`);
   }
   return d;
+}
+
+function checkSmtp(url: string | undefined, from: string | undefined): { url: string; from: string } | null {
+  if (!url) return null;
+  if (!/^smtps?:\/\/[^/]+/.test(url))
+    throw new Error(
+      `--smtp-url must be smtp://[user:pass@]host:port or smtps://... (got "${url.replace(/\/\/[^@/]*@/, '//***@')}")`,
+    );
+  return Object.freeze({ url, from: from ?? 'Corral <corral@localhost>' });
 }
 
 function checkBus(url: string | undefined): string | null {

@@ -42,6 +42,8 @@ function configFrom(o: Record<string, unknown>): ReturnType<typeof makeConfig> {
     advertiseUrl: o.advertiseUrl as string | undefined,
     region: o.region as string | undefined,
     baseDomain: o.baseDomain as string | undefined,
+    smtpUrl: o.smtpUrl as string | undefined,
+    smtpFrom: o.smtpFrom as string | undefined,
   };
   return makeConfig(input);
 }
@@ -89,6 +91,12 @@ commonOptions(
       "this deployment's region, e.g. us1 or ap1 (workspaces live at <workspace>.<region>.<base-domain>)",
       process.env.CORRAL_REGION,
     )
+    .option(
+      '--smtp-url <url>',
+      'send mail through this SMTP server: smtp://user:pass@host:587 (default: the outbox)',
+      process.env.CORRAL_SMTP_URL,
+    )
+    .option('--smtp-from <address>', 'sender of the mail', process.env.CORRAL_SMTP_FROM)
     .option(
       '--base-domain <domain>',
       'base domain for workspace host names (default: only <workspace>.localhost)',
