@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Transporter } from 'nodemailer';
 import type { Database } from '../db/schema.js';
 import { newId } from '../ids.js';
 import { type Clock, iso } from '../clock.js';
@@ -41,7 +42,7 @@ export class OutboxMailer implements Mailer {
  */
 export class SmtpMailer implements Mailer {
   readonly kind = 'smtp' as const;
-  private transport: import('nodemailer').Transporter | undefined;
+  private transport: Transporter | undefined;
 
   constructor(
     private readonly url: string,
