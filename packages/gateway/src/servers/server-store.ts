@@ -183,6 +183,18 @@ export class ServerStore {
     }
   }
 
+  /** Mark many servers offline, in statements of at most 500 ids (gateway shutdown). */
+  async markManyOffline(serverIds: string[]): Promise<void> {
+    const now = iso(this.clock.now());
+    for (let i = 0; i < serverIds.length; i += 500) {
+      await this.db
+        .updateTable('servers')
+        .set({ status: 'offline', last_seen_at: now, connected_node: null })
+        .where('id', 'in', serverIds.slice(i, i + 500))
+        .execute();
+    }
+  }
+
   async markOffline(serverId: string): Promise<void> {
     await this.db
       .updateTable('servers')
