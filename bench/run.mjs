@@ -12,13 +12,23 @@ import { startOpenSsh } from './lib/openssh.mjs';
 import { machineFacts, markdownTable, replaceGenerated, textTable, writeJson } from './lib/report.mjs';
 import { installSignalHandlers, runCleanups } from './lib/util.mjs';
 
+// `npm run bench -- scale [options]`: the scale suite has its own options and runs on its own
+// (simulated agents against one gateway node; see bench/suites/scale.mjs --help).
+if (process.argv[2] === 'scale') {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, [join(ROOT, 'bench', 'suites', 'scale.mjs'), ...process.argv.slice(3)], {
+    stdio: 'inherit',
+  });
+  process.exit(r.status ?? 1);
+}
+
 const SUITES = {
   websh: () => import('./suites/websh.mjs'),
 };
 
 const USAGE = `usage: npm run bench [-- [SUITE...] [options]]     (node bench/run.mjs ... once built)
 
-suites: ${Object.keys(SUITES).join(', ')} (default: all)
+suites: ${Object.keys(SUITES).join(', ')} (default: all), and scale (run alone: npm run bench -- scale --help)
 
 options:
   --targets LIST   comma-separated subset of corral,ssh,ssh-jump (default: all three)
