@@ -1460,7 +1460,7 @@ export function docsExtra(doc) {
     const sd = r.shutdown;
     lines.push(
       `Restart: the old gateway exited ${r.oldExit?.code === 0 ? 'cleanly' : `with ${r.oldExit?.signal ?? r.oldExit?.code}`} ${sd.exitAt} s after SIGTERM; agents saw the close at ${sd.firstAgentDropAt}..${sd.lastAgentDropAt} s; ${sd.serversLeftOnline} servers left marked online, ${sd.disconnectAuditEvents} agent.disconnect events written; health probes answered during shutdown: ${r.healthProbes?.shutdown?.answered ?? '-'}/${r.healthProbes?.shutdown?.probes ?? '-'}.`,
-      `The new gateway listened ${r.downSeconds} s after the SIGTERM; all back ${r.allBackAfterListenSeconds} s later. Handshakes during the herd: p50 ${r.handshakeMsAfterRestart?.p50} ms, p99 ${r.handshakeMsAfterRestart?.p99} ms; close codes seen by agents ${JSON.stringify(r.closeCodes)}; ${r.attemptsPerAgent} attempts per agent; peak RSS ${r.newGatewayPeakRssMB} MB; other processes ${r.otherCpuPercent}% of a core; simulator's worst event-loop delay ${r.simulatorMaxLoopDelayMs} ms.`,
+      `The new gateway listened ${r.downSeconds} s after the SIGTERM; all back ${r.allBackAfterListenSeconds} s later. Handshakes during the herd: p50 ${r.handshakeMsAfterRestart?.p50} ms, p99 ${r.handshakeMsAfterRestart?.p99} ms; close codes seen by agents ${JSON.stringify(r.closeCodes)}; ${r.attemptsPerAgent} attempts per agent; peak RSS ${r.newGatewayPeakRssMB} MB; other processes ${r.otherCpuPercent}% of a core; simulator's worst event-loop delay ${r.simulatorMaxLoopDelayMs} ms, longest wait in its dial queue ${r.simulatorMaxDialQueueMs ?? '-'} ms.`,
     );
   }
   if (doc.opens) {
