@@ -9,7 +9,9 @@ type Handler = (data: unknown, respond: (answer: unknown) => void) => void;
  */
 export class MemoryBus implements Bus {
   readonly kind = 'memory' as const;
-  private readonly subs = new Set<{ pattern: string; handler: Handler }>();
+  /** Exact subjects are looked up directly (10,000 agents = 10,000 subjects); wildcards are scanned. */
+  private readonly exact = new Map<string, Set<{ pattern: string; handler: Handler }>>();
+  private readonly wild = new Set<{ pattern: string; handler: Handler }>();
   private closed = false;
 
   publish(subject: string, data: unknown): void {
@@ -18,8 +20,17 @@ export class MemoryBus implements Bus {
 
   subscribe(subject: string, handler: Handler): () => void {
     const sub = { pattern: subject, handler };
-    this.subs.add(sub);
-    return () => this.subs.delete(sub);
+    if (subject.includes('*') || subject.includes('>')) {
+      this.wild.add(sub);
+      return () => this.wild.delete(sub);
+    }
+    let set = this.exact.get(subject);
+    if (!set) this.exact.set(subject, (set = new Set()));
+    set.add(sub);
+    return () => {
+      set.delete(sub);
+      if (set.size === 0 && this.exact.get(subject) === set) this.exact.delete(subject);
+    };
   }
 
   request(subject: string, data: unknown, timeoutMs: number): Promise<unknown> {
@@ -47,15 +58,19 @@ export class MemoryBus implements Bus {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.subs.clear();
+    this.exact.clear();
+    this.wild.clear();
   }
 
   private deliver(subject: string, data: unknown, respond: (answer: unknown) => void): number {
     if (this.closed) return 0;
     const text = JSON.stringify(data ?? null);
     let n = 0;
-    for (const s of this.subs) {
-      if (!subjectMatches(s.pattern, subject)) continue;
+    const targets = [
+      ...(this.exact.get(subject) ?? []),
+      ...[...this.wild].filter((w) => subjectMatches(w.pattern, subject)),
+    ];
+    for (const s of targets) {
       n++;
       queueMicrotask(() => {
         try {
