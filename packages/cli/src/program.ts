@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import type { CliContext } from './context.js';
+import type { WebshOptions } from './commands/websh.js';
+import type { ActionOptions, AddRuleOptions, RequestOptions } from './commands/work-sessions.js';
 
 /**
  * The command tree: commander wired to the command modules, which are imported lazily so that each
@@ -239,6 +241,10 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .argument('[command...]', 'command and arguments, after --')
     .option('-u, --user <osuser>', "OS account on the server (default: the agent's account)")
     .option('-t, --tty', 'allocate a terminal for the command (for full-screen programs)')
+    .option('--work-session <id>', 'use this work session (default: the covering one that lasts longest)')
+    .option('--request', 'without a covering work session: request one and wait for approval')
+    .option('--reason <text>', 'with --request: what the work is')
+    .option('--duration <d>', 'with --request: how long (default 1h)')
     .addHelpText(
       'after',
       examples([
@@ -248,13 +254,238 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
         'corral websh db-01 -- pg_dump app > app.sql',
         'tar cz dir | corral websh web-01 -- tar xz -C /tmp',
         'corral websh web-01 -t -- htop',
+        'corral websh web-01 --request --reason "INC-42" --duration 30m',
       ]) +
+        '\nA terminal needs an approved work session covering the server (see `corral work-session --help`).\n' +
         '\nWith a command, local stdin is sent to it unless stdin is a terminal (use -t for interactive\n' +
         "programs). The exit status is the command's; 255 means corral itself failed, as with ssh.\n",
     )
-    .action(async (name: string, command: string[], opts: { user?: string; tty?: boolean }) => {
+    .action(async (name: string, command: string[], opts: WebshOptions) => {
       const { websh } = await import('./commands/websh.js');
       setExitCode(await websh(ctx, name, command, opts));
+    });
+
+  // --- work sessions -----------------------------------------------------------------------------
+  const workSession = program
+    .command('work-session')
+    .description('time-bound, approved access: request, approve, extend and end work sessions')
+    .addHelpText(
+      'after',
+      examples([
+        'corral work-session request --servers web-01 --features terminal --duration 2h --reason "deploy 1.4" --wait',
+        'corral approvals',
+        'corral work-session approve wks_abc --duration 1h',
+        'corral work-session timeline wks_abc',
+      ]) +
+        '\nA terminal (and, with their issues, files, exec, editor and tunnels) opens only under an approved work\n' +
+        'session that covers the server and the feature. Who must approve is the workspace policy\n' +
+        '(`corral policy show`); people it auto-approves get one opened for them on first use.\n',
+    );
+  workSession
+    .command('request')
+    .description('ask for features on servers for a while, with a reason')
+    .requiredOption('--servers <selectors>', 'server selectors, comma-separated: web-01, web-*, group:NAME, tag:K=V')
+    .requiredOption('--features <list>', 'terminal,file_transfer,exec,code_editor,port_forward,privilege_elevation')
+    .option('--duration <d>', 'how long, e.g. 30m, 2h (default 1h)', '1h')
+    .requiredOption('--reason <text>', 'what the work is (approvers see it)')
+    .option('--wait', 'wait until the request is approved or denied')
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'corral work-session request --servers web-01 --features terminal --duration 2h --reason "INC-42 disk full"',
+        'corral work-session request --servers "production-*" --features terminal,file_transfer --reason "deploy" --wait',
+      ]) + '\nExit status: 0 approved or pending, 1 denied (or, with --wait, not approved).\n',
+    )
+    .action(async (opts: RequestOptions) => {
+      const { wsRequest } = await import('./commands/work-sessions.js');
+      setExitCode(await wsRequest(ctx, opts));
+    });
+  workSession
+    .command('ls')
+    .alias('list')
+    .description("my work sessions, newest first (--all: everyone's, for staff and approvers)")
+    .option('--all', "everyone's (staff), or those you may approve (members)")
+    .option('--status <status>', 'only this status: pending, approved, active, expired, ...')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json'; all?: boolean; status?: string }) => {
+      const { wsLs } = await import('./commands/work-sessions.js');
+      await wsLs(ctx, opts);
+    });
+  workSession
+    .command('show')
+    .description('one work session in full')
+    .argument('<id>', 'work session id (wks_...)')
+    .addOption(outputOption())
+    .action(async (id: string, opts: { output: 'table' | 'json' }) => {
+      const { wsShow } = await import('./commands/work-sessions.js');
+      await wsShow(ctx, id, opts);
+    });
+  workSession
+    .command('approve')
+    .description('approve a request or an extension; you may shorten it or narrow servers and features')
+    .argument('<id>', 'work session id')
+    .option('--duration <d>', 'shorten to this duration')
+    .option('--servers <selectors>', 'narrow to the servers these selectors match')
+    .option('--features <list>', 'narrow to these features')
+    .option('--comment <text>', 'a note for the timeline')
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'corral work-session approve wks_abc',
+        'corral work-session approve wks_abc --duration 30m --features terminal',
+      ]),
+    )
+    .action(async (id: string, opts: ActionOptions) => {
+      const { wsAction } = await import('./commands/work-sessions.js');
+      await wsAction(ctx, 'approve', id, opts);
+    });
+  workSession
+    .command('deny')
+    .description('deny a request (or its pending extension)')
+    .argument('<id>', 'work session id')
+    .option('--reason <text>', 'why (the requester sees it)')
+    .addOption(outputOption())
+    .action(async (id: string, opts: ActionOptions) => {
+      const { wsAction } = await import('./commands/work-sessions.js');
+      await wsAction(ctx, 'deny', id, opts);
+    });
+  workSession
+    .command('revoke')
+    .description("end someone's running work session now: their live sessions close within 2 s")
+    .argument('<id>', 'work session id')
+    .option('--reason <text>', 'why (shown to the user whose terminal closes)')
+    .addOption(outputOption())
+    .action(async (id: string, opts: ActionOptions) => {
+      const { wsAction } = await import('./commands/work-sessions.js');
+      await wsAction(ctx, 'revoke', id, opts);
+    });
+  workSession
+    .command('extend')
+    .description('ask for more time on my running work session (approved again by the policy)')
+    .argument('<id>', 'work session id')
+    .requiredOption('--duration <d>', 'how much longer, e.g. 1h')
+    .option('--reason <text>', 'why')
+    .addOption(outputOption())
+    .action(async (id: string, opts: ActionOptions) => {
+      const { wsAction } = await import('./commands/work-sessions.js');
+      await wsAction(ctx, 'extend', id, opts);
+    });
+  workSession
+    .command('complete')
+    .description('end my work session early (its live sessions close)')
+    .argument('<id>', 'work session id')
+    .addOption(outputOption())
+    .action(async (id: string, opts: ActionOptions) => {
+      const { wsAction } = await import('./commands/work-sessions.js');
+      await wsAction(ctx, 'complete', id, opts);
+    });
+  workSession
+    .command('cancel')
+    .description('withdraw my pending request (or my pending extension)')
+    .argument('<id>', 'work session id')
+    .addOption(outputOption())
+    .action(async (id: string, opts: ActionOptions) => {
+      const { wsAction } = await import('./commands/work-sessions.js');
+      await wsAction(ctx, 'cancel', id, opts);
+    });
+  workSession
+    .command('timeline')
+    .description('every transition of a work session and every session used under it')
+    .argument('<id>', 'work session id')
+    .addOption(outputOption())
+    .action(async (id: string, opts: { output: 'table' | 'json' }) => {
+      const { wsTimeline } = await import('./commands/work-sessions.js');
+      await wsTimeline(ctx, id, opts);
+    });
+
+  program
+    .command('approvals')
+    .description('work-session requests and extensions waiting for my approval')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { approvals } = await import('./commands/work-sessions.js');
+      await approvals(ctx, opts);
+    });
+
+  // --- approval policy ---------------------------------------------------------------------------
+  const policy = program
+    .command('policy')
+    .description('the approval policy for work sessions (read: staff; change: superusers)')
+    .addHelpText(
+      'after',
+      examples([
+        'corral policy show',
+        'corral policy add-rule oncall-auto --groups oncall --action auto-approve --max-duration 4h',
+        'corral policy add-rule prod-two --servers "group:production" --action require-approval --approvals 2 --approver-groups sre',
+        'corral policy show -o json > policy.json && corral policy set policy.json',
+      ]) +
+        '\nRules are tried in order for each requested server and feature; the first that matches decides\n' +
+        'for that pair, and the strictest decision over all pairs wins (deny > more approvals > approval >\n' +
+        'auto-approve). A pair no rule matches is denied. Nobody approves their own request.\n',
+    );
+  policy
+    .command('show')
+    .description('print the rules in order')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { policyShow } = await import('./commands/work-sessions.js');
+      await policyShow(ctx, opts);
+    });
+  policy
+    .command('set')
+    .description('replace the policy with a JSON file ({"rules": [...], "webhookUrl": ...}; - for stdin)')
+    .argument('<file>', 'JSON file')
+    .addOption(outputOption())
+    .action(async (file: string, opts: { output: 'table' | 'json' }) => {
+      const { policySet } = await import('./commands/work-sessions.js');
+      await policySet(ctx, file, opts);
+    });
+  policy
+    .command('reset')
+    .description('go back to the default policy')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { policyReset } = await import('./commands/work-sessions.js');
+      await policyReset(ctx, opts);
+    });
+  policy
+    .command('add-rule')
+    .description('add a rule (first position unless --position)')
+    .argument('<name>', 'rule name')
+    .requiredOption('--action <action>', 'auto-approve, require-approval or deny')
+    .option('--servers <selectors>', 'servers the rule is about (default: all)')
+    .option('--features <list>', 'features the rule is about (default: all)')
+    .option('--roles <roles>', 'requester roles it applies to (member,staff,superuser)')
+    .option('--groups <groups>', 'requester user groups it applies to')
+    .option('--approvals <n>', 'require-approval: how many approvers (default 1)')
+    .option('--approver-roles <roles>', 'require-approval: roles that may approve (default staff,superuser)')
+    .option('--approver-groups <groups>', 'require-approval: user groups that may approve')
+    .option('--max-duration <d>', 'longest duration the rule allows (default 8h)')
+    .option('--position <n>', 'where to insert, 1 = first')
+    .addOption(outputOption())
+    .action(async (name: string, opts: AddRuleOptions) => {
+      const { policyAddRule } = await import('./commands/work-sessions.js');
+      await policyAddRule(ctx, name, opts);
+    });
+  policy
+    .command('remove-rule')
+    .description('remove a rule by name')
+    .argument('<name>', 'rule name')
+    .addOption(outputOption())
+    .action(async (name: string, opts: { output: 'table' | 'json' }) => {
+      const { policyRemoveRule } = await import('./commands/work-sessions.js');
+      await policyRemoveRule(ctx, name, opts);
+    });
+  policy
+    .command('webhook')
+    .description('POST a JSON notice to URL for every request that waits for approval (none: stop)')
+    .argument('<url>', 'http(s) URL, or none')
+    .addOption(outputOption())
+    .action(async (url: string, opts: { output: 'table' | 'json' }) => {
+      const { policyWebhook } = await import('./commands/work-sessions.js');
+      await policyWebhook(ctx, url, opts);
     });
 
   // --- users -------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import { WorkspaceService } from './workspaces/workspace-service.js';
 import { UserService } from './users/user-service.js';
 import { OutboxMailer, SmtpMailer } from './users/mailer.js';
 import { IamService } from './iam/iam-service.js';
+import { WorkSessionService } from './work-sessions/work-session-service.js';
 import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 
 declare module 'fastify' {
@@ -105,7 +106,12 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const channels = new ChannelHub(agents, signer, clock, log, bus, () => nodeUrl, new ChannelForwarder(tls.caPem, log));
   const websh = new WebshService(db, audit, servers, channels, clock, log);
   const iam = new IamService(db, audit, bus, clock);
-  // A live channel goes on only while its user may still open it (checked when their access changes).
+  const mailer = config.smtp
+    ? new SmtpMailer(config.smtp.url, config.smtp.from, opts.smtpTls ?? {})
+    : new OutboxMailer(db, clock);
+  const workSessions = new WorkSessionService({ db, audit, iam, channels, mailer, clock, log });
+  // A live channel goes on only while its user may still open it and its work session still covers it
+  // (checked when their access changes; expiry and revocation end channels directly).
   channels.recheck = async (spec) => {
     const u = await db
       .selectFrom('users')
@@ -113,9 +119,14 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       .where('id', '=', spec.userId)
       .executeTakeFirst();
     const server = await db.selectFrom('servers').selectAll().where('id', '=', spec.serverId).executeTakeFirst();
-    if (!u || u.deactivated_at || !server) return false;
+    const revoked = { code: 'ACCESS_REVOKED', reason: 'your access to this server was removed' };
+    if (!u || u.deactivated_at || !server) return revoked;
     const p = { workspaceId: spec.workspaceId, userId: spec.userId, role: u.role } as Principal;
-    return (await iam.decide(p, 'websh.open', server)).allow;
+    if (!(await iam.decide(p, 'websh.open', server)).allow) return revoked;
+    if (spec.workSessionId && !(await workSessions.stillCovers(spec.workSessionId, spec.serverId, 'terminal'))) {
+      return { code: 'WORK_SESSION_ENDED', reason: `work session ${spec.workSessionId} no longer covers this server` };
+    }
+    return true;
   };
 
   const services: Services = {
@@ -132,15 +143,9 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     bus,
     defaultWorkspaceId: ws.id,
     workspaces: new WorkspaceService(db, audit, clock),
-    users: new UserService(
-      db,
-      audit,
-      channels,
-      config.smtp ? new SmtpMailer(config.smtp.url, config.smtp.from, opts.smtpTls ?? {}) : new OutboxMailer(db, clock),
-      clock,
-      (wsId, ids) => iam.accessChanged(wsId, ids),
-    ),
+    users: new UserService(db, audit, channels, mailer, clock, (wsId, ids) => iam.accessChanged(wsId, ids)),
     iam,
+    workSessions,
     registerCommand: (token) =>
       `npx corral-agent register --gateway ${url ?? 'https://GATEWAY'} --token ${token} --ca-fingerprint ${tls.caFingerprint}`,
   };
@@ -273,11 +278,13 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       nodeUrl = config.advertiseUrl ?? `https://${clientHost(config.listenHost)}:${port}`;
       gw.url = url;
       await nodes.start(nodeUrl);
+      workSessions.start();
       return url;
     },
     async close() {
       if (closed) return;
       closed = true;
+      workSessions.stop();
       await agents.close();
       channels.close();
       await nodes.stop().catch(() => {});

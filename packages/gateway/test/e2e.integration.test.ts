@@ -36,6 +36,20 @@ describe.each(VARIANTS)('websh end to end on %s', (kind: Variant) => {
   const agentConfig = () => join(dir.path, 'agent.json');
   const NAME = `e2e-${kind.replace('+', '-')}`;
 
+  /** A member's terminal needs an approved work session (default policy): request it as them, approve as admin. */
+  async function workSessionFor(memberEnv: Record<string, string>, server: string): Promise<string> {
+    const req = await run(
+      BIN.cli,
+      ['work-session', 'request', '--servers', server, '--features', 'terminal', '--reason', 'e2e', '-o', 'json'],
+      { env: memberEnv },
+    );
+    expect(req.code, req.stderr).toBe(0);
+    const id = (JSON.parse(req.stdout) as { id: string; status: string }).id;
+    const ok = await cli(['work-session', 'approve', id]);
+    expect(ok.code, ok.stderr).toBe(0);
+    return id;
+  }
+
   async function serverStatus(): Promise<string | undefined> {
     const r = await cli(['server', 'ls', '--output', 'json']);
     const list = JSON.parse(r.stdout) as
@@ -259,6 +273,7 @@ describe.each(VARIANTS)('websh end to end on %s', (kind: Variant) => {
     expect(acc.code, acc.stderr).toBe(0);
     const g = await cli(['grant', '--user', 'dev@localhost', '--servers', NAME, '--level', 'write']);
     expect(g.code, g.stderr).toBe(0);
+    await workSessionFor(devEnv, NAME);
     const live = run(BIN.cli, ['websh', NAME, ...AS, '--', 'echo up; sleep 60'], { env: devEnv, timeoutMs: 30_000 });
     await eventually(async () => {
       const r = await cli(['session', 'ls', '--live', '--output', 'json']);
@@ -330,6 +345,12 @@ describe.each(VARIANTS)('websh end to end on %s', (kind: Variant) => {
     const check = await cli(['access', 'check', 'ops2@localhost', NAME, 'websh']);
     expect(check.code).toBe(0);
     expect(check.stdout).toMatch(/ALLOW.*grant gr_/);
+    // Scope alone is not enough: a terminal needs a work session, and the refusal says how to get one.
+    const noWs = await member(['websh', NAME, ...AS, '--', 'true']);
+    expect(noWs.code).toBe(255);
+    expect(noWs.stderr).toMatch(/WORK_SESSION_REQUIRED/);
+    expect(noWs.stderr).toContain(`corral work-session request --servers ${NAME} --features terminal`);
+    await workSessionFor(memberEnv, NAME);
 
     const live = run(BIN.cli, ['websh', NAME, ...AS, '--', 'echo up; sleep 60'], { env: memberEnv, timeoutMs: 30_000 });
     await eventually(async () => {

@@ -23,6 +23,7 @@ interface Tenant {
   sessionId: string;
   userId: string;
   grantId: string;
+  workSessionId: string;
 }
 
 describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
@@ -105,7 +106,14 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
         body: { group: `${name}-team`, servers: `${name}-*`, level: 'write' },
       });
       expect(gr.status).toBe(201);
+      // A superuser's work session (auto-approved by the default policy).
+      const wks = await call(host, 'POST', '/api/v1/work-sessions', {
+        token,
+        body: { servers: [serverName], features: ['terminal'], durationSeconds: 3600, reason: 'isolation' },
+      });
+      expect(wks.body.status, JSON.stringify(wks.body)).toBe('approved');
       t[key] = {
+        workSessionId: wks.body.id,
         name,
         host,
         token,
@@ -142,6 +150,14 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['PATCH', `/api/v1/servers/${t.b.serverName}`, { tags: { stolen: 'yes' } }],
     ['DELETE', `/api/v1/servers/${t.b.serverName}`],
     ['DELETE', `/api/v1/server-groups/${t.b.name}-servers`],
+    ['GET', `/api/v1/work-sessions/${t.b.workSessionId}`],
+    ['GET', `/api/v1/work-sessions/${t.b.workSessionId}/timeline`],
+    ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/approve`, {}],
+    ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/deny`, {}],
+    ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/revoke`, {}],
+    ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/extend`, { durationSeconds: 600 }],
+    ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/complete`],
+    ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/cancel`],
   ];
   const listCalls = [
     '/api/v1/servers',
@@ -152,6 +168,9 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     '/api/v1/grants',
     '/api/v1/server-groups',
     '/api/v1/audit?limit=1000',
+    '/api/v1/work-sessions?scope=all',
+    '/api/v1/approvals',
+    '/api/v1/policies/work-sessions',
   ];
   const selfCalls = ['/api/v1/auth/whoami', '/api/v1/audit/verify'];
 
@@ -179,6 +198,18 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'DELETE /api/v1/servers/:name',
       'POST /api/v1/server-groups', // creates in the caller's own workspace only
       'DELETE /api/v1/server-groups/:group',
+      'GET /api/v1/work-sessions/:id',
+      'GET /api/v1/work-sessions/:id/timeline',
+      'POST /api/v1/work-sessions/:id/approve',
+      'POST /api/v1/work-sessions/:id/deny',
+      'POST /api/v1/work-sessions/:id/revoke',
+      'POST /api/v1/work-sessions/:id/extend',
+      'POST /api/v1/work-sessions/:id/complete',
+      'POST /api/v1/work-sessions/:id/cancel',
+      // Requests resolve selectors among the caller's own servers only (another workspace's name matches none).
+      'POST /api/v1/work-sessions',
+      'PUT /api/v1/policies/work-sessions', // the caller's own workspace only
+      'DELETE /api/v1/policies/work-sessions', // likewise
     ]);
     const routes = apiRoutes(gw.services).filter((r) => r.auth !== false);
     for (const r of routes) expect(covered, `${r.method} ${r.url}`).toContain(`${r.method} ${r.url}`);
@@ -200,7 +231,15 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       const r = await call(t.a.host, 'GET', path, { token: t.a.token });
       expect(r.status, path).toBe(200);
       const text = JSON.stringify(r.body);
-      for (const secret of [t.b.name, t.b.serverName, t.b.joinTokenId, t.b.sessionId, t.b.userId, t.b.grantId]) {
+      for (const secret of [
+        t.b.name,
+        t.b.serverName,
+        t.b.joinTokenId,
+        t.b.sessionId,
+        t.b.userId,
+        t.b.grantId,
+        t.b.workSessionId,
+      ]) {
         expect(text, path).not.toContain(secret);
       }
     }

@@ -132,6 +132,11 @@ export const WebshOpenRequest = z.strictObject({
   cols: z.number().int().min(1).max(1000).optional(),
   rows: z.number().int().min(1).max(1000).optional(),
   term: z.string().max(64).optional(),
+  /** Use this work session; default: the covering one that lasts longest. */
+  workSessionId: z
+    .string()
+    .regex(/^wks_[A-Za-z0-9_-]{1,60}$/)
+    .optional(),
 });
 export const WebshOpenResponse = z.object({
   sessionId: z.string(),
@@ -240,7 +245,12 @@ export const SetRoleRequest = z.strictObject({ role: Role });
 // --- IAM: user groups, grants, access checks -------------------------------------------------------
 export const ScopeLevel = z.enum(['read', 'write', 'owner']);
 export const GROUP_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/;
-export const GroupView = z.object({ id: z.string(), name: z.string(), members: z.array(z.string()), createdAt: z.string() });
+export const GroupView = z.object({
+  id: z.string(),
+  name: z.string(),
+  members: z.array(z.string()),
+  createdAt: z.string(),
+});
 export type GroupView = z.infer<typeof GroupView>;
 export const GroupList = z.object({ items: z.array(GroupView) });
 export const GroupCreateRequest = z.strictObject({ name: z.string().regex(GROUP_NAME_RE) });

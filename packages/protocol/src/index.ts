@@ -6,3 +6,4 @@ export * from './messages.js';
 export * from './codec.js';
 export * from './api.js';
 export * from './channel-state.js';
+export * from './work-sessions.js';

@@ -22,6 +22,11 @@ import { MAX_DATA_FRAME_BYTES, OS_USER_RE, parseWebshOpen } from '../websh/wire.
 export interface WebshOptions {
   user?: string;
   tty?: boolean;
+  workSession?: string;
+  /** Without a covering work session, request one (reason, duration) and wait for approval. */
+  request?: boolean;
+  reason?: string;
+  duration?: string;
 }
 
 /** Largest message accepted from the gateway: a 1 MiB data frame plus room (2 MiB). */
@@ -67,6 +72,7 @@ async function webshInner(ctx: CliContext, server: string, command: string[], op
 
   const body: Record<string, unknown> = { pty: plan.pty };
   if (opts.user !== undefined) body.osUser = opts.user;
+  if (opts.workSession !== undefined) body.workSessionId = opts.workSession;
   if (command.length > 0) body.command = command;
   const initialSize = terminalSize(ctx.stdout);
   if (plan.pty) {
@@ -97,7 +103,22 @@ async function webshInner(ctx: CliContext, server: string, command: string[], op
       });
     } catch (err) {
       if (err instanceof ApiError && err.code === 'UNAUTHENTICATED') throw sessionExpired(config.url);
-      throw err;
+      if (err instanceof ApiError && err.code === 'WORK_SESSION_REQUIRED' && !opts.request) {
+        throw new ApiError(
+          err.status,
+          err.code,
+          `${err.message}\n  or file it and wait from here: corral websh ${server} --request --reason "..."`,
+        );
+      }
+      if (!(err instanceof ApiError && err.code === 'WORK_SESSION_REQUIRED')) throw err;
+      // --request: file the request, wait for the decision, then open under the approved session.
+      const { requestAndWait } = await import('./work-session-flow.js');
+      body.workSessionId = await requestAndWait(ctx, api, server, opts);
+      open = await api.request('POST', `/api/v1/servers/${encodeURIComponent(server)}/websh`, {
+        body,
+        parse: parseWebshOpen,
+        onSent: preloadWs,
+      });
     }
     preloadWs();
     if (!wsModule) throw wsLoadError;

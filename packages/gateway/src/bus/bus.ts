@@ -72,6 +72,9 @@ export interface TerminateFilter {
   sessionId?: string;
   userId?: string;
   serverId?: string;
+  workSessionId?: string;
+  /** Error code sent to the user before the close (default SESSION_TERMINATED). */
+  code?: string;
   /** Shown to the user whose channel ends. */
   reason: string;
 }

@@ -53,6 +53,8 @@ export interface ChannelSpec {
   cols: number;
   rows: number;
   term: string | undefined;
+  /** The work session the channel runs under (it never outlives it). */
+  workSessionId: string | null;
   /** Called once when the channel is over, whatever the reason. */
   onEnd: (r: ChannelResult) => void;
 }
@@ -110,22 +112,22 @@ export class ChannelHub {
    * Set by the gateway: may this live channel go on? Asked for the local channels of users whose access
    * changed (group membership, grants, roles); a `false` ends the channel with 4411.
    */
-  recheck: (spec: ChannelSpec) => Promise<boolean> = async () => true;
+  recheck: (spec: ChannelSpec) => Promise<true | { code: string; reason: string }> = async () => true;
 
   private async recheckLocal(workspaceId: string, userIds: readonly string[]): Promise<void> {
     for (const ch of [...this.channels.values()]) {
       const s = ch.spec;
       if (s.workspaceId !== workspaceId || !userIds.includes(s.userId) || ch.ended) continue;
-      let ok = false;
+      let verdict: true | { code: string; reason: string };
       try {
-        ok = await this.recheck(s);
+        verdict = await this.recheck(s);
       } catch (err) {
         this.log.warn('access re-check failed; ending the channel', { err: String(err) });
+        verdict = { code: 'ACCESS_REVOKED', reason: 'your access could not be confirmed' };
       }
-      if (!ok && !ch.ended) {
-        const reason = 'your access to this server was removed';
-        this.sendUser(ch, { type: 'error', code: 'ACCESS_REVOKED', message: reason });
-        this.end(ch, 'access_revoked', CloseCode.REVOKED, reason);
+      if (verdict !== true && !ch.ended) {
+        this.sendUser(ch, { type: 'error', code: verdict.code, message: verdict.reason });
+        this.end(ch, 'access_revoked', CloseCode.REVOKED, verdict.reason);
       }
     }
   }
@@ -145,7 +147,8 @@ export class ChannelHub {
       if (f.sessionId && s.sessionId !== f.sessionId) continue;
       if (f.userId && s.userId !== f.userId) continue;
       if (f.serverId && s.serverId !== f.serverId) continue;
-      this.sendUser(ch, { type: 'error', code: 'SESSION_TERMINATED', message: f.reason });
+      if (f.workSessionId && s.workSessionId !== f.workSessionId) continue;
+      this.sendUser(ch, { type: 'error', code: f.code ?? 'SESSION_TERMINATED', message: f.reason });
       this.end(ch, 'terminated', CloseCode.REVOKED, f.reason);
     }
   }

@@ -222,6 +222,82 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0008_work_sessions': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('workspaces')
+          .addColumn('plan', 'text', (c) => c.notNull().defaultTo('essentials'))
+          .execute();
+        await db.schema
+          .alterTable('workspaces')
+          .addColumn('settings', 'text', (c) => c.notNull().defaultTo('{}'))
+          .execute();
+        await db.schema.alterTable('workspaces').addColumn('deleted_at', 'text').execute();
+        await db.schema.alterTable('websh_sessions').addColumn('work_session_id', 'text').execute();
+        await db.schema
+          .createTable('work_sessions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+          .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('selectors', 'text', (c) => c.notNull())
+          .addColumn('server_ids', 'text', (c) => c.notNull())
+          .addColumn('features', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('duration_s', 'integer', (c) => c.notNull())
+          .addColumn('rule', 'text', (c) => c.notNull())
+          .addColumn('approvals_required', 'integer', (c) => c.notNull())
+          .addColumn('approvers', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('approved_at', 'text')
+          .addColumn('activated_at', 'text')
+          .addColumn('expires_at', 'text')
+          .addColumn('ended_at', 'text')
+          .addColumn('end_reason', 'text')
+          .addColumn('round', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('ext_duration_s', 'integer')
+          .addColumn('ext_reason', 'text')
+          .addColumn('ext_requested_at', 'text')
+          .execute();
+        await db.schema
+          .createIndex('work_sessions_live')
+          .on('work_sessions')
+          .columns(['status', 'expires_at'])
+          .execute();
+        await db.schema
+          .createIndex('work_sessions_user')
+          .on('work_sessions')
+          .columns(['workspace_id', 'user_id'])
+          .execute();
+        await db.schema
+          .createTable('work_session_approvals')
+          .addColumn('work_session_id', 'text', (c) => c.notNull().references('work_sessions.id'))
+          .addColumn('round', 'integer', (c) => c.notNull())
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('work_session_approvals_pk', ['work_session_id', 'round', 'user_id'])
+          .execute();
+        await db.schema
+          .createTable('work_session_events')
+          .addColumn('work_session_id', 'text', (c) => c.notNull().references('work_sessions.id'))
+          .addColumn('n', 'integer', (c) => c.notNull())
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('actor_id', 'text')
+          .addColumn('actor_name', 'text')
+          .addColumn('details', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('work_session_events_pk', ['work_session_id', 'n'])
+          .execute();
+        await db.schema
+          .createTable('approval_policies')
+          .addColumn('workspace_id', 'text', (c) => c.primaryKey().references('workspaces.id'))
+          .addColumn('policy', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('updated_by', 'text')
+          .execute();
+      },
+    },
   };
 }
 

@@ -7,6 +7,12 @@ export interface WorkspacesTable {
   created_at: string;
   /** The region whose gateways serve this workspace; null: this deployment's own region. */
   region: string | null;
+  /** Plan: `essentials` or `enterprise` (sets defaults such as recording retention). */
+  plan: Generated<string>;
+  /** Workspace settings (JSON, superusers edit them): display name, billing contact, ... */
+  settings: Generated<string>;
+  /** Set when a superuser deleted the workspace: nothing is served for it any more. */
+  deleted_at: string | null;
 }
 
 export interface UsersTable {
@@ -79,6 +85,8 @@ export interface WebshSessionsTable {
   bytes_out: number;
   exit_code: number | null;
   end_reason: string | null;
+  /** The work session this terminal ran under. */
+  work_session_id: string | null;
 }
 
 export interface AuditEventsTable {
@@ -174,7 +182,65 @@ export interface ServerGroupMembersTable {
   workspace_id: string;
 }
 
+/** Time-bound, approved access (JSON columns hold arrays). */
+export interface WorkSessionsTable {
+  id: string;
+  workspace_id: string;
+  user_id: string;
+  status: 'pending' | 'approved' | 'denied' | 'cancelled' | 'active' | 'expired' | 'revoked' | 'completed';
+  selectors: string;
+  server_ids: string;
+  features: string;
+  reason: string;
+  duration_s: number;
+  rule: string;
+  approvals_required: number;
+  approvers: string;
+  created_at: string;
+  approved_at: string | null;
+  activated_at: string | null;
+  expires_at: string | null;
+  ended_at: string | null;
+  end_reason: string | null;
+  /** Approval round: 0 for the request, n for the n-th extension. */
+  round: Generated<number>;
+  ext_duration_s: number | null;
+  ext_reason: string | null;
+  ext_requested_at: string | null;
+}
+
+export interface WorkSessionApprovalsTable {
+  work_session_id: string;
+  round: number;
+  user_id: string;
+  at: string;
+}
+
+/** The timeline of a work session: every transition, in order (n counts from 1 per session). */
+export interface WorkSessionEventsTable {
+  work_session_id: string;
+  n: number;
+  workspace_id: string;
+  at: string;
+  kind: string;
+  actor_id: string | null;
+  actor_name: string | null;
+  details: string;
+}
+
+/** A workspace's approval policy (absent: the default policy). */
+export interface ApprovalPoliciesTable {
+  workspace_id: string;
+  policy: string;
+  updated_at: string;
+  updated_by: string | null;
+}
+
 export interface Database {
+  work_sessions: WorkSessionsTable;
+  work_session_approvals: WorkSessionApprovalsTable;
+  work_session_events: WorkSessionEventsTable;
+  approval_policies: ApprovalPoliciesTable;
   server_groups: ServerGroupsTable;
   server_group_members: ServerGroupMembersTable;
   user_groups: UserGroupsTable;

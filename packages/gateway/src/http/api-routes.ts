@@ -34,6 +34,16 @@ import {
   InviteResponse,
   AcceptInviteRequest,
   SetRoleRequest,
+  WorkSessionRequest,
+  WorkSessionView,
+  WorkSessionList,
+  WorkSessionApproveRequest,
+  WorkSessionReasonRequest,
+  WorkSessionExtendRequest,
+  WorkSessionTimeline,
+  WorkSessionStatus,
+  ApprovalPolicy,
+  ApprovalPolicyView,
   type Role,
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
@@ -46,6 +56,11 @@ import { serverDetail, serverView } from '../servers/server-store.js';
 import type { FastifyRequest } from 'fastify';
 
 export const GATEWAY_VERSION = '0.1.0';
+
+const WorkSessionListQuery = z.strictObject({
+  scope: z.enum(['mine', 'all']).optional(),
+  status: WorkSessionStatus.optional(),
+});
 
 /** Deny unless the principal's role is at least `min`; every denial is audited. */
 async function requireRole(s: Services, p: Principal, min: Role, action: string, req: FastifyRequest): Promise<void> {
@@ -328,10 +343,12 @@ export function apiRoutes(s: Services): AnyRoute[] {
       body: WebshOpenRequest,
       response: WebshOpenResponse,
       status: 201,
-      errors: ['VALIDATION_FAILED', 'SERVER_NOT_FOUND', 'SERVER_OFFLINE'],
+      errors: ['VALIDATION_FAILED', 'SERVER_NOT_FOUND', 'SERVER_OFFLINE', 'FORBIDDEN', 'WORK_SESSION_REQUIRED'],
       handler: async ({ principal: p, params, body, req }) => {
-        await s.iam.require(p, 'websh.open', await s.servers.getByName(p.workspaceId, params.name ?? ''), req.ip);
-        return s.websh.open(p, params.name ?? '', body, req.ip);
+        const server = await s.servers.getByName(p.workspaceId, params.name ?? '');
+        await s.iam.require(p, 'websh.open', server, req.ip);
+        const ws = await s.workSessions.cover(p, server, 'terminal', body.workSessionId, req.ip);
+        return s.websh.open(p, params.name ?? '', body, req.ip, ws.id);
       },
     }),
     route({
@@ -560,6 +577,153 @@ export function apiRoutes(s: Services): AnyRoute[] {
           server: server.name,
           action: q.action,
         };
+      },
+    }),
+    // --- work sessions ----------------------------------------------------------------------------------
+    route({
+      method: 'POST',
+      url: '/api/v1/work-sessions',
+      summary: 'Request a work session: features on servers for a while, with a reason (the policy decides)',
+      tag: 'work-sessions',
+      body: WorkSessionRequest,
+      response: WorkSessionView,
+      status: 201,
+      errors: ['VALIDATION_FAILED'],
+      handler: async ({ principal: p, body, req }) => s.workSessions.request(p, body, req.ip),
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/work-sessions',
+      summary: "Work sessions: mine (default), all (staff see everyone's; members what they may approve)",
+      tag: 'work-sessions',
+      query: WorkSessionListQuery,
+      response: WorkSessionList,
+      handler: async ({ principal: p, query }) => {
+        const q = query as z.infer<typeof WorkSessionListQuery>;
+        return { items: await s.workSessions.list(p, q.scope ?? 'mine', q.status) };
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/approvals',
+      summary: 'Requests and extensions waiting for my approval',
+      tag: 'work-sessions',
+      response: WorkSessionList,
+      handler: async ({ principal: p }) => ({ items: await s.workSessions.list(p, 'approvals') }),
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/work-sessions/:id',
+      summary: 'One work session',
+      tag: 'work-sessions',
+      response: WorkSessionView,
+      errors: ['WORK_SESSION_NOT_FOUND'],
+      handler: async ({ principal: p, params }) => s.workSessions.get(p, params.id ?? ''),
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/work-sessions/:id/timeline',
+      summary: 'Every transition of a work session and every channel used under it',
+      tag: 'work-sessions',
+      response: WorkSessionTimeline,
+      errors: ['WORK_SESSION_NOT_FOUND'],
+      handler: async ({ principal: p, params }) => s.workSessions.timeline(p, params.id ?? ''),
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/work-sessions/:id/approve',
+      summary: 'Approve a request or an extension, optionally shortening it or narrowing servers and features',
+      tag: 'work-sessions',
+      body: WorkSessionApproveRequest,
+      response: WorkSessionView,
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'WORK_SESSION_NOT_FOUND', 'WORK_SESSION_STATE'],
+      handler: async ({ principal: p, params, body, req }) => s.workSessions.approve(p, params.id ?? '', body, req.ip),
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/work-sessions/:id/deny',
+      summary: 'Deny a request (or its pending extension)',
+      tag: 'work-sessions',
+      body: WorkSessionReasonRequest,
+      response: WorkSessionView,
+      errors: ['FORBIDDEN', 'WORK_SESSION_NOT_FOUND', 'WORK_SESSION_STATE'],
+      handler: async ({ principal: p, params, body, req }) =>
+        s.workSessions.deny(p, params.id ?? '', body.reason, req.ip),
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/work-sessions/:id/revoke',
+      summary: 'Revoke a running work session: its live channels close on every node',
+      tag: 'work-sessions',
+      body: WorkSessionReasonRequest,
+      response: WorkSessionView,
+      errors: ['FORBIDDEN', 'WORK_SESSION_NOT_FOUND', 'WORK_SESSION_STATE'],
+      handler: async ({ principal: p, params, body, req }) =>
+        s.workSessions.revoke(p, params.id ?? '', body.reason, req.ip),
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/work-sessions/:id/extend',
+      summary: 'Ask for more time (approved again by the policy)',
+      tag: 'work-sessions',
+      body: WorkSessionExtendRequest,
+      response: WorkSessionView,
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'WORK_SESSION_NOT_FOUND', 'WORK_SESSION_STATE'],
+      handler: async ({ principal: p, params, body, req }) => s.workSessions.extend(p, params.id ?? '', body, req.ip),
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/work-sessions/:id/complete',
+      summary: 'End my work session early (its channels close)',
+      tag: 'work-sessions',
+      response: WorkSessionView,
+      errors: ['FORBIDDEN', 'WORK_SESSION_NOT_FOUND', 'WORK_SESSION_STATE'],
+      handler: async ({ principal: p, params, req }) => s.workSessions.complete(p, params.id ?? '', req.ip),
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/work-sessions/:id/cancel',
+      summary: 'Withdraw my pending request (or my pending extension)',
+      tag: 'work-sessions',
+      response: WorkSessionView,
+      errors: ['FORBIDDEN', 'WORK_SESSION_NOT_FOUND', 'WORK_SESSION_STATE'],
+      handler: async ({ principal: p, params, req }) => s.workSessions.cancel(p, params.id ?? '', req.ip),
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/policies/work-sessions',
+      summary: 'The approval policy for work sessions (staff and superusers)',
+      tag: 'work-sessions',
+      response: ApprovalPolicyView,
+      errors: ['FORBIDDEN'],
+      handler: async ({ principal: p, req }) => {
+        await requireRole(s, p, 'staff', 'policy.work_sessions.read', req);
+        return s.workSessions.policy(p.workspaceId);
+      },
+    }),
+    route({
+      method: 'PUT',
+      url: '/api/v1/policies/work-sessions',
+      summary: 'Replace the approval policy (superusers)',
+      tag: 'work-sessions',
+      body: ApprovalPolicy,
+      response: ApprovalPolicyView,
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN'],
+      handler: async ({ principal: p, body, req }) => {
+        await requireRole(s, p, 'superuser', 'policy.work_sessions.update', req);
+        return s.workSessions.setPolicy(p, body, req.ip);
+      },
+    }),
+    route({
+      method: 'DELETE',
+      url: '/api/v1/policies/work-sessions',
+      summary: 'Go back to the default approval policy (superusers)',
+      tag: 'work-sessions',
+      response: ApprovalPolicyView,
+      errors: ['FORBIDDEN'],
+      handler: async ({ principal: p, req }) => {
+        await requireRole(s, p, 'superuser', 'policy.work_sessions.update', req);
+        return s.workSessions.setPolicy(p, null, req.ip);
       },
     }),
     route({

@@ -80,6 +80,11 @@ export class IamService {
 
   /** The servers a principal may see (read scope or more). */
   async visible(p: SessionPrincipal, servers: ServersTable[]): Promise<ServersTable[]> {
+    return this.allowed(p, 'server.read', servers);
+  }
+
+  /** The servers on which the principal may take `action`. */
+  async allowed(p: SessionPrincipal, action: ServerAction, servers: ServersTable[]): Promise<ServersTable[]> {
     if (p.role !== 'member') return servers;
     const [principal, grants, groups] = await Promise.all([
       this.principal(p.workspaceId, p.userId, p.role),
@@ -87,7 +92,7 @@ export class IamService {
       this.serverGroupsByServer(p.workspaceId),
     ]);
     return servers.filter(
-      (s) => authorize(principal, 'server.read', IamService.facts(s, groups.get(s.id) ?? []), { grants }).allow,
+      (s) => authorize(principal, action, IamService.facts(s, groups.get(s.id) ?? []), { grants }).allow,
     );
   }
 

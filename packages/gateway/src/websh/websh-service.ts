@@ -27,6 +27,7 @@ export class WebshService {
     serverName: string,
     req: z.infer<typeof WebshOpenRequest>,
     sourceIp: string,
+    workSessionId: string | null = null,
   ): Promise<WebshOpenResponse> {
     const server = await this.servers.getByName(p.workspaceId, serverName);
     // Cluster-wide truth: the agent may hold its control connection on another node.
@@ -55,6 +56,7 @@ export class WebshService {
         bytes_out: 0,
         exit_code: null,
         end_reason: null,
+        work_session_id: workSessionId,
       })
       .execute();
     await this.audit.append({
@@ -63,7 +65,7 @@ export class WebshService {
       actor: { type: 'user', id: p.userId, name: p.email },
       target: { type: 'server', id: server.id, name: server.name },
       sourceIp,
-      details: { sessionId, osUser, command: commandText, pty },
+      details: { sessionId, osUser, command: commandText, pty, workSessionId },
     });
     const { channelId, token } = this.channels.create({
       sessionId,
@@ -77,6 +79,7 @@ export class WebshService {
       cols: req.cols ?? 80,
       rows: req.rows ?? 24,
       term: req.term,
+      workSessionId,
       onEnd: (r) => {
         this.finish(p, server.id, server.name, sessionId, r, sourceIp).catch((err: unknown) =>
           this.log.error('session end bookkeeping failed', { err: String(err), sessionId }),
