@@ -286,7 +286,7 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .description('ask for features on servers for a while, with a reason')
     .requiredOption('--servers <selectors>', 'server selectors, comma-separated: web-01, web-*, group:NAME, tag:K=V')
     .requiredOption('--features <list>', 'terminal,file_transfer,exec,code_editor,port_forward,privilege_elevation')
-    .option('--duration <d>', 'how long, e.g. 30m, 2h (default 1h)', '1h')
+    .option('--duration <d>', 'how long, e.g. 30m, 2h', '1h')
     .requiredOption('--reason <text>', 'what the work is (approvers see it)')
     .option('--wait', 'wait until the request is approved or denied')
     .addOption(outputOption())
