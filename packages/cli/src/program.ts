@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import type { CliContext } from './context.js';
 import type { WebshOptions } from './commands/websh.js';
+import type { WorkspaceUpdateOptions } from './commands/workspace.js';
 import type { ActionOptions, AddRuleOptions, RequestOptions } from './commands/work-sessions.js';
 
 /**
@@ -263,6 +264,46 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .action(async (name: string, command: string[], opts: WebshOptions) => {
       const { websh } = await import('./commands/websh.js');
       setExitCode(await websh(ctx, name, command, opts));
+    });
+
+  // --- the workspace ---------------------------------------------------------------------------
+  const workspace = program
+    .command('workspace')
+    .description('the workspace you are signed in to: show it; plan, settings and deletion (superusers)')
+    .addHelpText(
+      'after',
+      examples([
+        'corral workspace show',
+        'corral workspace update --plan enterprise --billing-email ap@example.com',
+        'corral workspace delete --confirm acme',
+      ]),
+    );
+  workspace
+    .command('show')
+    .description('name, region, plan and settings')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { workspaceShow } = await import('./commands/workspace.js');
+      await workspaceShow(ctx, opts);
+    });
+  workspace
+    .command('update')
+    .description('change the plan (billing) or settings (superusers; audited with before and after)')
+    .option('--plan <plan>', 'essentials or enterprise')
+    .option('--display-name <name>', 'shown in the UI ("" clears it)')
+    .option('--billing-email <email>', 'where invoices go ("" clears it)')
+    .addOption(outputOption())
+    .action(async (opts: WorkspaceUpdateOptions) => {
+      const { workspaceUpdate } = await import('./commands/workspace.js');
+      await workspaceUpdate(ctx, opts);
+    });
+  workspace
+    .command('delete')
+    .description('delete this workspace: sign-ins and join tokens revoked, servers removed (superusers)')
+    .option('--confirm <name>', "the workspace's name, to confirm")
+    .action(async (opts: { confirm?: string }) => {
+      const { workspaceDelete } = await import('./commands/workspace.js');
+      await workspaceDelete(ctx, opts);
     });
 
   // --- work sessions -----------------------------------------------------------------------------

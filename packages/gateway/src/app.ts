@@ -20,7 +20,7 @@ import { ChannelForwarder } from './channels/channel-forwarder.js';
 import { NodeRegistry } from './cluster/node-registry.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { NatsBus } from './bus/nats-bus.js';
-import type { Bus } from './bus/bus.js';
+import { Subjects, type Bus } from './bus/bus.js';
 import { WorkspaceService } from './workspaces/workspace-service.js';
 import { UserService } from './users/user-service.js';
 import { OutboxMailer, SmtpMailer } from './users/mailer.js';
@@ -215,6 +215,9 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   // Which workspace a request is for comes from its Host header (<workspace>.<region>.<base-domain>,
   // <workspace>.localhost, or the default workspace for IPs and localhost).
   const workspaceCache = new Map<string, { id: string; region: string | null; at: number }>();
+  const unsubscribeWorkspaces = bus.subscribe(Subjects.workspaceChanged, (data) => {
+    workspaceCache.delete(String((data as { name?: string }).name ?? ''));
+  });
   app.decorateRequest('workspaceId', '');
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0] ?? '';
@@ -229,7 +232,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     let found = workspaceCache.get(target.name);
     if (!found || clock.now() - found.at > 10_000) {
       const row = await services.workspaces.findByName(target.name);
-      if (!row) throw new CorralError('WORKSPACE_NOT_FOUND', `No workspace named "${target.name}".`);
+      if (!row || row.deletedAt) throw new CorralError('WORKSPACE_NOT_FOUND', `No workspace named "${target.name}".`);
       found = { id: row.id, region: row.region, at: clock.now() };
       workspaceCache.set(target.name, found);
     }
@@ -285,6 +288,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       if (closed) return;
       closed = true;
       workSessions.stop();
+      unsubscribeWorkspaces();
       await agents.close();
       channels.close();
       await nodes.stop().catch(() => {});

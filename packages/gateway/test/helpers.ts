@@ -67,7 +67,10 @@ export function request(
         minVersion: 'TLSv1.3',
         ...(opts.servername ? { servername: opts.servername } : {}),
         headers: {
-          ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+          // An explicit length: Node sends DELETE bodies unchunked, which would leave them unframed.
+          ...(payload !== undefined
+            ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }
+            : {}),
           ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
           ...opts.headers,
         },

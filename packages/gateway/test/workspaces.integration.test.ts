@@ -171,6 +171,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     '/api/v1/work-sessions?scope=all',
     '/api/v1/approvals',
     '/api/v1/policies/work-sessions',
+    '/api/v1/workspace',
   ];
   const selfCalls = ['/api/v1/auth/whoami', '/api/v1/audit/verify'];
 
@@ -210,6 +211,8 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'POST /api/v1/work-sessions',
       'PUT /api/v1/policies/work-sessions', // the caller's own workspace only
       'DELETE /api/v1/policies/work-sessions', // likewise
+      'PATCH /api/v1/workspace', // the caller's own workspace only
+      'DELETE /api/v1/workspace', // likewise
     ]);
     const routes = apiRoutes(gw.services).filter((r) => r.auth !== false);
     for (const r of routes) expect(covered, `${r.method} ${r.url}`).toContain(`${r.method} ${r.url}`);
@@ -266,6 +269,73 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       headers: { host: `acme.localhost:${port}` },
     });
     expect(local.body.workspace.name).toBe('acme');
+  });
+
+  it('settings and plan are for superusers; a superuser deletes their workspace and it stops being served', async () => {
+    const created = await gw.services.workspaces.create('initech', { email: 'boss@initech.test', password: PW });
+    const host = `initech.us1.${BASE}`;
+    const boss = (
+      await call(host, 'POST', '/api/v1/auth/login', { body: { email: 'boss@initech.test', password: PW } })
+    ).body.token as string;
+    const inv = await call(host, 'POST', '/api/v1/users/invitations', {
+      token: boss,
+      body: { email: 'staff@initech.test', role: 'staff' },
+    });
+    expect(inv.status).toBe(201);
+    const mail = await gw.services.db
+      .selectFrom('outbox')
+      .selectAll()
+      .where('recipient', '=', 'staff@initech.test')
+      .executeTakeFirstOrThrow();
+    const itok = /(cinv_[A-Za-z0-9_-]+)/.exec(mail.body)![1]!;
+    await call(host, 'POST', '/api/v1/invitations/accept', { body: { token: itok, password: PW } });
+    const staff = (
+      await call(host, 'POST', '/api/v1/auth/login', { body: { email: 'staff@initech.test', password: PW } })
+    ).body.token as string;
+
+    const show = await call(host, 'GET', '/api/v1/workspace', { token: staff });
+    expect(show.body).toMatchObject({ id: created.workspaceId, name: 'initech', plan: 'essentials', isDefault: false });
+    for (const body of [{ plan: 'enterprise' }, { displayName: 'Initech Inc.' }]) {
+      const r = await call(host, 'PATCH', '/api/v1/workspace', { token: staff, body });
+      expect(r.status, JSON.stringify(body)).toBe(403);
+    }
+    const staffDelete = await call(host, 'DELETE', '/api/v1/workspace', { token: staff, body: { confirm: 'initech' } });
+    expect(staffDelete.status, JSON.stringify(staffDelete.body)).toBe(403);
+    const up = await call(host, 'PATCH', '/api/v1/workspace', {
+      token: boss,
+      body: { plan: 'enterprise', displayName: 'Initech Inc.', billingEmail: 'ap@initech.test' },
+    });
+    expect(up.body).toMatchObject({
+      plan: 'enterprise',
+      settings: { displayName: 'Initech Inc.', billingEmail: 'ap@initech.test' },
+    });
+    const wrong = await call(host, 'DELETE', '/api/v1/workspace', { token: boss, body: { confirm: 'acme' } });
+    expect(wrong.status).toBe(400);
+    const del = await call(host, 'DELETE', '/api/v1/workspace', { token: boss, body: { confirm: 'initech' } });
+    expect(del.status).toBe(202);
+    expect((await call(host, 'GET', '/api/v1/servers', { token: boss })).body.error.code).toBe('WORKSPACE_NOT_FOUND');
+    const again = await call(host, 'POST', '/api/v1/auth/login', {
+      body: { email: 'boss@initech.test', password: PW },
+    });
+    expect(again.body.error.code).toBe('WORKSPACE_NOT_FOUND');
+    const tokens = await gw.services.db
+      .selectFrom('auth_tokens')
+      .select('revoked_at')
+      .where('workspace_id', '=', created.workspaceId)
+      .execute();
+    expect(tokens.every((x) => x.revoked_at !== null)).toBe(true);
+    await gw.services.audit.flush();
+    const events = await gw.services.audit.list(created.workspaceId, { limit: 100 });
+    const actions = events.items.map((e) => e.action);
+    expect(actions).toContain('workspace.delete');
+    expect(actions).toContain('workspace.update');
+    expect(actions.filter((a) => a === 'access.denied').length).toBe(3);
+    // The default workspace cannot be deleted.
+    const admin = (
+      await request(url, ca, 'POST', '/api/v1/auth/login', { body: { email: 'admin@localhost', password: PW } })
+    ).body.token as string;
+    const def = await request(url, ca, 'DELETE', '/api/v1/workspace', { token: admin, body: { confirm: 'default' } });
+    expect(def.status).toBe(403);
   });
 
   it('answers a workspace that lives in another region with its URL', async () => {

@@ -283,6 +283,40 @@ export const AccessCheckResponse = z.object({
   action: z.string(),
 });
 
+// --- workspace settings -----------------------------------------------------------------------------
+export const Plan = z.enum(['essentials', 'enterprise']);
+export const WorkspaceSettings = z.strictObject({
+  displayName: z.string().trim().min(1).max(100).optional(),
+  billingEmail: z
+    .string()
+    .max(320)
+    .regex(/^[^\s@]+@[^\s@]+$/, 'an email address')
+    .optional(),
+});
+export const WorkspaceDetail = z.object({
+  id: z.string(),
+  name: z.string(),
+  region: z.string().nullable(),
+  plan: Plan,
+  settings: WorkspaceSettings,
+  createdAt: z.string(),
+  isDefault: z.boolean(),
+});
+export type WorkspaceDetail = z.infer<typeof WorkspaceDetail>;
+/** `plan` needs workspace.billing; the settings need workspace.settings (both superuser). */
+export const WorkspaceUpdateRequest = z.strictObject({
+  plan: Plan.optional(),
+  displayName: z.string().trim().min(1).max(100).nullable().optional(),
+  billingEmail: z
+    .string()
+    .max(320)
+    .regex(/^[^\s@]+@[^\s@]+$/, 'an email address')
+    .nullable()
+    .optional(),
+});
+/** Deleting a workspace: repeat its name to confirm. */
+export const WorkspaceDeleteRequest = z.strictObject({ confirm: z.string().min(1).max(64) });
+
 export const ServerUpdateRequest = z.strictObject({
   /** Rename the server. */
   name: z.string().regex(SERVER_NAME_RE).optional(),

@@ -44,6 +44,9 @@ import {
   WorkSessionStatus,
   ApprovalPolicy,
   ApprovalPolicyView,
+  WorkspaceDetail,
+  WorkspaceUpdateRequest,
+  WorkspaceDeleteRequest,
   type Role,
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
@@ -577,6 +580,61 @@ export function apiRoutes(s: Services): AnyRoute[] {
           server: server.name,
           action: q.action,
         };
+      },
+    }),
+    // --- the workspace itself ------------------------------------------------------------------------------
+    route({
+      method: 'GET',
+      url: '/api/v1/workspace',
+      summary: 'This workspace: name, region, plan, settings',
+      tag: 'workspace',
+      response: WorkspaceDetail,
+      handler: async ({ principal: p }) => s.workspaces.detail(p.workspaceId, s.defaultWorkspaceId),
+    }),
+    route({
+      method: 'PATCH',
+      url: '/api/v1/workspace',
+      summary: 'Change the plan (billing) or the settings (superusers)',
+      tag: 'workspace',
+      body: WorkspaceUpdateRequest,
+      response: WorkspaceDetail,
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN'],
+      handler: async ({ principal: p, body, req }) => {
+        if (body.plan !== undefined) await requireRole(s, p, 'superuser', 'workspace.billing', req);
+        if (body.displayName !== undefined || body.billingEmail !== undefined) {
+          await requireRole(s, p, 'superuser', 'workspace.settings', req);
+        }
+        return s.workspaces.update(p, body, s.defaultWorkspaceId, req.ip);
+      },
+    }),
+    route({
+      method: 'DELETE',
+      url: '/api/v1/workspace',
+      summary: 'Delete this workspace (superusers; repeat its name in `confirm`)',
+      tag: 'workspace',
+      body: WorkspaceDeleteRequest,
+      status: 202,
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN'],
+      handler: async ({ principal: p, body, req }) => {
+        await requireRole(s, p, 'superuser', 'workspace.delete', req);
+        if (p.workspaceId === s.defaultWorkspaceId) {
+          throw new CorralError(
+            'FORBIDDEN',
+            'The default workspace (served at the IP address and localhost) cannot be deleted.',
+          );
+        }
+        if (body.confirm !== p.workspaceName) {
+          throw new CorralError('VALIDATION_FAILED', `confirm must repeat the workspace name ("${p.workspaceName}").`);
+        }
+        const { serverIds } = await s.workspaces.delete(p, req.ip);
+        s.bus.publish(Subjects.workspaceChanged, { name: p.workspaceName });
+        s.channels.terminate({
+          workspaceId: p.workspaceId,
+          code: 'WORKSPACE_DELETED',
+          reason: 'the workspace was deleted',
+        });
+        for (const serverId of serverIds) s.bus.publish(Subjects.agentsKick, { serverId, reason: 'workspace deleted' });
+        return { ok: true };
       },
     }),
     // --- work sessions ----------------------------------------------------------------------------------

@@ -5,6 +5,12 @@ import { hashPassword } from '../auth/passwords.js';
 import { newId } from '../ids.js';
 import { type Clock, iso } from '../clock.js';
 import { WORKSPACE_NAME_RE } from './workspace-router.js';
+import type { Selectable } from 'kysely';
+import type { WorkspaceDetail } from '@corral/protocol';
+import type { WorkspacesTable } from '../db/schema.js';
+import type { Principal } from '../auth/principal.js';
+
+type WorkspacesTableRow = Selectable<WorkspacesTable>;
 
 /** A random readable password: 24 characters of base64url (144 bits). */
 export async function generatePassword(): Promise<string> {
@@ -17,6 +23,12 @@ export interface WorkspaceRow {
   name: string;
   region: string | null;
   createdAt: string;
+  /** Set once a superuser deleted it: nothing is served for it any more. */
+  deletedAt: string | null;
+}
+
+function toRow(r: WorkspacesTableRow): WorkspaceRow {
+  return { id: r.id, name: r.name, region: r.region, createdAt: r.created_at, deletedAt: r.deleted_at };
 }
 
 /** Workspaces: each with its own users, servers, tokens, sessions and audit chain. */
@@ -29,12 +41,99 @@ export class WorkspaceService {
 
   async findByName(name: string): Promise<WorkspaceRow | undefined> {
     const r = await this.db.selectFrom('workspaces').selectAll().where('name', '=', name).executeTakeFirst();
-    return r ? { id: r.id, name: r.name, region: r.region, createdAt: r.created_at } : undefined;
+    return r ? toRow(r) : undefined;
   }
 
   async list(): Promise<WorkspaceRow[]> {
     const rows = await this.db.selectFrom('workspaces').selectAll().orderBy('name').execute();
-    return rows.map((r) => ({ id: r.id, name: r.name, region: r.region, createdAt: r.created_at }));
+    return rows.map(toRow);
+  }
+
+  async detail(id: string, defaultId: string): Promise<WorkspaceDetail> {
+    const r = await this.db.selectFrom('workspaces').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    return {
+      id: r.id,
+      name: r.name,
+      region: r.region,
+      plan: r.plan === 'enterprise' ? 'enterprise' : 'essentials',
+      settings: JSON.parse(r.settings) as WorkspaceDetail['settings'],
+      createdAt: r.created_at,
+      isDefault: r.id === defaultId,
+    };
+  }
+
+  /** Change plan and settings (the route checks the roles); audited with before and after. */
+  async update(
+    p: Principal,
+    patch: { plan?: 'essentials' | 'enterprise'; displayName?: string | null; billingEmail?: string | null },
+    defaultId: string,
+    sourceIp: string,
+  ): Promise<WorkspaceDetail> {
+    const before = await this.detail(p.workspaceId, defaultId);
+    const settings: Record<string, string> = { ...before.settings };
+    for (const k of ['displayName', 'billingEmail'] as const) {
+      const v = patch[k];
+      if (v === null) delete settings[k];
+      else if (v !== undefined) settings[k] = v;
+    }
+    await this.db
+      .updateTable('workspaces')
+      .set({ settings: JSON.stringify(settings), ...(patch.plan ? { plan: patch.plan } : {}) })
+      .where('id', '=', p.workspaceId)
+      .execute();
+    const after = await this.detail(p.workspaceId, defaultId);
+    await this.audit.append({
+      workspaceId: p.workspaceId,
+      action: 'workspace.update',
+      actor: { type: 'user', id: p.userId, name: p.email },
+      target: { type: 'workspace', id: p.workspaceId, name: p.workspaceName },
+      sourceIp,
+      details: {
+        before: { plan: before.plan, settings: before.settings },
+        after: { plan: after.plan, settings: after.settings },
+      },
+    });
+    return after;
+  }
+
+  /**
+   * Delete a workspace: it stops being served (its host answers WORKSPACE_NOT_FOUND), every sign-in and
+   * join token is revoked, its servers are removed (their agents are disconnected). Its audit log stays,
+   * immutable, for the operator; the name stays reserved.
+   */
+  async delete(p: Principal, sourceIp: string): Promise<{ serverIds: string[] }> {
+    const now = iso(this.clock.now());
+    const servers = await this.db
+      .selectFrom('servers')
+      .select('id')
+      .where('workspace_id', '=', p.workspaceId)
+      .execute();
+    await this.audit.append({
+      workspaceId: p.workspaceId,
+      action: 'workspace.delete',
+      actor: { type: 'user', id: p.userId, name: p.email },
+      target: { type: 'workspace', id: p.workspaceId, name: p.workspaceName },
+      sourceIp,
+      details: { servers: servers.length },
+    });
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('workspaces').set({ deleted_at: now }).where('id', '=', p.workspaceId).execute();
+      await trx
+        .updateTable('auth_tokens')
+        .set({ revoked_at: now })
+        .where('workspace_id', '=', p.workspaceId)
+        .where('revoked_at', 'is', null)
+        .execute();
+      await trx
+        .updateTable('join_tokens')
+        .set({ revoked_at: now })
+        .where('workspace_id', '=', p.workspaceId)
+        .where('revoked_at', 'is', null)
+        .execute();
+      await trx.deleteFrom('server_group_members').where('workspace_id', '=', p.workspaceId).execute();
+      await trx.deleteFrom('servers').where('workspace_id', '=', p.workspaceId).execute();
+    });
+    return { serverIds: servers.map((s) => s.id) };
   }
 
   /**

@@ -1,0 +1,72 @@
+import { WorkspaceDetail } from '@corral/protocol';
+import { println, type CliContext } from '../context.js';
+import { CliError } from '../errors.js';
+import { renderKeyValues } from '../format/table.js';
+import { formatTimestamp } from '../format/time.js';
+import { ConfigStore } from '../config-store.js';
+import { printJson, withApi, type OutputOptions } from './common.js';
+
+/** `corral workspace show|update|delete`: the signed-in workspace itself. */
+
+function describe(w: WorkspaceDetail): string {
+  return renderKeyValues([
+    ['Name', w.name + (w.isDefault ? ' (default)' : '')],
+    ['ID', w.id],
+    ['Region', w.region ?? '(this deployment)'],
+    ['Plan', w.plan],
+    ['Display name', w.settings.displayName ?? '-'],
+    ['Billing email', w.settings.billingEmail ?? '-'],
+    ['Created', formatTimestamp(w.createdAt)],
+  ]);
+}
+
+export async function workspaceShow(ctx: CliContext, opts: OutputOptions): Promise<void> {
+  await withApi(ctx, async (api) => {
+    const w = await api.request('GET', '/api/v1/workspace', { parse: (x) => WorkspaceDetail.parse(x) });
+    if (opts.output === 'json') return printJson(ctx, w);
+    ctx.stdout.write(describe(w));
+  });
+}
+
+export interface WorkspaceUpdateOptions extends OutputOptions {
+  plan?: string;
+  displayName?: string;
+  billingEmail?: string;
+}
+
+export async function workspaceUpdate(ctx: CliContext, opts: WorkspaceUpdateOptions): Promise<void> {
+  const body: Record<string, unknown> = {};
+  if (opts.plan !== undefined) {
+    if (!['essentials', 'enterprise'].includes(opts.plan))
+      throw new CliError('--plan must be essentials or enterprise');
+    body.plan = opts.plan;
+  }
+  // An empty value clears the setting.
+  if (opts.displayName !== undefined) body.displayName = opts.displayName === '' ? null : opts.displayName;
+  if (opts.billingEmail !== undefined) body.billingEmail = opts.billingEmail === '' ? null : opts.billingEmail;
+  if (Object.keys(body).length === 0)
+    throw new CliError('nothing to change: give --plan, --display-name or --billing-email');
+  await withApi(ctx, async (api) => {
+    const w = await api.request('PATCH', '/api/v1/workspace', { body, parse: (x) => WorkspaceDetail.parse(x) });
+    if (opts.output === 'json') return printJson(ctx, w);
+    ctx.stdout.write(describe(w));
+  });
+}
+
+export async function workspaceDelete(ctx: CliContext, opts: { confirm?: string }): Promise<void> {
+  await withApi(ctx, async (api, config) => {
+    const w = await api.request('GET', '/api/v1/workspace', { parse: (x) => WorkspaceDetail.parse(x) });
+    if (opts.confirm !== w.name) {
+      throw new CliError(
+        `deleting workspace "${w.name}" ends every session and removes its servers; ` +
+          `confirm with: corral workspace delete --confirm ${w.name}`,
+      );
+    }
+    await api.request('DELETE', '/api/v1/workspace', { body: { confirm: opts.confirm }, parse: (x) => x });
+    new ConfigStore(ctx.configDir).save({ ...config, token: null, expiresAt: null });
+    println(
+      ctx.stdout,
+      `Deleted workspace ${w.name}. Its sign-ins, join tokens and servers are gone; its audit log is kept.`,
+    );
+  });
+}
