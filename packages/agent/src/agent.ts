@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { SystemInfo } from '@corral/protocol';
@@ -34,6 +35,8 @@ export interface AgentDeps {
   lang?: string;
   /** SIGHUP -> SIGKILL grace for abandoned sessions, in ms. Default 2000. */
   killGraceMs?: number;
+  /** How to start the file helper (file channels); absent: file channels are refused. */
+  filesHelper?: { file: string; args: string[] };
 }
 
 /**
@@ -56,6 +59,7 @@ export function defaultAgentDeps(config: Pick<AgentConfig, 'caPem'>, overrides: 
     identity: { uid: me.uid, username: me.username },
     systemInfo: () => collectSystemInfo(),
     setprivPath: findSetpriv(),
+    filesHelper: { file: process.execPath, args: [fileURLToPath(new URL('./files/helper-bin.js', import.meta.url))] },
     ...overrides,
   };
 }
@@ -95,6 +99,7 @@ export class Agent {
       clock: deps.clock,
       logger: deps.logger,
       killGraceMs: deps.killGraceMs,
+      ...(deps.filesHelper ? { filesHelper: deps.filesHelper } : {}),
       reject: (m) => {
         if (!this.#control.send(m))
           deps.logger.warn('channel.reject not sent: control connection is down', { channel: m.channelId });

@@ -143,6 +143,11 @@ program
   .option('--config <path>', 'config file (default: /etc/corral/agent.json as root, else ~/.config/corral/agent.json)')
   .action((flags: { config?: string }) => runCommand(flags));
 
+// Internal: the file helper, started by the agent itself as a channel's OS user.
+program
+  .command('_files-helper', { hidden: true })
+  .action(async () => (await import('./files/helper-main.js')).filesHelperMain());
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof AgentError) process.stderr.write(`corral-agent: ${err.code}: ${err.message}\n`);
   else process.stderr.write(`corral-agent: ${(err as Error).stack ?? String(err)}\n`);

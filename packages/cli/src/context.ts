@@ -33,6 +33,8 @@ export interface CliContext {
   term: string | undefined;
   /** Milliseconds since the epoch. */
   now(): number;
+  /** $VISUAL or $EDITOR, for `corral edit`. */
+  editor?: string | undefined;
 }
 
 /** Write one line to a stream. */

@@ -24,6 +24,7 @@ function processContext(): CliContext {
     configDir: env.CORRAL_CONFIG_DIR || join(homedir(), '.config', 'corral'),
     color,
     term: env.TERM || undefined,
+    editor: env.VISUAL || env.EDITOR || undefined,
     now: () => Date.now(),
   };
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { CliContext } from './context.js';
 import type { WebshOptions } from './commands/websh.js';
 import type { WorkspaceUpdateOptions } from './commands/workspace.js';
+import type { CpOptions, FilesOptions } from './commands/files.js';
 import type { ActionOptions, AddRuleOptions, RequestOptions } from './commands/work-sessions.js';
 
 /**
@@ -264,6 +265,63 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .action(async (name: string, command: string[], opts: WebshOptions) => {
       const { websh } = await import('./commands/websh.js');
       setExitCode(await websh(ctx, name, command, opts));
+    });
+
+  // --- files -------------------------------------------------------------------------------------
+  program
+    .command('ls')
+    .description('list a directory on a server (as an OS user; needs a file_transfer work session)')
+    .argument('<server:path>', "SERVER:PATH; a relative PATH starts at the OS user's home")
+    .option('-u, --user <osuser>', "OS account on the server (default: the agent's account)")
+    .option('-a, --all', 'include names starting with a dot')
+    .option('--work-session <id>', 'use this work session')
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples(['corral ls web-01:/var/log', 'corral ls web-01: -u deploy -a', 'corral ls web-01:/etc -o json']),
+    )
+    .action(async (target: string, opts: FilesOptions & { all?: boolean }) => {
+      const { ls } = await import('./commands/files.js');
+      await ls(ctx, target, opts);
+    });
+  program
+    .command('cp')
+    .description('copy files to or from a server, streamed, with a progress bar (like scp)')
+    .argument('<paths...>', 'SRC... DST, with SERVER:PATH on one side')
+    .option('-r, --recursive', 'copy directories (sent as a tar.gz stream)')
+    .option('-f, --overwrite', 'replace files that exist (without it, an existing target is an error)')
+    .option('-u, --user <osuser>', "OS account on the server (default: the agent's account)")
+    .option('--work-session <id>', 'use this work session')
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'corral cp app.tar.gz web-01:/tmp/',
+        'corral cp -r ./site web-01:/var/www/site -u deploy',
+        'corral cp web-01:/var/log/syslog .',
+        'corral cp -r web-01:/etc/nginx ./nginx-backup',
+        'corral cp a.txt b.txt web-01:/tmp/ -o json',
+      ]) +
+        '\nUploads land in a temporary file that is renamed into place only when complete; a broken copy\n' +
+        'never leaves half a file under the target name. Every transfer is audited with its SHA-256.\n',
+    )
+    .action(async (paths: string[], opts: CpOptions) => {
+      const { cp } = await import('./commands/files.js');
+      await cp(ctx, paths, opts);
+    });
+  program
+    .command('edit')
+    .description('edit a file on a server in $EDITOR; saved back only if it changed and nobody else changed it')
+    .argument('<server:path>', 'SERVER:PATH')
+    .option('-u, --user <osuser>', "OS account on the server (default: the agent's account)")
+    .option('--work-session <id>', 'use this work session (needs the code_editor feature)')
+    .addHelpText(
+      'after',
+      examples(['corral edit web-01:/etc/nginx/nginx.conf', 'EDITOR=nano corral edit web-01:notes.txt -u deploy']),
+    )
+    .action(async (target: string, opts: FilesOptions) => {
+      const { edit } = await import('./commands/files.js');
+      setExitCode(await edit(ctx, target, { ...opts, output: 'table', editor: ctx.editor ?? 'vi' }));
     });
 
   // --- the workspace ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import { UserService } from './users/user-service.js';
 import { OutboxMailer, SmtpMailer } from './users/mailer.js';
 import { IamService } from './iam/iam-service.js';
 import { WorkSessionService } from './work-sessions/work-session-service.js';
+import { FilesService } from './files/files-service.js';
 import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 
 declare module 'fastify' {
@@ -122,8 +123,9 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     const revoked = { code: 'ACCESS_REVOKED', reason: 'your access to this server was removed' };
     if (!u || u.deactivated_at || !server) return revoked;
     const p = { workspaceId: spec.workspaceId, userId: spec.userId, role: u.role } as Principal;
-    if (!(await iam.decide(p, 'websh.open', server)).allow) return revoked;
-    if (spec.workSessionId && !(await workSessions.stillCovers(spec.workSessionId, spec.serverId, 'terminal'))) {
+    const feature = spec.kind === 'files' ? (spec.filesPurpose ?? 'file_transfer') : 'terminal';
+    if (!(await iam.decide(p, spec.kind === 'files' ? 'files.use' : 'websh.open', server)).allow) return revoked;
+    if (spec.workSessionId && !(await workSessions.stillCovers(spec.workSessionId, spec.serverId, feature))) {
       return { code: 'WORK_SESSION_ENDED', reason: `work session ${spec.workSessionId} no longer covers this server` };
     }
     return true;
@@ -146,6 +148,10 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     users: new UserService(db, audit, channels, mailer, clock, (wsId, ids) => iam.accessChanged(wsId, ids)),
     iam,
     workSessions,
+    files: new FilesService(db, audit, channels, clock, log, {
+      maxUploadBytes: config.maxUploadBytes,
+      maxEditBytes: config.maxEditBytes,
+    }),
     registerCommand: (token) =>
       `npx corral-agent register --gateway ${url ?? 'https://GATEWAY'} --token ${token} --ca-fingerprint ${tls.caFingerprint}`,
   };

@@ -28,6 +28,10 @@ export interface GatewayConfig {
   readonly baseDomain: string | null;
   /** SMTP server for mail (invitations); null: mail goes to the outbox (`corral-gateway outbox`). */
   readonly smtp: { readonly url: string; readonly from: string } | null;
+  /** Largest file upload, in bytes (default 16 GiB). */
+  readonly maxUploadBytes: number;
+  /** Largest file the code editor opens or saves, in bytes (default 2 MiB). */
+  readonly maxEditBytes: number;
 }
 
 export interface GatewayConfigInput {
@@ -45,6 +49,18 @@ export interface GatewayConfigInput {
   baseDomain?: string | undefined;
   smtpUrl?: string | undefined;
   smtpFrom?: string | undefined;
+  /** "512M", "16G", or bytes. */
+  maxUploadSize?: string | undefined;
+  maxEditSize?: string | undefined;
+}
+
+/** Parse a size like "16G", "512M", "2MiB" or a number of bytes. */
+export function parseSize(flag: string, text: string): number {
+  const m = /^(\d+)\s*(k|ki|kib|kb|m|mi|mib|mb|g|gi|gib|gb|t|ti|tib|tb)?$/i.exec(text.trim());
+  if (!m) throw new Error(`${flag} must be a size like 512M or 16G (got "${text}")`);
+  const unit = (m[2] ?? '').toLowerCase()[0] ?? '';
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[unit] ?? 1;
+  return Number(m[1]) * mult;
 }
 
 /** Parse "HOST:PORT", "[v6]:PORT" or ":PORT". */
@@ -87,6 +103,8 @@ export function makeConfig(input: GatewayConfigInput): GatewayConfig {
     region: checkLabel('--region', input.region ?? 'local'),
     baseDomain: input.baseDomain ? checkDomain(input.baseDomain) : null,
     smtp: checkSmtp(input.smtpUrl, input.smtpFrom),
+    maxUploadBytes: parseSize('--max-upload-size', input.maxUploadSize ?? '16G'),
+    maxEditBytes: parseSize('--max-edit-size', input.maxEditSize ?? '2M'),
   });
 }
 

@@ -44,6 +44,8 @@ function configFrom(o: Record<string, unknown>): ReturnType<typeof makeConfig> {
     baseDomain: o.baseDomain as string | undefined,
     smtpUrl: o.smtpUrl as string | undefined,
     smtpFrom: o.smtpFrom as string | undefined,
+    maxUploadSize: o.maxUploadSize as string | undefined,
+    maxEditSize: o.maxEditSize as string | undefined,
   };
   return makeConfig(input);
 }
@@ -97,6 +99,8 @@ commonOptions(
       process.env.CORRAL_SMTP_URL,
     )
     .option('--smtp-from <address>', 'sender of the mail', process.env.CORRAL_SMTP_FROM)
+    .option('--max-upload-size <size>', 'largest file upload, e.g. 512M or 16G (default 16G)')
+    .option('--max-edit-size <size>', 'largest file the code editor opens or saves (default 2M)')
     .option(
       '--base-domain <domain>',
       'base domain for workspace host names (default: only <workspace>.localhost)',

@@ -14,6 +14,7 @@ import type { WorkspaceService } from './workspaces/workspace-service.js';
 import type { UserService } from './users/user-service.js';
 import type { IamService } from './iam/iam-service.js';
 import type { WorkSessionService } from './work-sessions/work-session-service.js';
+import type { FilesService } from './files/files-service.js';
 
 /** The gateway's services, wired once in buildApp and handed to route handlers. */
 export interface Services {
@@ -33,6 +34,7 @@ export interface Services {
   users: UserService;
   iam: IamService;
   workSessions: WorkSessionService;
+  files: FilesService;
   /** The ready-to-paste agent registration line for a join token. */
   registerCommand(token: string): string;
 }

@@ -138,6 +138,24 @@ export const WebshOpenRequest = z.strictObject({
     .regex(/^wks_[A-Za-z0-9_-]{1,60}$/)
     .optional(),
 });
+export const FilesOpenRequest = z.strictObject({
+  osUser: z.string().regex(OS_USER_RE).optional(),
+  /** `file_transfer` (default) or `code_editor` (read and save text only); each is a work-session feature. */
+  purpose: z.enum(['file_transfer', 'code_editor']).optional(),
+  workSessionId: z
+    .string()
+    .regex(/^wks_[A-Za-z0-9_-]{1,60}$/)
+    .optional(),
+});
+export const FilesOpenResponse = z.object({
+  sessionId: z.string(),
+  channelId: z.string(),
+  token: z.string(),
+  path: z.string(),
+  osUser: z.string(),
+});
+export type FilesOpenResponse = z.infer<typeof FilesOpenResponse>;
+
 export const WebshOpenResponse = z.object({
   sessionId: z.string(),
   channelId: z.string(),

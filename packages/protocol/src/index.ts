@@ -7,3 +7,5 @@ export * from './codec.js';
 export * from './api.js';
 export * from './channel-state.js';
 export * from './work-sessions.js';
+export * from './files.js';
+export * from './files-client.js';

@@ -15,6 +15,8 @@ import { deferred, type LiveChannel } from './live-channel.js';
 import { resolveOsUser, type AgentIdentity } from './os-user.js';
 import { runPipeChannel } from './pipe-channel.js';
 import { runPtyChannel } from './pty-channel.js';
+import { runFilesChannel } from '../files/files-channel.js';
+import type { OsUser } from './passwd.js';
 import type { ProcessSpawner } from './spawner.js';
 
 /** A `channel.reject` frame. */
@@ -45,6 +47,8 @@ export interface ChannelManagerOptions {
   reject: (message: ChannelRejectMessage) => void;
   /** SIGHUP -> SIGKILL grace, in ms. */
   killGraceMs?: number;
+  /** How to start the file helper (argv without the user switch), e.g. [node, agent.js, '_files-helper']. */
+  filesHelper?: { file: string; args: string[] };
 }
 
 /**
@@ -90,7 +94,7 @@ export class ChannelManager {
     }
     this.#seen.set(grant.channelId, grant.expiresAt);
 
-    if (grant.kind !== 'pty')
+    if (grant.kind !== 'pty' && !(grant.kind === 'files' && o.filesHelper))
       return reject(RejectCode.CHANNEL_KIND_UNSUPPORTED, `this agent does not serve "${grant.kind}" channels yet`);
 
     let passwd: string;
@@ -102,16 +106,19 @@ export class ChannelManager {
     const who = resolveOsUser(grant.osUser, passwd, o.identity);
     if (!who.ok) return reject(who.code, who.message);
 
-    const plan = planLaunch({
-      user: who.user,
-      pty: msg.pty,
-      command: grant.command,
-      term: msg.ptyParams?.term,
-      lang: o.lang,
-      switchUser: who.switchUser,
-      setprivPath: o.setprivPath,
-      homeExists: o.homeExists(who.user.home),
-    });
+    const plan =
+      grant.kind === 'files'
+        ? planFilesHelper(o.filesHelper!, who.user, who.switchUser, o.setprivPath, o.lang, o.homeExists(who.user.home))
+        : planLaunch({
+            user: who.user,
+            pty: msg.pty,
+            command: grant.command,
+            term: msg.ptyParams?.term,
+            lang: o.lang,
+            switchUser: who.switchUser,
+            setprivPath: o.setprivPath,
+            homeExists: o.homeExists(who.user.home),
+          });
 
     let ws: WebSocket;
     try {
@@ -122,7 +129,7 @@ export class ChannelManager {
       return reject(RejectCode.CHANNEL_CONNECT_FAILED, (err as Error).message);
     }
     o.logger.info('channel open', { channel: msg.channelId, user: who.user.name, mode: msg.pty ? 'pty' : 'pipe' });
-    this.#registry.add(this.#track(msg, ws, plan, reject));
+    this.#registry.add(this.#track(msg, ws, plan, reject, grant.kind === 'files'));
   }
 
   /** End every channel (newest first) and refuse new ones. */
@@ -137,6 +144,7 @@ export class ChannelManager {
     ws: WebSocket,
     plan: LaunchPlan,
     reject: (code: string, message: string) => void,
+    files = false,
   ): LiveChannel {
     const o = this.#o;
     const finished = deferred();
@@ -159,17 +167,19 @@ export class ChannelManager {
       if (ended) return;
       const run = { channelId: msg.channelId, clock: o.clock, logger: o.logger, killGraceMs: o.killGraceMs };
       try {
-        running = msg.pty
-          ? runPtyChannel(
-              ws,
-              o.spawner.spawnPty(plan, {
-                cols: msg.ptyParams?.cols ?? 80,
-                rows: msg.ptyParams?.rows ?? 24,
-                term: plan.env.TERM ?? 'xterm-256color',
-              }),
-              run,
-            )
-          : runPipeChannel(ws, o.spawner.spawnPipe(plan), run);
+        running = files
+          ? runFilesChannel(ws, o.spawner.spawnPipe(plan), run)
+          : msg.pty
+            ? runPtyChannel(
+                ws,
+                o.spawner.spawnPty(plan, {
+                  cols: msg.ptyParams?.cols ?? 80,
+                  rows: msg.ptyParams?.rows ?? 24,
+                  term: plan.env.TERM ?? 'xterm-256color',
+                }),
+                run,
+              )
+            : runPipeChannel(ws, o.spawner.spawnPipe(plan), run);
       } catch (err) {
         const message = `cannot start the process: ${(err as Error).message}`;
         sendControl(ws, { type: 'error', code: RejectCode.SPAWN_FAILED, message });
@@ -194,4 +204,33 @@ export class ChannelManager {
       },
     };
   }
+}
+
+/** The file helper as `user`: switched with setpriv (groups included) when the agent is root. */
+function planFilesHelper(
+  helper: { file: string; args: string[] },
+  user: OsUser,
+  switchUser: boolean,
+  setprivPath: string | undefined,
+  lang: string | undefined,
+  homeExists: boolean,
+): LaunchPlan {
+  const env: Record<string, string> = {
+    HOME: user.home,
+    USER: user.name,
+    LOGNAME: user.name,
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    ...(lang ? { LANG: lang } : {}),
+  };
+  const cwd = homeExists ? user.home : '/';
+  if (!switchUser) return { file: helper.file, args: helper.args, cwd, env };
+  if (setprivPath) {
+    return {
+      file: setprivPath,
+      args: [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', helper.file, ...helper.args],
+      cwd,
+      env,
+    };
+  }
+  return { file: helper.file, args: helper.args, cwd, env, uid: user.uid, gid: user.gid };
 }

@@ -13,6 +13,10 @@ import {
   type ChannelState,
   type ChannelControl as ChannelControlMsg,
   type Grant,
+  FsFromUser,
+  FsFromAgent,
+  type FsFromUser as FsFromUserMsg,
+  type FsFromAgent as FsFromAgentMsg,
 } from '@corral/protocol';
 import type { AgentHub } from '../agents/agent-hub.js';
 import type { GrantSigner } from '../agents/grant-signer.js';
@@ -24,6 +28,22 @@ import { Subjects, type Bus, type TerminateFilter } from '../bus/bus.js';
 import type { ChannelForwarder } from './channel-forwarder.js';
 
 const CONTROL_TYPES = typesOf(ChannelControl);
+const FS_USER_TYPES = typesOf(FsFromUser);
+const FS_AGENT_TYPES = typesOf(FsFromAgent);
+
+/**
+ * Watches a file channel's traffic (audit, limits, allowed operations). Returning a reply from
+ * `fromUser` answers the user directly and does not forward the request; an `abort` ends the channel.
+ */
+export interface FileChannelInspector {
+  fromUser(msg: FsFromUserMsg): { forward: true } | { forward: false; reply: FsFromAgentMsg };
+  userBytes(data: Buffer): { ok: true } | { ok: false; reply: FsFromAgentMsg };
+  /** false: drop the frame (the answer to an abort the gateway itself sent). */
+  fromAgent(msg: FsFromAgentMsg): boolean;
+  agentBytes(data: Buffer): void;
+  /** The channel ended (an operation still open is audited as interrupted). */
+  end(): void;
+}
 /** Each side must connect within this many ms of being invited. */
 export const CHANNEL_JOIN_TIMEOUT_MS = 30_000;
 /** Lifetime of a grant the agent receives: enough to dial back, nothing more. */
@@ -46,8 +66,12 @@ export interface ChannelSpec {
   workspaceId: string;
   userId: string;
   serverId: string;
-  kind: 'pty';
+  kind: 'pty' | 'files';
   osUser: string;
+  /** File channels: the inspector that audits and limits each operation. */
+  files?: FileChannelInspector;
+  /** File channels: the work-session feature they run under. */
+  filesPurpose?: 'file_transfer' | 'code_editor';
   command: string[] | undefined;
   pty: boolean;
   cols: number;
@@ -332,7 +356,71 @@ export class ChannelHub {
     ch.user?.resume();
   }
 
+  private fromUserFiles(ch: Channel, data: RawData, isBinary: boolean): void {
+    const user = ch.user!;
+    const agent = ch.agent;
+    const inspector = ch.spec.files!;
+    if (!agent) return;
+    if (isBinary) {
+      const buf = data as Buffer;
+      ch.result.bytesIn += buf.length;
+      const ok = inspector.userBytes(buf);
+      if (!ok.ok) {
+        // Over the limit: tell the agent to drop the upload, tell the user why.
+        const abort = (ok.reply as { id: number }).id;
+        forward(user, agent, JSON.stringify({ type: 'fs.abort', id: abort }), false);
+        if (user.readyState === user.OPEN) user.send(JSON.stringify(ok.reply));
+        return;
+      }
+      forward(user, agent, buf, true);
+      return;
+    }
+    const text = data.toString();
+    const r = decodeFrame(FsFromUser, text, FS_USER_TYPES, MAX_CONTROL_FRAME_BYTES);
+    if (!r.ok) {
+      this.log.warn('bad file frame from user', { reason: r.reason });
+      user.close(r.closeCode, r.reason);
+      return;
+    }
+    if (r.message.type === 'ping') return this.sendUser(ch, { type: 'pong', ts: r.message.ts });
+    if (r.message.type === 'pong') return;
+    const verdict = inspector.fromUser(r.message);
+    if (!verdict.forward) {
+      if (user.readyState === user.OPEN) user.send(JSON.stringify(verdict.reply));
+      return;
+    }
+    forward(user, agent, text, false);
+  }
+
+  private fromAgentFiles(ch: Channel, data: RawData, isBinary: boolean): void {
+    const agent = ch.agent!;
+    const user = ch.user;
+    const inspector = ch.spec.files!;
+    if (!user) return;
+    if (isBinary) {
+      const buf = data as Buffer;
+      ch.result.bytesOut += buf.length;
+      inspector.agentBytes(buf);
+      forward(agent, user, buf, true);
+      return;
+    }
+    const text = data.toString();
+    const r = decodeFrame(FsFromAgent, text, FS_AGENT_TYPES, Infinity);
+    if (!r.ok) {
+      this.log.warn('bad file frame from agent', { reason: r.reason });
+      agent.close(r.closeCode, r.reason);
+      return;
+    }
+    if (r.message.type === 'ping') {
+      if (agent.readyState === agent.OPEN) agent.send(encodeFrame({ type: 'pong', ts: r.message.ts }));
+      return;
+    }
+    if (r.message.type === 'pong') return;
+    if (inspector.fromAgent(r.message)) forward(agent, user, text, false);
+  }
+
   private fromUser(ch: Channel, data: RawData, isBinary: boolean): void {
+    if (ch.spec.files) return this.fromUserFiles(ch, data, isBinary);
     const user = ch.user!;
     const agent = ch.agent;
     if (!agent) return;
@@ -351,6 +439,7 @@ export class ChannelHub {
   }
 
   private fromAgent(ch: Channel, data: RawData, isBinary: boolean): void {
+    if (ch.spec.files) return this.fromAgentFiles(ch, data, isBinary);
     const agent = ch.agent!;
     const user = ch.user;
     if (!user) return;
@@ -429,6 +518,11 @@ export class ChannelHub {
       } else if (ws && ws.readyState === ws.CONNECTING) {
         ws.terminate();
       }
+    }
+    try {
+      ch.spec.files?.end();
+    } catch (err) {
+      this.log.error('file inspector end failed', { err: String(err) });
     }
     try {
       ch.spec.onEnd(ch.result);

@@ -235,6 +235,10 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('workspaces').addColumn('deleted_at', 'text').execute();
         await db.schema.alterTable('websh_sessions').addColumn('work_session_id', 'text').execute();
         await db.schema
+          .alterTable('websh_sessions')
+          .addColumn('kind', 'text', (c) => c.notNull().defaultTo('terminal'))
+          .execute();
+        await db.schema
           .createTable('work_sessions')
           .addColumn('id', 'text', (c) => c.primaryKey())
           .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))

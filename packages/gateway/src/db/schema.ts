@@ -87,6 +87,8 @@ export interface WebshSessionsTable {
   end_reason: string | null;
   /** The work session this terminal ran under. */
   work_session_id: string | null;
+  /** `terminal` (websh) or `files` (a file channel). */
+  kind: Generated<string>;
 }
 
 export interface AuditEventsTable {

@@ -45,6 +45,8 @@ import {
   ApprovalPolicy,
   ApprovalPolicyView,
   WorkspaceDetail,
+  FilesOpenRequest,
+  FilesOpenResponse,
   WorkspaceUpdateRequest,
   WorkspaceDeleteRequest,
   type Role,
@@ -352,6 +354,23 @@ export function apiRoutes(s: Services): AnyRoute[] {
         await s.iam.require(p, 'websh.open', server, req.ip);
         const ws = await s.workSessions.cover(p, server, 'terminal', body.workSessionId, req.ip);
         return s.websh.open(p, params.name ?? '', body, req.ip, ws.id);
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/servers/:name/files',
+      summary: 'Open a file channel (WebFTP) as an OS user; connect to the returned path within 30 s',
+      tag: 'files',
+      body: FilesOpenRequest,
+      response: FilesOpenResponse,
+      status: 201,
+      errors: ['VALIDATION_FAILED', 'SERVER_NOT_FOUND', 'SERVER_OFFLINE', 'FORBIDDEN', 'WORK_SESSION_REQUIRED'],
+      handler: async ({ principal: p, params, body, req }) => {
+        const server = await s.servers.getByName(p.workspaceId, params.name ?? '');
+        await s.iam.require(p, 'files.use', server, req.ip);
+        const purpose = body.purpose ?? 'file_transfer';
+        const ws = await s.workSessions.cover(p, server, purpose, body.workSessionId, req.ip);
+        return s.files.open(p, server, { osUser: body.osUser, purpose, workSessionId: ws.id }, req.ip);
       },
     }),
     route({
