@@ -3,6 +3,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
 import { CloseCode } from '@corral/protocol';
 import type { GatewayConfig } from './config.js';
 import { clientHost } from './config.js';
@@ -103,6 +104,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const nodes = new NodeRegistry(db, audit, clock, config.nodeId, log);
   let url: string | null = config.publicUrl;
   let nodeUrl: string | null = config.advertiseUrl ?? config.publicUrl;
+  let loopbackUrl = `https://127.0.0.1:${config.listenPort}`;
   const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log, bus });
   const channels = new ChannelHub(agents, signer, clock, log, bus, () => nodeUrl, new ChannelForwarder(tls.caPem, log));
   const websh = new WebshService(db, audit, servers, channels, clock, log);
@@ -152,6 +154,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       maxUploadBytes: config.maxUploadBytes,
       maxEditBytes: config.maxEditBytes,
     }),
+    loopbackUrl: () => loopbackUrl,
+    caPem: tls.caPem,
     registerCommand: (token) =>
       `npx corral-agent register --gateway ${url ?? 'https://GATEWAY'} --token ${token} --ca-fingerprint ${tls.caFingerprint}`,
   };
@@ -258,6 +262,9 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     req.workspaceId = found.id;
   });
 
+  await app.register(multipart, {
+    limits: { fileSize: config.maxUploadBytes, files: 1000, fields: 10, parts: 1010 },
+  });
   const routes = apiRoutes(services);
   app.get('/api/v1/ca', async (_req, reply) => reply.type('application/x-pem-file').send(tls.caPem));
   const openapi = openApiDocument(routes, GATEWAY_VERSION);
@@ -285,6 +292,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       const port = typeof addr === 'object' && addr ? addr.port : config.listenPort;
       url = config.publicUrl ?? `https://${clientHost(config.listenHost)}:${port}`;
       nodeUrl = config.advertiseUrl ?? `https://${clientHost(config.listenHost)}:${port}`;
+      const lh = config.listenHost;
+      loopbackUrl = `https://${lh === '::' || lh === '::1' ? '[::1]' : lh === '0.0.0.0' || lh === '' || lh === 'localhost' ? '127.0.0.1' : clientHost(lh)}:${port}`;
       gw.url = url;
       await nodes.start(nodeUrl);
       workSessions.start();

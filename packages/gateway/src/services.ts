@@ -35,6 +35,10 @@ export interface Services {
   iam: IamService;
   workSessions: WorkSessionService;
   files: FilesService;
+  /** This node's own HTTPS address on loopback (the browser file API connects to its channels here). */
+  loopbackUrl(): string;
+  /** The CA that signs this node's certificate (PEM). */
+  caPem: string;
   /** The ready-to-paste agent registration line for a join token. */
   registerCommand(token: string): string;
 }

@@ -52,6 +52,7 @@ import {
   type Role,
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
+import { filesRoutes } from './files-routes.js';
 import type { Services } from '../services.js';
 import type { Principal } from '../auth/principal.js';
 import { roleAtLeast } from '../auth/principal.js';
@@ -601,6 +602,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
         };
       },
     }),
+    ...filesRoutes(s),
     // --- the workspace itself ------------------------------------------------------------------------------
     route({
       method: 'GET',

@@ -18,6 +18,8 @@ export interface RouteSpec<B extends z.ZodType | undefined, R extends z.ZodType 
   status?: number;
   /** Extra error codes this route can answer with, for the docs. */
   errors?: string[];
+  /** Largest body, in bytes, when the default 1 MiB is not right. */
+  bodyLimit?: number;
   handler: (ctx: {
     req: FastifyRequest;
     reply: FastifyReply;
@@ -68,6 +70,7 @@ export function registerRoutes(
     app.route({
       method: r.method,
       url: r.url,
+      ...(r.bodyLimit ? { bodyLimit: r.bodyLimit } : {}),
       handler: async (req, reply) => {
         const principal = r.auth === false ? (undefined as unknown as Principal) : await authenticate(req);
         const body = r.body ? parseOrThrow(r.body, req.body ?? {}) : undefined;
