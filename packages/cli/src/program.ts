@@ -797,9 +797,13 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .alias('list')
     .description('list audit events, newest first: SEQ TIME ACTION OUTCOME ACTOR TARGET SOURCE')
     .option('-n, --limit <n>', 'how many events (default 50)')
+    .option('--action <action>', 'only this action, e.g. file.upload or access.denied')
     .addOption(outputOption())
-    .addHelpText('after', examples(['corral audit ls', 'corral audit ls --limit 500 -o json']))
-    .action(async (opts: { limit?: string; output: 'table' | 'json' }) => {
+    .addHelpText(
+      'after',
+      examples(['corral audit ls', 'corral audit ls --limit 500 -o json', 'corral audit ls --action file.upload']),
+    )
+    .action(async (opts: { limit?: string; action?: string; output: 'table' | 'json' }) => {
       const { auditLs } = await import('./commands/audit.js');
       await auditLs(ctx, opts);
     });

@@ -12,6 +12,8 @@ export const DEFAULT_AUDIT_LIMIT = 50;
 
 export interface AuditLsOptions extends OutputOptions {
   limit?: string;
+  /** Only events with this action, e.g. file.upload. */
+  action?: string;
 }
 
 function actorOf(e: AuditEventView): string {
@@ -53,7 +55,7 @@ export async function auditLs(ctx: CliContext, opts: AuditLsOptions): Promise<vo
     let before: number | undefined;
     for (;;) {
       const page = await api.request('GET', '/api/v1/audit', {
-        query: { limit: limit - items.length, before },
+        query: { limit: limit - items.length, before, ...(opts.action ? { action: opts.action } : {}) },
         parse: (v) => AuditList.parse(v),
       });
       items.push(...page.items.slice(0, limit - items.length));

@@ -4,6 +4,7 @@ import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync 
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { FsClientError, FS_ERROR_TEXT, type FsEntry, type FsErrorCode } from '@corral/protocol';
 import { println, type CliContext } from '../context.js';
 import { CliError } from '../errors.js';
@@ -118,11 +119,15 @@ async function* readFileChunks(path: string): AsyncIterable<Uint8Array> {
   for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 })) yield chunk as Buffer;
 }
 
-/** A local `tar` (Debian's GNU tar) producing or consuming a .tar.gz stream. */
+/**
+ * A local `tar` (Debian's GNU tar) producing or consuming a .tar.gz stream. A producer's output is piped
+ * at once into `output` (a child's stdout first read after the child exited can come back empty).
+ */
 function localTar(args: string[], stdio: 'produce' | 'consume') {
   const child = spawn('tar', args, {
     stdio: stdio === 'produce' ? ['ignore', 'pipe', 'pipe'] : ['pipe', 'ignore', 'pipe'],
   });
+  const output = stdio === 'produce' ? child.stdout!.pipe(new PassThrough({ highWaterMark: 1024 * 1024 })) : null;
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
   const done = new Promise<void>((resolvePromise, reject) => {
@@ -131,7 +136,7 @@ function localTar(args: string[], stdio: 'produce' | 'consume') {
       code === 0 ? resolvePromise() : reject(new CliError(`local tar failed: ${err.trim() || `exit ${code}`}`)),
     );
   });
-  return { child, done };
+  return { child, done, output };
 }
 
 export async function cp(ctx: CliContext, args: string[], opts: CpOptions): Promise<void> {
@@ -202,7 +207,7 @@ async function upload(
     const tar = localTar(tarArgs, 'produce');
     const bar = new Progress(ctx.stderr, `${local}/ (tar.gz)`, null);
     const r = await f.client
-      .write(into, { unpack: 'tar.gz', overwrite: Boolean(opts.overwrite) }, tar.child.stdout!, (b) => bar.update(b))
+      .write(into, { unpack: 'tar.gz', overwrite: Boolean(opts.overwrite) }, tar.output!, (b) => bar.update(b))
       .catch((err: unknown) => {
         tar.child.kill();
         throw explain(err, remoteName(dst));
@@ -355,8 +360,8 @@ export async function edit(ctx: CliContext, target: string, opts: FilesOptions &
   if (!loc.server) throw new CliError(`give SERVER:PATH (for example web-01:/etc/nginx/nginx.conf)`);
   const dir = mkdtempSync(join(tmpdir(), 'corral-edit-'));
   const local = join(dir, basename(loc.path) || 'file');
-  let etag = '';
-  let resolved = loc.path;
+  let etag: string;
+  let resolved: string;
   {
     const f = await openFiles(ctx, loc.server, {
       osUser: opts.user,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { FsFromAgent, FsFromUser, FsRequest } from '@corral/protocol';
+import type { FsFromAgent, FsRequest } from '@corral/protocol';
 import type { Database, ServersTable } from '../db/schema.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ChannelHub, FileChannelInspector } from '../channels/channel-hub.js';

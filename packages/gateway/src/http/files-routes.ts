@@ -95,7 +95,7 @@ export function filesRoutes(s: Services): AnyRoute[] {
           'file_transfer',
           req.ip,
         );
-        let dir = false;
+        let dir: boolean;
         try {
           dir = (await call.client.stat(q.path)).entry.type === 'dir';
         } catch (err) {
