@@ -25,6 +25,7 @@ import { WorkspaceService } from './workspaces/workspace-service.js';
 import { UserService } from './users/user-service.js';
 import { OutboxMailer, SmtpMailer } from './users/mailer.js';
 import { IamService } from './iam/iam-service.js';
+import { MetricsService } from './metrics/metrics-service.js';
 import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 
 declare module 'fastify' {
@@ -65,7 +66,7 @@ export interface Gateway {
   /** Listen, then return the URL clients should use. */
   listen(): Promise<string>;
   url: string | null;
-  /** Stop in reverse start order: sockets, channels, audit queue, HTTP, database. */
+  /** Stop in reverse start order: sockets, metrics buffer, channels, audit queue, HTTP, database. */
   close(): Promise<void>;
 }
 
@@ -101,7 +102,9 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const nodes = new NodeRegistry(db, audit, clock, config.nodeId, log);
   let url: string | null = config.publicUrl;
   let nodeUrl: string | null = config.advertiseUrl ?? config.publicUrl;
-  const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log, bus });
+  const metrics = new MetricsService(db, clock, log);
+  metrics.start();
+  const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log, bus, metrics });
   const channels = new ChannelHub(agents, signer, clock, log, bus, () => nodeUrl, new ChannelForwarder(tls.caPem, log));
   const websh = new WebshService(db, audit, servers, channels, clock, log);
   const iam = new IamService(db, audit, bus, clock);
@@ -141,6 +144,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       (wsId, ids) => iam.accessChanged(wsId, ids),
     ),
     iam,
+    metrics,
     registerCommand: (token) =>
       `npx corral-agent register --gateway ${url ?? 'https://GATEWAY'} --token ${token} --ca-fingerprint ${tls.caFingerprint}`,
   };
@@ -279,6 +283,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       if (closed) return;
       closed = true;
       await agents.close();
+      await metrics.close();
       channels.close();
       await nodes.stop().catch(() => {});
       await audit.flush();

@@ -13,6 +13,7 @@ import type { Bus } from './bus/bus.js';
 import type { WorkspaceService } from './workspaces/workspace-service.js';
 import type { UserService } from './users/user-service.js';
 import type { IamService } from './iam/iam-service.js';
+import type { MetricsService } from './metrics/metrics-service.js';
 
 /** The gateway's services, wired once in buildApp and handed to route handlers. */
 export interface Services {
@@ -31,6 +32,7 @@ export interface Services {
   workspaces: WorkspaceService;
   users: UserService;
   iam: IamService;
+  metrics: MetricsService;
   /** The ready-to-paste agent registration line for a join token. */
   registerCommand(token: string): string;
 }

@@ -19,6 +19,7 @@ interface Tenant {
   host: string;
   token: string;
   serverName: string;
+  serverId: string;
   joinTokenId: string;
   sessionId: string;
   userId: string;
@@ -110,6 +111,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
         host,
         token,
         serverName,
+        serverId: reg.body.serverId,
         joinTokenId: jt.body.id,
         sessionId,
         userId: login.body.user.id,
@@ -127,6 +129,8 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
   /** Every authenticated route, with A's token, aimed at B's objects. */
   const crossTenantCalls = (): Array<[string, string, unknown?]> => [
     ['GET', `/api/v1/servers/${t.b.serverName}`],
+    ['GET', `/api/v1/servers/${t.b.serverName}/metrics?range=1h`],
+    ['GET', `/api/v1/servers/${t.b.serverId}/metrics?range=7d`], // by id as well as by name
     ['POST', `/api/v1/servers/${t.b.serverName}/websh`, {}],
     ['DELETE', `/api/v1/join-tokens/${t.b.joinTokenId}`],
     ['POST', `/api/v1/websh/sessions/${t.b.sessionId}/terminate`],
@@ -158,6 +162,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
   it('covers every authenticated route of the API (a new route must join the matrix)', () => {
     const covered = new Set<string>([
       'GET /api/v1/servers/:name',
+      'GET /api/v1/servers/:name/metrics',
       'POST /api/v1/servers/:name/websh',
       'DELETE /api/v1/join-tokens/:id',
       'POST /api/v1/websh/sessions/:id/terminate',
