@@ -11,10 +11,11 @@ export const RETENTION_MS = {
 } as const;
 
 /**
- * One-minute buckets are recomputed from this far back on every run (ms): samples reach the table up to a
- * flush later, and a run may be skipped while a node restarts.
+ * One-minute buckets are recomputed from this far before the current minute on every run (ms): samples
+ * reach the table up to a flush (1 s) later, and a timer tick may come late. Kept short because every
+ * recomputed bucket is a row rewritten: 3 minute rows and 1 hour row per server per run.
  */
-export const MINUTE_LOOKBACK_MS = 5 * 60_000;
+export const MINUTE_LOOKBACK_MS = 2 * 60_000;
 
 const ROLLUP_COLUMNS = sql.raw(
   'workspace_id, server_id, bucket, samples, cpu_pct, cpu_pct_max, mem_pct, mem_pct_max, ' +
@@ -35,8 +36,9 @@ function weighted(column: string): string {
 
 /**
  * Recompute the one-minute buckets from `MINUTE_LOOKBACK_MS` before the current minute onwards (the
- * current, partial minute included: it is recomputed on the next run), then the hourly buckets of the
- * previous and the current hour from the minute buckets, weighted by their sample counts.
+ * current, partial minute included: it is recomputed on the next run), then the hourly buckets those
+ * minutes fall in (the current hour; the previous one too just after the hour turned) from the minute
+ * buckets, weighted by their sample counts.
  *
  * Every statement recomputes whole buckets from their source rows and upserts them
  * (INSERT ... ON CONFLICT DO UPDATE), so running it twice, or on several cluster nodes at once, gives the
@@ -59,7 +61,7 @@ export async function rollUp(db: Kysely<Database>, nowMs: number): Promise<void>
     ORDER BY server_id, bucket
     ${ON_CONFLICT_UPDATE}`.execute(db);
 
-  const hourFrom = iso(Date.parse(bucketStart(nowMs, 'hour')) - 3_600_000);
+  const hourFrom = bucketStart(Date.parse(minuteFrom), 'hour');
   await sql`
     INSERT INTO server_metrics_1h (${ROLLUP_COLUMNS})
     SELECT workspace_id, server_id, substr(bucket, 1, 13) || ':00:00.000Z' AS hour, sum(samples),
