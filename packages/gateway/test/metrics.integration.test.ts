@@ -210,4 +210,24 @@ describe.each(DB_KINDS)('server health metrics end to end on %s', (kind: DbKind)
     // The samples stay readable.
     expect(MetricsResponse.parse((await api(`/api/v1/servers/${NAME}/metrics`)).body).points.length).toBeGreaterThan(0);
   });
+
+  it('deleting the server deletes its metrics in every table', async () => {
+    await gw.services.metrics.runMaintenance();
+    const del = await request(url, ca, 'DELETE', `/api/v1/servers/${NAME}`, { token: admin });
+    expect(del.status).toBe(204);
+    for (const table of [
+      'server_metrics',
+      'server_metrics_1m',
+      'server_metrics_1h',
+      'server_metrics_latest',
+    ] as const) {
+      const left = await gw.services.db
+        .selectFrom(table)
+        .select('server_id')
+        .where('server_id', '=', serverId)
+        .execute();
+      expect(left, table).toEqual([]);
+    }
+    expect((await api(`/api/v1/servers/${serverId}/metrics`)).status).toBe(404);
+  });
 });

@@ -295,13 +295,13 @@ export function apiRoutes(s: Services): AnyRoute[] {
         const server = await s.servers.getByName(p.workspaceId, params.name ?? '');
         await s.iam.require(p, 'server.delete', server, req.ip);
         await s.servers.delete(p.workspaceId, server.id);
-        await s.metrics.forget(p.workspaceId, server.id);
         s.channels.terminate({
           workspaceId: p.workspaceId,
           serverId: server.id,
           reason: `server ${server.name} was deleted`,
         });
         s.bus.publish(Subjects.agentsKick, { serverId: server.id, reason: 'server deleted' });
+        await s.metrics.forget(p.workspaceId, server.id);
         await s.audit.append({
           workspaceId: p.workspaceId,
           action: 'server.delete',

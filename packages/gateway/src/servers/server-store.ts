@@ -147,13 +147,14 @@ export class ServerStore {
 
   /** A server by its name, or else by its id (`srv_...`), in one workspace. */
   async getByNameOrId(workspaceId: string, nameOrId: string): Promise<ServersTable> {
-    const row = await this.db
+    const rows = await this.db
       .selectFrom('servers')
       .selectAll()
       .where('workspace_id', '=', workspaceId)
       .where((eb) => eb.or([eb('name', '=', nameOrId), eb('id', '=', nameOrId)]))
       .execute();
-    const found = row.find((r) => r.name === nameOrId) ?? row[0];
+    // A name that happens to equal another server's id: the name wins, as in every other route.
+    const found = rows.find((r) => r.name === nameOrId) ?? rows[0];
     if (!found) throw new CorralError('SERVER_NOT_FOUND', `No server named "${nameOrId}".`);
     return found;
   }
