@@ -3,6 +3,8 @@ import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOSE_CODE_DESCRIPTIONS, CloseCode } from '../packages/protocol/src/close-codes.js';
 import { ERRORS } from '../packages/gateway/src/errors.js';
+import { apiRoutes } from '../packages/gateway/src/http/api-routes.js';
+import type { Services } from '../packages/gateway/src/services.js';
 
 // tailscale's deptest idea: the layering of ARCHITECTURE.md is checked, not hoped for.
 function sources(dir: string): string[] {
@@ -50,5 +52,20 @@ describe('documentation keeps up with the catalogues', () => {
   it('every gateway error code is in docs/API.md', () => {
     const doc = readFileSync('docs/API.md', 'utf8');
     for (const code of Object.keys(ERRORS)) expect(doc, code).toContain(`\`${code}\``);
+  });
+  it('every HTTP route is in the route table of docs/API.md', () => {
+    // Rows look like "| GET, POST | `/api/v1/groups` | ..." or "| GET | `/api/v1/access/check?user=` | ...".
+    const rows = readFileSync('docs/API.md', 'utf8')
+      .split('\n')
+      .map((l) => /^\| ([A-Z, ]+) \| `([^`?]+)[^`]*` \|/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ methods: m[1]!.split(/,\s*/), path: m[2]! }));
+    // Building the route list touches no service: handlers only run on requests.
+    for (const r of apiRoutes({} as Services)) {
+      expect(
+        rows.some((row) => row.path === r.url && row.methods.includes(r.method)),
+        `${r.method} ${r.url}`,
+      ).toBe(true);
+    }
   });
 });

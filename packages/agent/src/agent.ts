@@ -11,6 +11,8 @@ import type { AgentConfig } from './config.js';
 import { ControlConnection } from './control-connection.js';
 import type { ControlState } from './control-state.js';
 import { createLogger, type Logger } from './logger.js';
+import { MetricsCollector, type MetricsSources } from './metrics.js';
+import { DEFAULT_METRICS_INTERVAL_MS, MetricsReporter } from './metrics-reporter.js';
 import { createSocketFactories, type ChannelSocketFactory, type ControlSocketFactory } from './socket-factory.js';
 import { collectSystemInfo } from './sysinfo.js';
 import { wsUrl } from './urls.js';
@@ -37,6 +39,10 @@ export interface AgentDeps {
   killGraceMs?: number;
   /** How to start the file helper (file channels); absent: file channels are refused. */
   filesHelper?: { file: string; args: string[] };
+  /** Time between two `metrics` frames, in ms; 0 sends none. Default 15 000. */
+  metricsIntervalMs?: number;
+  /** Where metrics are read from (default: /proc, statfs and `os`). */
+  metricsSources?: Partial<MetricsSources>;
 }
 
 /**
@@ -65,8 +71,9 @@ export function defaultAgentDeps(config: Pick<AgentConfig, 'caPem'>, overrides: 
 }
 
 /**
- * One agent: the control connection plus the channels it opens. Start order: channels, control;
- * stop order: control (no new channels), then channels newest first.
+ * One agent: the control connection, the channels it opens and the metrics it reports. Start order:
+ * channels, control (metrics start with each welcome from a protocol-2 gateway and stop when the
+ * connection drops); stop order: metrics, control (no new channels), then channels newest first.
  *
  *   const agent = new Agent(config, defaultAgentDeps(config));
  *   agent.start();
@@ -76,6 +83,7 @@ export function defaultAgentDeps(config: Pick<AgentConfig, 'caPem'>, overrides: 
 export class Agent {
   readonly #control: ControlConnection;
   readonly #channels: ChannelManager;
+  readonly #metrics: MetricsReporter | undefined;
   readonly #deps: AgentDeps;
   #stopping: Promise<void> | undefined;
 
@@ -105,6 +113,21 @@ export class Agent {
           deps.logger.warn('channel.reject not sent: control connection is down', { channel: m.channelId });
       },
     });
+    const metricsIntervalMs = deps.metricsIntervalMs ?? DEFAULT_METRICS_INTERVAL_MS;
+    this.#metrics =
+      metricsIntervalMs > 0
+        ? new MetricsReporter({
+            collector: new MetricsCollector({
+              logger: deps.logger,
+              clock: deps.clock,
+              ...(deps.metricsSources ? { sources: deps.metricsSources } : {}),
+            }),
+            send: (m) => this.#control.send(m),
+            clock: deps.clock,
+            logger: deps.logger,
+            intervalMs: metricsIntervalMs,
+          })
+        : undefined;
     this.#control = new ControlConnection({
       url: wsUrl(config.gatewayUrl, '/api/v1/agent/connect'),
       fallbackUrls: (config.gatewayUrls ?? []).map((u) => wsUrl(u, '/api/v1/agent/connect')),
@@ -123,6 +146,11 @@ export class Agent {
             gateway: w.serverId,
           });
         }
+        // A protocol-1 gateway does not know `metrics` and would close the connection over it.
+        if (w.protocolVersion >= 2) this.#metrics?.start();
+      },
+      onStateChange: (state) => {
+        if (state !== 'connected') this.#metrics?.stop();
       },
     });
   }
@@ -130,6 +158,11 @@ export class Agent {
   /** The control connection's state. */
   get state(): ControlState {
     return this.#control.state;
+  }
+
+  /** Whether `metrics` frames are being sent (connected to a protocol-2 gateway, metrics not disabled). */
+  get reportingMetrics(): boolean {
+    return this.#metrics?.running ?? false;
   }
 
   /** Live channels. */
@@ -145,6 +178,7 @@ export class Agent {
   /** Close the control socket with 1001, end every channel, wait for their processes. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      this.#metrics?.stop();
       await this.#control.stop();
       await this.#channels.dispose();
       this.#deps.logger.info('stopped');

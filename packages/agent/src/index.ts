@@ -24,6 +24,29 @@ export { generateAgentKeyPair, loadEd25519Key, signChallenge } from './agent-key
 export { certFingerprint, fingerprintsEqual, normaliseFingerprint } from './fingerprint.js';
 export { collectSystemInfo, parseOsRelease, AGENT_VERSION } from './sysinfo.js';
 export {
+  MetricsCollector,
+  parseProcStat,
+  parseMeminfo,
+  parseMounts,
+  parseNetDev,
+  realFilesystems,
+  cpuPercent,
+  diskUsage,
+  LOCAL_FS_TYPES,
+  type MetricsSources,
+  type CpuTimes,
+  type MemInfo,
+  type MountEntry,
+  type StatFs,
+} from './metrics.js';
+export {
+  MetricsReporter,
+  DEFAULT_METRICS_INTERVAL_MS,
+  MIN_METRICS_INTERVAL_MS,
+  MAX_METRICS_INTERVAL_MS,
+  type MetricsReporterOptions,
+} from './metrics-reporter.js';
+export {
   createSocketFactories,
   agentSocketOptions,
   type ControlSocket,

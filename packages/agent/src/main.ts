@@ -14,6 +14,7 @@ import { httpsGatewayHttp } from './gateway-http.js';
 import { createLogger } from './logger.js';
 import { parseTags, registerAgent } from './register.js';
 import { AGENT_VERSION, collectSystemInfo } from './sysinfo.js';
+import { MAX_METRICS_INTERVAL_MS, MIN_METRICS_INTERVAL_MS } from './metrics-reporter.js';
 
 const uid = process.getuid?.() ?? -1;
 const configPathOf = (given: string | undefined): string => given ?? defaultConfigPath(uid, homedir());
@@ -70,8 +71,26 @@ async function registerCommand(flags: RegisterFlags): Promise<void> {
   );
 }
 
+/**
+ * CORRAL_METRICS_INTERVAL_MS: time between metrics samples (default 15000; 0 turns metrics off).
+ * @throws AgentError USAGE when it is not 0 or a whole number in the allowed range
+ */
+function metricsIntervalFromEnv(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const n = Number(value);
+  if (n === 0) return 0;
+  if (!Number.isInteger(n) || n < MIN_METRICS_INTERVAL_MS || n > MAX_METRICS_INTERVAL_MS) {
+    throw new AgentError(
+      AgentErrorCode.USAGE,
+      `CORRAL_METRICS_INTERVAL_MS must be 0 (off) or ${MIN_METRICS_INTERVAL_MS}..${MAX_METRICS_INTERVAL_MS} ms (got "${value}")`,
+    );
+  }
+  return n;
+}
+
 async function runCommand(flags: { config?: string }): Promise<void> {
   const path = configPathOf(flags.config);
+  const metricsIntervalMs = metricsIntervalFromEnv(process.env.CORRAL_METRICS_INTERVAL_MS);
   const config = loadAgentConfig(path);
   const logger = createLogger();
   if (uid === 0) {
@@ -83,7 +102,14 @@ async function runCommand(flags: { config?: string }): Promise<void> {
       logger.warn('could not drop supplementary groups', { error: (err as Error).message });
     }
   }
-  const agent = new Agent(config, defaultAgentDeps(config, { logger, lang: process.env.LANG }));
+  const agent = new Agent(
+    config,
+    defaultAgentDeps(config, {
+      logger,
+      lang: process.env.LANG,
+      ...(metricsIntervalMs !== undefined ? { metricsIntervalMs } : {}),
+    }),
+  );
   logger.info('starting', {
     version: AGENT_VERSION,
     server: config.serverName,
@@ -139,7 +165,10 @@ program
 
 program
   .command('run')
-  .description('connect to the gateway and serve sessions until SIGTERM or SIGINT')
+  .description(
+    'connect to the gateway and serve sessions until SIGTERM or SIGINT; reports health metrics every 15 s ' +
+      '(CORRAL_METRICS_INTERVAL_MS sets the interval, 0 turns metrics off)',
+  )
   .option('--config <path>', 'config file (default: /etc/corral/agent.json as root, else ~/.config/corral/agent.json)')
   .action((flags: { config?: string }) => runCommand(flags));
 

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Metrics, PROTOCOL_VERSION } from '@corral/protocol';
 import { Agent, defaultAgentDeps } from '../src/agent.js';
 import { loadAgentConfig, writeAgentConfig, type AgentConfig } from '../src/config.js';
 import { certFingerprint } from '../src/fingerprint.js';
@@ -78,7 +79,13 @@ describe.skipIf(!opensslAvailable())('agent end to end against a TLS 1.3 gateway
     agent.start();
     await authed;
     await waitFor(() => agent.state === 'connected');
-    expect(gw.controlFrames[0]).toMatchObject({ type: 'hello', agentId: config.agentId, protocolVersion: 1 });
+    expect(gw.controlFrames[0]).toMatchObject({
+      type: 'hello',
+      agentId: config.agentId,
+      protocolVersion: PROTOCOL_VERSION,
+    });
+    // This stand-in welcomes with protocol 1, which has no `metrics` frame: none may be sent to it.
+    expect(agent.reportingMetrics).toBe(false);
 
     const pipe = gw.openChannel({ pty: false, osUser: me, command: ['echo hello; echo oops >&2; exit 4'] });
     const t1 = await pipe.transcript;
@@ -109,6 +116,26 @@ describe.skipIf(!opensslAvailable())('agent end to end against a TLS 1.3 gateway
     await agent.stop();
     expect(await gw.controlClose).toBe(1001);
     expect(agent.state).toBe('closed');
+  });
+
+  it('reports metrics to a gateway that speaks protocol 2, every interval, each frame valid', async () => {
+    const config = await register(gw, pki);
+    gw.welcomeVersion = 2;
+    const from = gw.controlFrames.length;
+    const authed = gw.authenticated();
+    const agent = new Agent(config, defaultAgentDeps(config, { logger: silentLogger, metricsIntervalMs: 300 }));
+    try {
+      agent.start();
+      await authed;
+      const metrics = () => gw.controlFrames.slice(from).filter((f) => f.type === 'metrics');
+      await waitFor(() => metrics().length >= 3);
+      expect(agent.reportingMetrics).toBe(true);
+      for (const m of metrics()) expect(Metrics.safeParse(m).success, JSON.stringify(m)).toBe(true);
+    } finally {
+      await agent.stop();
+      gw.welcomeVersion = 1;
+    }
+    expect(agent.reportingMetrics).toBe(false);
   });
 
   it('security: registration refuses a gateway whose CA does not match --ca-fingerprint', async () => {

@@ -107,6 +107,8 @@ export class FakeGateway {
   readonly agents = new Map<string, KeyObject>();
   readonly controlFrames: Record<string, unknown>[] = [];
   validToken = 'jt_valid_token';
+  /** The protocol version the `welcome` names (1: a gateway from before `metrics`). */
+  welcomeVersion = 1;
   control: WebSocket | undefined;
   controlClose: Promise<number> | undefined;
   upgrades = 0;
@@ -246,7 +248,7 @@ export class FakeGateway {
             serverId: 'srv_e2e',
             serverName: 'e2e',
             pingIntervalMs: 10_000,
-            protocolVersion: 1,
+            protocolVersion: this.welcomeVersion,
           }),
         );
         this.#authed.splice(0).forEach((r) => r());

@@ -99,7 +99,7 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
   server
     .command('ls')
     .alias('list')
-    .description('list servers: NAME STATUS PLATFORM ADDRESS LAST SEEN TAGS')
+    .description('list servers: NAME STATUS HEALTH PLATFORM ADDRESS LAST SEEN TAGS')
     .addOption(outputOption())
     .addHelpText('after', examples(['corral server ls', "corral server ls -o json | jq -r '.items[].name'"]))
     .action(async (opts: { output: 'table' | 'json' }) => {
@@ -109,11 +109,28 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
 
   server
     .command('show')
-    .description('show one server, with the system facts its agent reports')
+    .description(
+      'show one server: the system facts its agent reports, its health, and CPU, memory, disk, load and ' +
+        'network with a sparkline each',
+    )
     .argument('<name>', 'server name')
+    .addOption(
+      new Option('--range <range>', 'window of the sparklines: raw samples (1h), 1-minute (24h) or hourly (7d) points')
+        .choices(['1h', '24h', '7d'])
+        .default('1h'),
+    )
     .addOption(outputOption())
-    .addHelpText('after', examples(['corral server show web-01', 'corral server show web-01 -o json']))
-    .action(async (name: string, opts: { output: 'table' | 'json' }) => {
+    .addHelpText(
+      'after',
+      examples([
+        'corral server show web-01',
+        'corral server show web-01 --range 7d',
+        'corral server show web-01 -o json',
+      ]) +
+        '\nHealth: critical when CPU, memory or a disk is at 97 % or more, warning from 90 %, unknown when the\n' +
+        'server is offline or has sent no metrics for 45 s.\n',
+    )
+    .action(async (name: string, opts: { output: 'table' | 'json'; range: '1h' | '24h' | '7d' }) => {
       const { serverShow } = await import('./commands/server.js');
       await serverShow(ctx, name, opts);
     });

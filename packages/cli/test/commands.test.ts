@@ -173,13 +173,53 @@ describe('logged-in commands', () => {
     const t = context();
     await serverLs(t.ctx, { output: 'table' });
     expect(t.stdout.text()).toBe(
-      'NAME    STATUS   PLATFORM   ADDRESS   LAST SEEN  TAGS\n' +
-        'db-01   offline  linux/x64  10.0.0.7  12s ago    env=prod,role=web\n' +
-        'web-01  online   linux/x64  10.0.0.7  now        env=prod,role=web\n',
+      'NAME    STATUS   HEALTH   PLATFORM   ADDRESS   LAST SEEN  TAGS\n' +
+        'db-01   offline  unknown  linux/x64  10.0.0.7  12s ago    env=prod,role=web\n' +
+        'web-01  online   warning  linux/x64  10.0.0.7  now        env=prod,role=web\n',
     );
     const j = context();
     await serverLs(j.ctx, { output: 'json' });
     expect(JSON.parse(j.stdout.text()).items).toHaveLength(2);
+  });
+
+  it('server show prints health, each metric with its current value and a sparkline, and every mount', async () => {
+    await scriptedLogin();
+    const t = context();
+    await serverShow(t.ctx, 'web-01', { output: 'table' });
+    const out = t.stdout.text();
+    expect(out).toMatch(/^Health: +warning$/m);
+    expect(out).toContain('Metrics (last hour, 160 samples; one character per 90 s, newest right):');
+    const spark = (label: string) => new RegExp(`^  ${label} .*│(.{40})│$`, 'm').exec(out)?.[1];
+    // CPU rose from 0 to 100 %: low on the left, high on the right, blank where the agent was away.
+    const cpu = spark('CPU')!;
+    expect(cpu[0]).toBe('▁');
+    expect(cpu.at(-1)).toBe('█');
+    expect(cpu.slice(14, 26)).toMatch(/^ +$/);
+    expect(spark('Memory')).toMatch(/^▇+ +▇+$/);
+    expect(out).toMatch(/^ {2}CPU +12\.5 %/m);
+    expect(out).toMatch(/^ {2}Memory +91\.3 % {2}7\.3 GiB of 8\.0 GiB/m);
+    expect(out).toMatch(/^ {2}Disk +45\.0 % {2}\/ \(fullest\)/m);
+    expect(out).toMatch(/^ {2}Load +0\.50 0\.40 0\.30/m);
+    expect(out).toMatch(/^ {2}Net rx +1\.2 KiB\/s/m);
+    expect(out).toMatch(/^ {2}Net tx +310 B\/s/m);
+    expect(out).toMatch(/^ {2}\/ +45\.0 % {2}9\.0 GiB of 20\.0 GiB {2}ext4$/m);
+    // An agent cannot write escape sequences into the user's terminal through a mount point.
+    expect(out).not.toContain('\x1b');
+    expect(out).toContain('/srv/\uFFFD[31mdata');
+
+    const j = context();
+    await serverShow(j.ctx, 'web-01', { output: 'json' });
+    const parsed = JSON.parse(j.stdout.text());
+    expect(parsed).toMatchObject({ name: 'web-01', health: 'warning', metrics: { range: '1h', step: 'raw' } });
+    expect(gw.requests).toContain('GET /api/v1/servers/web-01/metrics');
+  });
+
+  it('server show still works against a gateway without metrics', async () => {
+    await scriptedLogin();
+    const t = context();
+    await serverShow(t.ctx, 'db-01', { output: 'table' });
+    expect(t.stdout.text()).toMatch(/^Health: +-$/m);
+    expect(t.stdout.text()).toContain('Metrics: this gateway does not report metrics');
   });
 
   it('server show explains an unknown name with what to do next', async () => {

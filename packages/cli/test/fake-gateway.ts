@@ -122,7 +122,52 @@ const server = (name: string, status: 'online' | 'offline') => ({
   lastSeenAt: new Date(Date.now() - 12_000).toISOString(),
   tags: { role: 'web', env: 'prod' },
   registeredAt: '2025-01-01T00:00:00.000Z',
+  health: status === 'online' ? 'warning' : 'unknown',
 });
+
+/** An hour of samples every 15 s, CPU rising from 0 to 100 %, a 20-minute gap in the middle. */
+export function fakeMetrics(now = Date.now()) {
+  const points = [];
+  for (let i = 0; i < 240; i++) {
+    if (i >= 80 && i < 160) continue; // the agent was away
+    const cpu = (i / 239) * 100;
+    points.push({
+      at: new Date(now - 3_600_000 + i * 15_000).toISOString(),
+      cpuPct: cpu,
+      cpuPctMax: cpu,
+      memPct: 91.2,
+      memPctMax: 91.2,
+      diskPct: 45,
+      diskPctMax: 45,
+      load1: 0.5,
+      rxBps: i === 0 ? null : 1200,
+      txBps: i === 0 ? null : 310,
+      samples: 1,
+    });
+  }
+  return {
+    range: '1h',
+    step: 'raw',
+    health: 'warning',
+    points,
+    latest: {
+      at: new Date(now - 5_000).toISOString(),
+      cpuPct: 12.5,
+      memUsed: 7.3 * 2 ** 30,
+      memTotal: 8 * 2 ** 30,
+      memPct: 91.25,
+      swapUsed: null,
+      swapTotal: null,
+      load: [0.5, 0.4, 0.3],
+      disks: [
+        { mount: '/', fsType: 'ext4', used: 9 * 2 ** 30, total: 20 * 2 ** 30, avail: 11 * 2 ** 30, pct: 45 },
+        { mount: '/srv/\x1b[31mdata', fsType: 'xfs', used: 2 ** 30, total: 10 * 2 ** 30, avail: 9 * 2 ** 30, pct: 10 },
+      ],
+      rxBps: 1200,
+      txBps: 310,
+    },
+  };
+}
 
 export async function startFakeGateway(tls: TlsFiles = makeTls()): Promise<FakeGateway> {
   const gw: FakeGateway = {
@@ -186,6 +231,17 @@ export async function startFakeGateway(tls: TlsFiles = makeTls()): Promise<FakeG
     if (route === 'GET /api/v1/servers/web-01') {
       return json(res, 200, { ...server('web-01', 'online'), system: null, connectedAt: null });
     }
+    if (route === 'GET /api/v1/servers/web-01/metrics') {
+      if (!['1h', '24h', '7d', null].includes(url.searchParams.get('range')))
+        return err(res, 400, 'VALIDATION_FAILED', 'range: Invalid option');
+      return json(res, 200, fakeMetrics());
+    }
+    // db-01 plays a server on a gateway from before metrics: the route does not exist there.
+    if (route === 'GET /api/v1/servers/db-01') {
+      const { health: _none, ...old } = server('db-01', 'offline');
+      return json(res, 200, { ...old, system: null, connectedAt: null });
+    }
+    if (route === 'GET /api/v1/servers/db-01/metrics') return err(res, 404, 'NOT_FOUND', 'No route GET.');
     if (route === 'POST /api/v1/servers/web-01/websh') {
       await readBody(req);
       channelToken = 'chan_tok_' + Math.random().toString(36).slice(2);

@@ -28,6 +28,7 @@ import { OutboxMailer, SmtpMailer } from './users/mailer.js';
 import { IamService } from './iam/iam-service.js';
 import { WorkSessionService } from './work-sessions/work-session-service.js';
 import { FilesService } from './files/files-service.js';
+import { MetricsService } from './metrics/metrics-service.js';
 import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 
 declare module 'fastify' {
@@ -68,7 +69,7 @@ export interface Gateway {
   /** Listen, then return the URL clients should use. */
   listen(): Promise<string>;
   url: string | null;
-  /** Stop in reverse start order: sockets, channels, audit queue, HTTP, database. */
+  /** Stop in reverse start order: sockets, metrics buffer, channels, audit queue, HTTP, database. */
   close(): Promise<void>;
 }
 
@@ -105,7 +106,9 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   let url: string | null = config.publicUrl;
   let nodeUrl: string | null = config.advertiseUrl ?? config.publicUrl;
   let loopbackUrl = `https://127.0.0.1:${config.listenPort}`;
-  const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log, bus });
+  const metrics = new MetricsService(db, clock, log);
+  metrics.start();
+  const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log, bus, metrics });
   const channels = new ChannelHub(agents, signer, clock, log, bus, () => nodeUrl, new ChannelForwarder(tls.caPem, log));
   const websh = new WebshService(db, audit, servers, channels, clock, log);
   const iam = new IamService(db, audit, bus, clock);
@@ -156,6 +159,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     }),
     loopbackUrl: () => loopbackUrl,
     caPem: tls.caPem,
+    metrics,
     registerCommand: (token) =>
       `npx corral-agent register --gateway ${url ?? 'https://GATEWAY'} --token ${token} --ca-fingerprint ${tls.caFingerprint}`,
   };
@@ -305,6 +309,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       workSessions.stop();
       unsubscribeWorkspaces();
       await agents.close();
+      await metrics.close();
       channels.close();
       await nodes.stop().catch(() => {});
       await audit.flush();

@@ -15,6 +15,7 @@ import type { UserService } from './users/user-service.js';
 import type { IamService } from './iam/iam-service.js';
 import type { WorkSessionService } from './work-sessions/work-session-service.js';
 import type { FilesService } from './files/files-service.js';
+import type { MetricsService } from './metrics/metrics-service.js';
 
 /** The gateway's services, wired once in buildApp and handed to route handlers. */
 export interface Services {
@@ -39,6 +40,7 @@ export interface Services {
   loopbackUrl(): string;
   /** The CA that signs this node's certificate (PEM). */
   caPem: string;
+  metrics: MetricsService;
   /** The ready-to-paste agent registration line for a join token. */
   registerCommand(token: string): string;
 }

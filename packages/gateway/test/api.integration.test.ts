@@ -165,6 +165,13 @@ describe.each(DB_KINDS)('gateway API on %s', (kind: DbKind) => {
     expect(r.body.openapi).toBe('3.1.0');
     expect(Object.keys(r.body.paths)).toContain('/api/v1/servers/{name}/websh');
     expect(r.body.paths['/api/v1/auth/login'].post.requestBody).toBeDefined();
+    // Query parameters come from the route's query schema.
+    expect(r.body.paths['/api/v1/servers/{name}/metrics'].get.parameters).toContainEqual({
+      name: 'range',
+      in: 'query',
+      required: false,
+      schema: { type: 'string', enum: ['1h', '24h', '7d'] },
+    });
   });
 
   it('rate-limits repeated failed logins per account', async () => {

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { WebSocket } from 'ws';
-import { PROTOCOL_VERSION, agentAuthSigningString, CloseCode } from '@corral/protocol';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, agentAuthSigningString, CloseCode } from '@corral/protocol';
 import { buildApp, type Gateway } from '../src/app.js';
 import { makeConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
@@ -82,10 +82,10 @@ describe('agent control socket', () => {
     dir?.remove();
   });
 
-  async function handshake(): Promise<RawAgent> {
+  async function handshake(protocolVersion = PROTOCOL_VERSION): Promise<RawAgent> {
     const a = new RawAgent();
     await a.connect(url, ca);
-    a.ws.send(JSON.stringify({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentId, system: SYSTEM }));
+    a.ws.send(JSON.stringify({ type: 'hello', protocolVersion, agentId, system: SYSTEM }));
     const ch = await a.next('challenge');
     const signature = sign(null, Buffer.from(agentAuthSigningString(agentId, String(ch.nonce))), key).toString(
       'base64',
@@ -235,5 +235,50 @@ describe('agent control socket', () => {
     healthy.user.close();
     a.ws.close(1000);
     await a.closed;
+  });
+
+  it('still accepts a protocol-1 agent, which reports no metrics: its health is unknown', async () => {
+    expect(MIN_PROTOCOL_VERSION).toBe(1);
+    const a = await handshake(1);
+    const login = await request(url, ca, 'POST', '/api/v1/auth/login', {
+      body: { email: 'admin@localhost', password: 'pw-for-tests-123' },
+    });
+    const s = await request(url, ca, 'GET', '/api/v1/servers/raw-1', { token: login.body.token });
+    expect(s.body).toMatchObject({ status: 'online', health: 'unknown' });
+    a.ws.close(1000);
+    await a.closed;
+  });
+
+  it('stores metrics samples after the handshake; a sample out of bounds closes the socket with 4000', async () => {
+    const login = await request(url, ca, 'POST', '/api/v1/auth/login', {
+      body: { email: 'admin@localhost', password: 'pw-for-tests-123' },
+    });
+    const a = await handshake();
+    const sample = {
+      type: 'metrics',
+      at: new Date().toISOString(),
+      cpuPct: 98.5,
+      memUsed: 1,
+      memTotal: 4,
+      load: [3, 2, 1],
+      disks: [{ mount: '/', fsType: 'ext4', used: 1, total: 4, avail: 3 }],
+      net: { rxBytes: 10, txBytes: 20 },
+    };
+    a.ws.send(JSON.stringify(sample));
+    // The sample is buffered for up to a second; ask for it to be written, then read it back.
+    a.ws.send(JSON.stringify({ type: 'ping', ts: 1 }));
+    await a.next('pong');
+    await gw.services.metrics.flush();
+    const m = await request(url, ca, 'GET', '/api/v1/servers/raw-1/metrics', { token: login.body.token });
+    expect(m.status).toBe(200);
+    expect(m.body).toMatchObject({ range: '1h', step: 'raw', health: 'critical' });
+    expect(m.body.points).toHaveLength(1);
+    expect(m.body.latest).toMatchObject({ cpuPct: 98.5, memPct: 25, load: [3, 2, 1], rxBps: null });
+    expect((await request(url, ca, 'GET', '/api/v1/servers', { token: login.body.token })).body.items[0].health).toBe(
+      'critical',
+    );
+
+    a.ws.send(JSON.stringify({ ...sample, cpuPct: 101 }));
+    expect((await a.closed).code).toBe(CloseCode.PROTOCOL_ERROR);
   });
 });

@@ -21,6 +21,16 @@ export async function createPgDatabase(): Promise<{ url: string; drop: () => Pro
     drop: async () => {
       const c = new pg.Client({ connectionString: PG_ADMIN_URL });
       await c.connect();
+      // pg-pool's end() resolves before its clients' sockets have closed. A backend that FORCE kills while
+      // its client is still ending sends a FATAL that the client emits as an unhandled 'error' (a flaky
+      // "57P01 terminating connection" after a passing suite), so wait up to 2 s for them to go first.
+      for (let i = 0; i < 100; i++) {
+        const r = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [
+          name,
+        ]);
+        if (r.rows[0]?.n === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
     },

@@ -19,6 +19,7 @@ interface Tenant {
   host: string;
   token: string;
   serverName: string;
+  serverId: string;
   joinTokenId: string;
   sessionId: string;
   userId: string;
@@ -35,10 +36,19 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
   let dropDb: (() => Promise<void>) | undefined;
   const t: Record<'a' | 'b', Tenant> = {} as never;
 
-  const call = (host: string, method: string, path: string, opts: { token?: string; body?: unknown } = {}) =>
+  const call = (
+    host: string,
+    method: string,
+    path: string,
+    opts: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  ) =>
     // The Host header picks the workspace; TLS is checked against "localhost" (the certificate has no
     // names for made-up test domains outside *.us1.example.test).
-    request(url, ca, method, path, { ...opts, headers: { host: `${host}:${port}` }, servername: 'localhost' });
+    request(url, ca, method, path, {
+      ...opts,
+      headers: { ...opts.headers, host: `${host}:${port}` },
+      servername: 'localhost',
+    });
 
   beforeAll(async () => {
     let db: string | undefined;
@@ -118,6 +128,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
         host,
         token,
         serverName,
+        serverId: reg.body.serverId,
         joinTokenId: jt.body.id,
         sessionId,
         userId: login.body.user.id,
@@ -135,6 +146,8 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
   /** Every authenticated route, with A's token, aimed at B's objects. */
   const crossTenantCalls = (): Array<[string, string, unknown?]> => [
     ['GET', `/api/v1/servers/${t.b.serverName}`],
+    ['GET', `/api/v1/servers/${t.b.serverName}/metrics?range=1h`],
+    ['GET', `/api/v1/servers/${t.b.serverId}/metrics?range=7d`], // by id as well as by name
     ['POST', `/api/v1/servers/${t.b.serverName}/websh`, {}],
     ['DELETE', `/api/v1/join-tokens/${t.b.joinTokenId}`],
     ['POST', `/api/v1/websh/sessions/${t.b.sessionId}/terminate`],
@@ -150,6 +163,15 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['PATCH', `/api/v1/servers/${t.b.serverName}`, { tags: { stolen: 'yes' } }],
     ['DELETE', `/api/v1/servers/${t.b.serverName}`],
     ['DELETE', `/api/v1/server-groups/${t.b.name}-servers`],
+    ['POST', `/api/v1/servers/${t.b.serverName}/files`, {}],
+    ['GET', `/api/v1/servers/${t.b.serverName}/files/list?path=/`],
+    ['GET', `/api/v1/servers/${t.b.serverName}/files/download?path=/etc/hostname`],
+    ['POST', `/api/v1/servers/${t.b.serverName}/files/mkdir`, { path: '/tmp/x' }],
+    ['POST', `/api/v1/servers/${t.b.serverName}/files/rename`, { from: '/tmp/x', to: '/tmp/y' }],
+    ['POST', `/api/v1/servers/${t.b.serverName}/files/delete`, { path: '/tmp/x' }],
+    ['POST', `/api/v1/servers/${t.b.serverName}/files/chmod`, { path: '/tmp/x', mode: 0o777 }],
+    ['GET', `/api/v1/servers/${t.b.serverName}/files/text?path=/etc/hostname`],
+    ['PUT', `/api/v1/servers/${t.b.serverName}/files/text?path=/tmp/x`, { content: 'x', etag: '' }],
     ['GET', `/api/v1/work-sessions/${t.b.workSessionId}`],
     ['GET', `/api/v1/work-sessions/${t.b.workSessionId}/timeline`],
     ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/approve`, {}],
@@ -178,6 +200,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
   it('covers every authenticated route of the API (a new route must join the matrix)', () => {
     const covered = new Set<string>([
       'GET /api/v1/servers/:name',
+      'GET /api/v1/servers/:name/metrics',
       'POST /api/v1/servers/:name/websh',
       'DELETE /api/v1/join-tokens/:id',
       'POST /api/v1/websh/sessions/:id/terminate',
@@ -199,6 +222,16 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'DELETE /api/v1/servers/:name',
       'POST /api/v1/server-groups', // creates in the caller's own workspace only
       'DELETE /api/v1/server-groups/:group',
+      'POST /api/v1/servers/:name/files',
+      'GET /api/v1/servers/:name/files/list',
+      'GET /api/v1/servers/:name/files/download',
+      'POST /api/v1/servers/:name/files/upload', // multipart; B's server answers 404 like the others (below)
+      'POST /api/v1/servers/:name/files/mkdir',
+      'POST /api/v1/servers/:name/files/rename',
+      'POST /api/v1/servers/:name/files/delete',
+      'POST /api/v1/servers/:name/files/chmod',
+      'GET /api/v1/servers/:name/files/text',
+      'PUT /api/v1/servers/:name/files/text',
       'GET /api/v1/work-sessions/:id',
       'GET /api/v1/work-sessions/:id/timeline',
       'POST /api/v1/work-sessions/:id/approve',
@@ -224,6 +257,13 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       expect(r.status, `${method} ${path}`).toBe(404);
       expect(Object.keys(r.body)).toEqual(['error']);
     }
+    const b = 'xb';
+    const up = await call(t.a.host, 'POST', `/api/v1/servers/${t.b.serverName}/files/upload?path=/tmp`, {
+      token: t.a.token,
+      rawBody: `--${b}\r\nContent-Disposition: form-data; name="f"; filename="x"\r\n\r\nx\r\n--${b}--\r\n`,
+      headers: { 'content-type': `multipart/form-data; boundary=${b}` },
+    });
+    expect(up.status).toBe(404);
     // B's objects are untouched: the join token still works for B, the session is still live.
     const list = await call(t.b.host, 'GET', '/api/v1/join-tokens', { token: t.b.token });
     expect(list.body.items[0].revokedAt).toBeNull();

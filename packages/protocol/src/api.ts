@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SystemInfo } from './messages.js';
+import { DiskUsage, SystemInfo } from './messages.js';
 
 /**
  * HTTP API bodies and answers, shared by the gateway (validation, OpenAPI) and the clients.
@@ -100,6 +100,12 @@ export type RegisterResponse = z.infer<typeof RegisterResponse>;
 
 // --- servers ------------------------------------------------------------------------------------
 export const ServerStatus = z.enum(['online', 'offline']);
+/**
+ * Derived from the latest metrics sample: `critical` when CPU, memory or any disk is at 97 % or more,
+ * `warning` at 90 % or more, `ok` below; `unknown` when the server is offline or sent no sample in 45 s.
+ */
+export const ServerHealth = z.enum(['ok', 'warning', 'critical', 'unknown']);
+export type ServerHealth = z.infer<typeof ServerHealth>;
 export const ServerView = z.object({
   id: z.string(),
   name: z.string(),
@@ -111,6 +117,8 @@ export const ServerView = z.object({
   registeredAt: z.string(),
   /** Server groups (production, web, ...). */
   groups: z.array(z.string()).optional(),
+  /** From the latest metrics sample (gateways before protocol 2 leave it out). */
+  health: ServerHealth.optional(),
 });
 export type ServerView = z.infer<typeof ServerView>;
 export const ServerDetail = ServerView.extend({
@@ -119,6 +127,63 @@ export const ServerDetail = ServerView.extend({
 });
 export type ServerDetail = z.infer<typeof ServerDetail>;
 export const ServerList = z.object({ items: z.array(ServerView) });
+
+// --- metrics ------------------------------------------------------------------------------------
+/** `1h`: raw samples; `24h`: one-minute rollups; `7d`: hourly rollups. */
+export const MetricsRange = z.enum(['1h', '24h', '7d']);
+export type MetricsRange = z.infer<typeof MetricsRange>;
+export const MetricsQuery = z.strictObject({ range: MetricsRange.optional() });
+
+/**
+ * One point of a metrics series. Percentages are 0..100; `diskPct` is the fullest mount's. Rollup points
+ * carry the average in the plain field and the highest value in `...Max`; raw points have both equal.
+ * A null is a value the gateway could not compute (network rates need two samples).
+ */
+export const MetricsPoint = z.object({
+  /** Sample time, or the start of the rollup bucket. */
+  at: z.string(),
+  cpuPct: z.number(),
+  cpuPctMax: z.number(),
+  memPct: z.number(),
+  memPctMax: z.number(),
+  diskPct: z.number().nullable(),
+  diskPctMax: z.number().nullable(),
+  load1: z.number(),
+  /** Bytes per second received / sent, all interfaces but lo. */
+  rxBps: z.number().nullable(),
+  txBps: z.number().nullable(),
+  /** Samples in the point (1 for raw points). */
+  samples: z.number(),
+});
+export type MetricsPoint = z.infer<typeof MetricsPoint>;
+
+/** The newest sample in full: every mount, swap, the three load averages and network rates. */
+export const MetricsLatest = z.object({
+  /** When the gateway received it. */
+  at: z.string(),
+  cpuPct: z.number(),
+  memUsed: z.number(),
+  memTotal: z.number(),
+  memPct: z.number(),
+  swapUsed: z.number().nullable(),
+  swapTotal: z.number().nullable(),
+  load: z.tuple([z.number(), z.number(), z.number()]),
+  disks: z.array(DiskUsage.extend({ pct: z.number() })),
+  rxBps: z.number().nullable(),
+  txBps: z.number().nullable(),
+});
+export type MetricsLatest = z.infer<typeof MetricsLatest>;
+
+export const MetricsResponse = z.object({
+  range: MetricsRange,
+  /** `raw`: the agent's samples (every 15 s by default); `1m`, `1h`: rollup buckets. */
+  step: z.enum(['raw', '1m', '1h']),
+  /** Oldest first. */
+  points: z.array(MetricsPoint),
+  latest: MetricsLatest.nullable(),
+  health: ServerHealth,
+});
+export type MetricsResponse = z.infer<typeof MetricsResponse>;
 
 // --- websh --------------------------------------------------------------------------------------
 export const OS_USER_RE = /^[a-z_][a-z0-9_.-]{0,31}\$?$/i;

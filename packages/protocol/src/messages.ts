@@ -26,6 +26,7 @@ export type SystemInfo = z.infer<typeof SystemInfo>;
 //     | -- auth {signature} --------> |
 //     | <- welcome {serverId,...} --- |   (or close 4401/4003)
 //     | <-> ping/pong, channel.open, channel.reject, info
+//     | -- metrics {...} -----------> |   (protocol 2+: every 15 s)
 // ---------------------------------------------------------------------------------------------
 
 export const Hello = z.strictObject({
@@ -90,12 +91,61 @@ export const ChannelReject = z.strictObject({
 /** Updated system facts after the connection is up. */
 export const Info = z.strictObject({ type: z.literal('info'), system: SystemInfo });
 
+/** At most this many mounts in one `metrics` frame (a host with more reports its first 64). */
+export const MAX_METRIC_DISKS = 64;
+
+/** A byte count or counter: a whole number in [0, 2^53). */
+const Bytes = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** A finite, non-negative measurement (zod 4 numbers are finite already; the bound keeps sums finite too). */
+const Gauge = z.number().nonnegative().max(1e12);
+
+/** Space on one mounted file system, as `df` shows it. */
+export const DiskUsage = z.strictObject({
+  /** Mount point, e.g. `/` or `/var/lib/postgresql`. */
+  mount: z.string().min(1).max(512),
+  /** File system type, e.g. `ext4`, `xfs`. */
+  fsType: z.string().max(64).optional(),
+  /** Bytes in use (size minus free blocks). */
+  used: Bytes,
+  /** Size of the file system in bytes. */
+  total: Bytes,
+  /**
+   * Bytes an unprivileged user may still write (blocks reserved for root excluded). With it, the use
+   * percentage is `used / (used + avail)`, as `df` computes it; without it, `used / total`.
+   */
+  avail: Bytes.optional(),
+});
+export type DiskUsage = z.infer<typeof DiskUsage>;
+
+/**
+ * One health sample, sent by the agent every 15 s (protocol 2+). Network counters are cumulative since
+ * boot: the gateway turns the difference between two samples into bytes per second.
+ */
+export const Metrics = z.strictObject({
+  type: z.literal('metrics'),
+  /** When the agent took the sample (the agent's clock; the gateway stores its own receive time). */
+  at: z.iso.datetime(),
+  /** CPU busy share over the last interval, all cores together, 0..100. */
+  cpuPct: z.number().min(0).max(100),
+  /** Memory in use (total minus available), bytes. */
+  memUsed: Bytes,
+  memTotal: Bytes,
+  swapUsed: Bytes.optional(),
+  swapTotal: Bytes.optional(),
+  /** Load average over 1, 5 and 15 minutes. */
+  load: z.tuple([Gauge, Gauge, Gauge]),
+  disks: z.array(DiskUsage).max(MAX_METRIC_DISKS),
+  /** Bytes received and sent on all interfaces but `lo`, cumulative; absent where the agent cannot read them. */
+  net: z.strictObject({ rxBytes: Bytes, txBytes: Bytes }).optional(),
+});
+export type Metrics = z.infer<typeof Metrics>;
+
 /** Frames the gateway sends to an agent. */
 export const GatewayToAgent = z.discriminatedUnion('type', [Challenge, Welcome, Ping, Pong, ChannelOpen]);
 export type GatewayToAgent = z.infer<typeof GatewayToAgent>;
 
 /** Frames an agent sends to the gateway. */
-export const AgentToGateway = z.discriminatedUnion('type', [Hello, Auth, Ping, Pong, ChannelReject, Info]);
+export const AgentToGateway = z.discriminatedUnion('type', [Hello, Auth, Ping, Pong, ChannelReject, Info, Metrics]);
 export type AgentToGateway = z.infer<typeof AgentToGateway>;
 
 // ---------------------------------------------------------------------------------------------

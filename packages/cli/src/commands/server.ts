@@ -1,27 +1,26 @@
-import { ServerDetail, ServerGroupList, ServerList, ServerView } from '@corral/protocol';
-import { CliError } from '../errors.js';
+import {
+  MetricsResponse,
+  ServerDetail,
+  ServerGroupList,
+  ServerList,
+  ServerView,
+  type MetricsRange,
+} from '@corral/protocol';
+import { ApiError, CliError } from '../errors.js';
 import type { CliContext } from '../context.js';
 import { colors } from '../format/color.js';
 import { renderKeyValues, renderTable, type Column } from '../format/table.js';
 import { formatTimestamp, relativeTime } from '../format/time.js';
 import { printJson, withApi, type OutputOptions } from './common.js';
+import { formatBytes } from '../format/units.js';
+import { colorHealth, renderMetrics } from './server-health.js';
+
+export { formatBytes };
 
 /** Tags as `k=v,k=v`, sorted by key; `-` when there are none. */
 export function formatTags(tags: Record<string, string>): string {
   const keys = Object.keys(tags).sort();
   return keys.length === 0 ? '-' : keys.map((k) => `${k}=${tags[k]}`).join(',');
-}
-
-/** Bytes as a short binary size: "512 B", "1.5 KiB", "7.8 GiB". */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 export function serverColumns(ctx: CliContext): Column<ServerView>[] {
@@ -33,6 +32,7 @@ export function serverColumns(ctx: CliContext): Column<ServerView>[] {
       value: (s) => s.status,
       color: (text, s) => (s.status === 'online' ? c.green(text) : c.red(text)),
     },
+    { header: 'HEALTH', value: (s) => s.health ?? '-', color: (text, s) => colorHealth(c, s.health, text) },
     { header: 'PLATFORM', value: (s) => s.platform ?? '-', shrink: true },
     { header: 'ADDRESS', value: (s) => s.address ?? '-' },
     { header: 'LAST SEEN', value: (s) => (s.status === 'online' ? 'now' : relativeTime(s.lastSeenAt, ctx.now())) },
@@ -69,6 +69,7 @@ export function serverDetailPairs(s: ServerDetail, now: number): [string, string
     ['Name', s.name],
     ['ID', s.id],
     ['Status', s.status],
+    ['Health', s.health ?? '-'],
     ['Platform', s.platform ?? '-'],
     ['Address', s.address ?? '-'],
     ['Tags', formatTags(s.tags)],
@@ -94,14 +95,45 @@ export function serverDetailPairs(s: ServerDetail, now: number): [string, string
   return pairs;
 }
 
-/** `corral server show NAME` */
-export async function serverShow(ctx: CliContext, name: string, opts: OutputOptions): Promise<void> {
+export interface ServerShowOptions extends OutputOptions {
+  /** Metrics window; default 1h. */
+  range?: MetricsRange;
+}
+
+/**
+ * `corral server show NAME [--range 1h|24h|7d]`: the server's facts, its health, and per metric the
+ * current value with a sparkline. `--output json` prints the server JSON with the metrics answer under
+ * `metrics` (null from a gateway without metrics).
+ */
+export async function serverShow(ctx: CliContext, name: string, opts: ServerShowOptions): Promise<void> {
+  const range = opts.range ?? '1h';
+  if (!['1h', '24h', '7d'].includes(range)) throw new CliError(`--range takes 1h, 24h or 7d (got "${range}")`);
   await withApi(ctx, async (api) => {
-    const s = await api.request('GET', `/api/v1/servers/${encodeURIComponent(name)}`, {
-      parse: (v) => ServerDetail.parse(v),
-    });
-    if (opts.output === 'json') return printJson(ctx, s);
-    ctx.stdout.write(renderKeyValues(serverDetailPairs(s, ctx.now())));
+    const path = `/api/v1/servers/${encodeURIComponent(name)}`;
+    const s = await api.request('GET', path, { parse: (v) => ServerDetail.parse(v) });
+    let metrics: MetricsResponse | null = null;
+    try {
+      metrics = await api.request('GET', `${path}/metrics`, {
+        query: { range },
+        parse: (v) => MetricsResponse.parse(v),
+      });
+    } catch (err) {
+      // A gateway from before metrics has no such route: show the rest.
+      if (!(err instanceof ApiError && err.code === 'NOT_FOUND')) throw err;
+    }
+    if (opts.output === 'json') return printJson(ctx, { ...s, metrics });
+    const c = colors(ctx.color);
+    const pairs = serverDetailPairs(s, ctx.now());
+    const text = renderKeyValues(pairs).replace(
+      /^(Health: +)(\S+)$/m,
+      (_, k: string, h: string) => k + colorHealth(c, s.health, h),
+    );
+    ctx.stdout.write(text);
+    ctx.stdout.write(
+      metrics
+        ? '\n' + renderMetrics(metrics, ctx.now(), c, { cpuCount: s.system?.cpuCount })
+        : '\nMetrics: this gateway does not report metrics\n',
+    );
   });
 }
 

@@ -13,6 +13,7 @@ import {
   encodeFrame,
   typesOf,
   type GatewayToAgent,
+  type Metrics,
   type SystemInfo,
 } from '@corral/protocol';
 import type { ServerStore } from '../servers/server-store.js';
@@ -76,6 +77,8 @@ export interface AgentHubDeps {
   nodeId: string;
   log: Logger;
   bus: Bus;
+  /** Takes the agents' `metrics` samples (MetricsService); must not block or throw. */
+  metrics: { ingest(server: ServersTable, sample: Metrics): void };
 }
 
 /** Control connections of all agents on this node: handshake, liveness, status, channel requests. */
@@ -281,6 +284,10 @@ export class AgentHub {
           case 'info':
             c.system = msg.system;
             await this.deps.servers.touch(server.id, msg.system);
+            return;
+          case 'metrics':
+            // Validated by the protocol schema in decodeFrame; buffered and written in batches.
+            this.deps.metrics.ingest(server, msg);
             return;
           case 'channel.reject':
             // The channel's home may be another node: route the refusal there.

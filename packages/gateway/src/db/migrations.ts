@@ -302,6 +302,68 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0007_metrics': {
+      async up(db: Kysely<unknown>) {
+        // Health metrics (metrics/metrics-service.ts): raw samples kept 24 h, one-minute rollups 7 days,
+        // hourly rollups 90 days. No foreign keys: rows are written in bulk and purged by age, and a
+        // deleted server's rows are removed with it (MetricsService.forget).
+        const real = 'double precision';
+        await db.schema
+          .createTable('server_metrics')
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('server_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('cpu_pct', real, (c) => c.notNull())
+          .addColumn('mem_pct', real, (c) => c.notNull())
+          .addColumn('mem_used', 'bigint', (c) => c.notNull())
+          .addColumn('mem_total', 'bigint', (c) => c.notNull())
+          .addColumn('disk_pct', real)
+          .addColumn('disk_used', 'bigint')
+          .addColumn('disk_total', 'bigint')
+          .addColumn('load1', real, (c) => c.notNull())
+          .addColumn('rx_bps', real)
+          .addColumn('tx_bps', real)
+          .addPrimaryKeyConstraint('server_metrics_pk', ['server_id', 'at'])
+          .execute();
+        await db.schema.createIndex('server_metrics_at').on('server_metrics').column('at').execute();
+        for (const table of ['server_metrics_1m', 'server_metrics_1h']) {
+          await db.schema
+            .createTable(table)
+            .addColumn('workspace_id', 'text', (c) => c.notNull())
+            .addColumn('server_id', 'text', (c) => c.notNull())
+            .addColumn('bucket', 'text', (c) => c.notNull())
+            .addColumn('samples', 'integer', (c) => c.notNull())
+            .addColumn('cpu_pct', real, (c) => c.notNull())
+            .addColumn('cpu_pct_max', real, (c) => c.notNull())
+            .addColumn('mem_pct', real, (c) => c.notNull())
+            .addColumn('mem_pct_max', real, (c) => c.notNull())
+            .addColumn('disk_pct', real)
+            .addColumn('disk_pct_max', real)
+            .addColumn('load1', real, (c) => c.notNull())
+            .addColumn('load1_max', real, (c) => c.notNull())
+            .addColumn('rx_bps', real)
+            .addColumn('tx_bps', real)
+            .addPrimaryKeyConstraint(`${table}_pk`, ['server_id', 'bucket'])
+            .execute();
+          await db.schema.createIndex(`${table}_bucket`).on(table).column('bucket').execute();
+        }
+        await db.schema
+          .createTable('server_metrics_latest')
+          .addColumn('server_id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('cpu_pct', real, (c) => c.notNull())
+          .addColumn('mem_pct', real, (c) => c.notNull())
+          .addColumn('disk_pct', real)
+          .addColumn('sample', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('server_metrics_latest_ws')
+          .on('server_metrics_latest')
+          .column('workspace_id')
+          .execute();
+      },
+    },
   };
 }
 

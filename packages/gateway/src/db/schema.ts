@@ -238,11 +238,65 @@ export interface ApprovalPoliciesTable {
   updated_by: string | null;
 }
 
+/** One raw metrics sample (kept 24 h); times are the gateway's receive time. Disk: the fullest mount. */
+export interface ServerMetricsTable {
+  workspace_id: string;
+  server_id: string;
+  at: string;
+  cpu_pct: number;
+  mem_pct: number;
+  mem_used: number;
+  mem_total: number;
+  disk_pct: number | null;
+  disk_used: number | null;
+  disk_total: number | null;
+  load1: number;
+  /** Bytes per second since the previous sample; null for the first one or after a counter reset. */
+  rx_bps: number | null;
+  tx_bps: number | null;
+}
+
+/** A rollup bucket (server_metrics_1m: 7 days, server_metrics_1h: 90 days): averages and maxima. */
+export interface ServerMetricsRollupTable {
+  workspace_id: string;
+  server_id: string;
+  /** Start of the minute or hour, ISO. */
+  bucket: string;
+  samples: number;
+  cpu_pct: number;
+  cpu_pct_max: number;
+  mem_pct: number;
+  mem_pct_max: number;
+  disk_pct: number | null;
+  disk_pct_max: number | null;
+  load1: number;
+  load1_max: number;
+  rx_bps: number | null;
+  tx_bps: number | null;
+}
+
+/** The newest sample of each server in full (every mount), for health and `latest`; shared by all nodes. */
+export interface ServerMetricsLatestTable {
+  server_id: string;
+  workspace_id: string;
+  at: string;
+  cpu_pct: number;
+  mem_pct: number;
+  /** The fullest mount's use. */
+  disk_pct: number | null;
+  /** JSON MetricsLatest. */
+  sample: string;
+}
+
 export interface Database {
   work_sessions: WorkSessionsTable;
   work_session_approvals: WorkSessionApprovalsTable;
   work_session_events: WorkSessionEventsTable;
   approval_policies: ApprovalPoliciesTable;
+  server_metrics: ServerMetricsTable;
+  server_metrics_1m: ServerMetricsRollupTable;
+  server_metrics_1h: ServerMetricsRollupTable;
+  server_metrics_latest: ServerMetricsLatestTable;
   server_groups: ServerGroupsTable;
   server_group_members: ServerGroupMembersTable;
   user_groups: UserGroupsTable;

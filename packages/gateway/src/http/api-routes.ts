@@ -49,6 +49,9 @@ import {
   FilesOpenResponse,
   WorkspaceUpdateRequest,
   WorkspaceDeleteRequest,
+  MetricsQuery,
+  MetricsResponse,
+  type MetricsRange,
   type Role,
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
@@ -232,7 +235,14 @@ export function apiRoutes(s: Services): AnyRoute[] {
       handler: async ({ principal: p }) => {
         const groups = await s.iam.serverGroupsByServer(p.workspaceId);
         const visible = await s.iam.visible(p, await s.servers.list(p.workspaceId));
-        return { items: visible.map((r) => ({ ...serverView(r), groups: groups.get(r.id) ?? [] })) };
+        const health = await s.metrics.healthFor(p.workspaceId, visible);
+        return {
+          items: visible.map((r) => ({
+            ...serverView(r),
+            groups: groups.get(r.id) ?? [],
+            health: health.get(r.id) ?? 'unknown',
+          })),
+        };
       },
     }),
     route({
@@ -246,7 +256,22 @@ export function apiRoutes(s: Services): AnyRoute[] {
         const server = await s.servers.getByName(p.workspaceId, params.name ?? '');
         await s.iam.require(p, 'server.read', server, req.ip);
         const groups = await s.iam.serverGroupsByServer(p.workspaceId);
-        return { ...serverDetail(server), groups: groups.get(server.id) ?? [] };
+        const health = (await s.metrics.healthFor(p.workspaceId, [server])).get(server.id) ?? 'unknown';
+        return { ...serverDetail(server), groups: groups.get(server.id) ?? [], health };
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/servers/:name/metrics',
+      summary: 'Health metrics of a server (name or id): 1h raw samples, 24h one-minute or 7d hourly rollups',
+      tag: 'servers',
+      query: MetricsQuery,
+      response: MetricsResponse,
+      errors: ['VALIDATION_FAILED', 'SERVER_NOT_FOUND'],
+      handler: async ({ principal: p, params, query, req }) => {
+        const server = await s.servers.getByNameOrId(p.workspaceId, params.name ?? '');
+        await s.iam.require(p, 'server.read', server, req.ip);
+        return s.metrics.query(server, (query as { range?: MetricsRange }).range ?? '1h');
       },
     }),
     route({
@@ -297,6 +322,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
           reason: `server ${server.name} was deleted`,
         });
         s.bus.publish(Subjects.agentsKick, { serverId: server.id, reason: 'server deleted' });
+        await s.metrics.forget(p.workspaceId, server.id);
         await s.audit.append({
           workspaceId: p.workspaceId,
           action: 'server.delete',

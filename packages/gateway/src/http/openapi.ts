@@ -18,6 +18,13 @@ export function openApiDocument(routes: AnyRoute[], version: string): unknown {
       required: true,
       schema: { type: 'string' },
     }));
+    // Query parameters from the route's query schema (a zod object), e.g. ?range=1h|24h|7d.
+    if (r.query instanceof z.ZodObject) {
+      for (const [name, schema] of Object.entries(r.query.shape as Record<string, z.ZodType>)) {
+        const { $schema: _dialect, ...json } = jsonSchema(schema) as { $schema?: string; type: string };
+        params.push({ name, in: 'query', required: !schema.safeParse(undefined).success, schema: json });
+      }
+    }
     const responses: Record<string, unknown> = {
       [String(r.status ?? 200)]:
         r.status === 204 || !r.response

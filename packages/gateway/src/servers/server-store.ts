@@ -145,6 +145,20 @@ export class ServerStore {
     return row;
   }
 
+  /** A server by its name, or else by its id (`srv_...`), in one workspace. */
+  async getByNameOrId(workspaceId: string, nameOrId: string): Promise<ServersTable> {
+    const rows = await this.db
+      .selectFrom('servers')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where((eb) => eb.or([eb('name', '=', nameOrId), eb('id', '=', nameOrId)]))
+      .execute();
+    // A name that happens to equal another server's id: the name wins, as in every other route.
+    const found = rows.find((r) => r.name === nameOrId) ?? rows[0];
+    if (!found) throw new CorralError('SERVER_NOT_FOUND', `No server named "${nameOrId}".`);
+    return found;
+  }
+
   /** Agent lookups come before we know the workspace: the agent id is globally unique. */
   async getByAgentId(agentId: string): Promise<ServersTable | undefined> {
     return this.db.selectFrom('servers').selectAll().where('agent_id', '=', agentId).executeTakeFirst();
