@@ -37,7 +37,9 @@ export async function openDatabase(url: string): Promise<OpenDb> {
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
     dialect = 'sqlite';
   }
-  const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+  // Migrations are independent of each other; a database that already has a later one (a branch that
+  // landed first) still gets an earlier one it lacks.
+  const migrator = new Migrator({ db, provider: migrationProvider(dialect), allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     await db.destroy();
