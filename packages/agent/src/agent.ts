@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { ExecRunner } from './exec/exec-runner.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { SystemInfo } from '@corral/protocol';
@@ -83,6 +84,7 @@ export function defaultAgentDeps(config: Pick<AgentConfig, 'caPem'>, overrides: 
 export class Agent {
   readonly #control: ControlConnection;
   readonly #channels: ChannelManager;
+  readonly #exec: ExecRunner;
   readonly #metrics: MetricsReporter | undefined;
   readonly #deps: AgentDeps;
   #stopping: Promise<void> | undefined;
@@ -113,6 +115,19 @@ export class Agent {
           deps.logger.warn('channel.reject not sent: control connection is down', { channel: m.channelId });
       },
     });
+    this.#exec = new ExecRunner({
+      serverId: config.serverId,
+      gatewayKey,
+      spawner: deps.spawner,
+      readPasswd: deps.readPasswd,
+      homeExists: deps.homeExists,
+      identity: deps.identity,
+      setprivPath: deps.setprivPath,
+      lang: deps.lang,
+      clock: deps.clock,
+      logger: deps.logger,
+      send: (m) => this.#control.send(m),
+    });
     const metricsIntervalMs = deps.metricsIntervalMs ?? DEFAULT_METRICS_INTERVAL_MS;
     this.#metrics =
       metricsIntervalMs > 0
@@ -139,6 +154,7 @@ export class Agent {
       random: deps.random,
       logger: deps.logger,
       onChannelOpen: (m) => this.#channels.open(m),
+      onExec: (m) => this.#exec.handle(m),
       onWelcome: (w) => {
         if (w.serverId !== config.serverId) {
           deps.logger.warn('gateway names another server id than the config', {
@@ -148,6 +164,8 @@ export class Agent {
         }
         // A protocol-1 gateway does not know `metrics` and would close the connection over it.
         if (w.protocolVersion >= 2) this.#metrics?.start();
+        // Output the gateway may have missed while we were away.
+        if (w.protocolVersion >= 2) this.#exec.resend();
       },
       onStateChange: (state) => {
         if (state !== 'connected') this.#metrics?.stop();
@@ -180,6 +198,7 @@ export class Agent {
     this.#stopping ??= (async () => {
       this.#metrics?.stop();
       await this.#control.stop();
+      this.#exec.dispose();
       await this.#channels.dispose();
       this.#deps.logger.info('stopped');
     })();

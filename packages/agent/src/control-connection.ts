@@ -57,6 +57,8 @@ export interface ControlConnectionOptions {
   logger: Logger;
   /** A `channel.open` arrived on an authenticated connection. */
   onChannelOpen: (message: ChannelOpenMessage) => void;
+  /** exec.start / exec.cancel / exec.ack (multi-server commands). */
+  onExec?: (message: Extract<GatewayToAgent, { type: 'exec.start' | 'exec.cancel' | 'exec.ack' }>) => void;
   /** After a successful `welcome`. */
   onWelcome?: (message: WelcomeMessage) => void;
   onStateChange?: (state: ControlState) => void;
@@ -260,6 +262,16 @@ export class ControlConnection {
           this.#o.onChannelOpen(m);
         } catch (err) {
           this.#o.logger.error('channel.open handler failed', { channel: m.channelId, error: (err as Error).message });
+        }
+        return;
+      case 'exec.start':
+      case 'exec.cancel':
+      case 'exec.ack':
+        if (this.#state !== 'connected') return this.#fail(CloseCode.PROTOCOL_ERROR, `${m.type} before welcome`);
+        try {
+          this.#o.onExec?.(m);
+        } catch (err) {
+          this.#o.logger.error('exec handler failed', { exec: m.execId, error: (err as Error).message });
         }
         return;
     }

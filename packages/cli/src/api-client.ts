@@ -208,6 +208,49 @@ export class ApiClient {
     }
   }
 
+  /**
+   * Send a request whose answer is a stream of JSON lines (NDJSON); `onLine` gets each parsed line as it
+   * arrives. Resolves when the stream ends. A non-2xx answer rejects like request() does. `signal` aborts.
+   */
+  streamLines(
+    method: string,
+    path: string,
+    body: unknown,
+    onLine: (value: unknown) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const headers: Record<string, string> = { accept: 'application/x-ndjson', 'content-type': 'application/json' };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const payload = JSON.stringify(body);
+    const url = this.url(path);
+    return new Promise((resolve, reject) => {
+      const r = httpsRequest(url, { method, headers, agent: this.agent, ...(signal ? { signal } : {}) }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status >= 300) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => reject(errorFromResponse({ status, headers: res.headers, body: Buffer.concat(chunks) })));
+          return;
+        }
+        let rest = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          rest += d;
+          let i: number;
+          while ((i = rest.indexOf('\n')) >= 0) {
+            const line = rest.slice(0, i);
+            rest = rest.slice(i + 1);
+            if (line.trim()) onLine(JSON.parse(line));
+          }
+        });
+        res.on('end', () => resolve());
+        res.on('error', (err) => reject(networkError(err, url)));
+      });
+      r.on('error', (err) => reject(networkError(err, url)));
+      r.end(payload);
+    });
+  }
+
   /** Close idle keep-alive connections so the process can exit. */
   close(): void {
     this.agent.destroy();

@@ -4,6 +4,7 @@ import type { CliContext } from './context.js';
 import type { WebshOptions } from './commands/websh.js';
 import type { WorkspaceUpdateOptions } from './commands/workspace.js';
 import type { CpOptions, FilesOptions } from './commands/files.js';
+import type { ExecOptions } from './commands/exec.js';
 import type { ActionOptions, AddRuleOptions, RequestOptions } from './commands/work-sessions.js';
 
 /**
@@ -282,6 +283,41 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .action(async (name: string, command: string[], opts: WebshOptions) => {
       const { websh } = await import('./commands/websh.js');
       setExitCode(await websh(ctx, name, command, opts));
+    });
+
+  // --- exec --------------------------------------------------------------------------------------
+  program
+    .command('exec')
+    .description('run a command on many servers at once; output streams live, a summary follows')
+    .argument('[command...]', 'the command and its arguments, after --')
+    .option('--servers <selectors>', 'servers, comma-separated: web-01, web-*, group:NAME, tag:K=V')
+    .option('-u, --user <osuser>', "OS account on the servers (default: each agent's account)")
+    .option('--parallel <n>', 'commands running at once (default 100)')
+    .option('--timeout <d>', 'per server, e.g. 30s, 5m (default 30s)')
+    .option('--work-session <id>', 'use this work session (needs the exec feature)')
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'corral exec --servers "web-*" -- uptime',
+        'corral exec --servers group:production --parallel 10 --timeout 5m -- sudo apt-get -y upgrade',
+        'corral exec --servers tag:env=staging -o json -- df -h /',
+        'corral exec ls',
+        'corral exec show exj_abc',
+      ]) +
+        '\nEach output line is prefixed with its server; stderr goes to stderr. Exit status: 0 when every server\n' +
+        'ran the command with status 0, 1 otherwise (failed, offline, refused and lost servers are listed),\n' +
+        '130 when interrupted (commands still running are stopped).\n' +
+        '\nEvery run is kept:\n' +
+        '  corral exec ls [-o json]          jobs, newest first\n' +
+        '  corral exec show JOB [-o json]    every server with status, exit code and output\n',
+    )
+    .action(async (command: string[], opts: ExecOptions) => {
+      const m = await import('./commands/exec.js');
+      // Without --servers, `exec ls` and `exec show JOB` read past runs (with it, `ls` is the command).
+      if (!opts.servers && command[0] === 'ls' && command.length === 1) return m.execLs(ctx, opts);
+      if (!opts.servers && command[0] === 'show' && command.length === 2) return m.execShow(ctx, command[1]!, opts);
+      setExitCode(await m.exec(ctx, command, opts));
     });
 
   // --- files -------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import { OutboxMailer, SmtpMailer } from './users/mailer.js';
 import { IamService } from './iam/iam-service.js';
 import { WorkSessionService } from './work-sessions/work-session-service.js';
 import { FilesService } from './files/files-service.js';
+import { ExecService } from './exec/exec-service.js';
 import { MetricsService } from './metrics/metrics-service.js';
 import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 
@@ -157,6 +158,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       maxUploadBytes: config.maxUploadBytes,
       maxEditBytes: config.maxEditBytes,
     }),
+    exec: new ExecService(db, audit, agents, signer, bus, iam, workSessions, clock, log),
     loopbackUrl: () => loopbackUrl,
     caPem: tls.caPem,
     metrics,

@@ -412,3 +412,94 @@ export const ServerGroupList = z.object({
   items: z.array(z.object({ id: z.string(), name: z.string(), servers: z.array(z.string()), createdAt: z.string() })),
 });
 export const ServerGroupCreateRequest = z.strictObject({ name: z.string().regex(SERVER_NAME_RE) });
+
+// --- exec (multi-server commands) --------------------------------------------------------------------
+export const ExecRequest = z.strictObject({
+  /** Selectors as for grants: names, globs, group:NAME, tag:K=V. */
+  servers: z.array(z.string().min(1).max(200)).min(1).max(32),
+  command: z.array(z.string().max(65536)).min(1).max(1024),
+  osUser: z.string().regex(OS_USER_RE).optional(),
+  /** Commands running at once (default 100). */
+  parallel: z.number().int().min(1).max(10000).optional(),
+  /** Per server (default 30 s). */
+  timeoutSeconds: z.number().int().min(1).max(86400).optional(),
+  workSessionId: z
+    .string()
+    .regex(/^wks_[A-Za-z0-9_-]{1,60}$/)
+    .optional(),
+});
+export const ExecSummary = z.object({
+  servers: z.number(),
+  ok: z.number(),
+  failed: z.number(),
+  offline: z.number(),
+  refused: z.number(),
+  lost: z.number(),
+  cancelled: z.number(),
+  durationMs: z.number(),
+});
+export type ExecSummary = z.infer<typeof ExecSummary>;
+export const ExecTargetStatus = z.enum([
+  'queued',
+  'running',
+  'ok',
+  'failed',
+  'offline',
+  'refused',
+  'lost',
+  'cancelled',
+]);
+/** The lines of the NDJSON stream POST /api/v1/exec answers with. */
+export const ExecStreamEvent = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('job'),
+    jobId: z.string(),
+    command: z.array(z.string()),
+    targets: z.array(z.object({ server: z.string(), status: ExecTargetStatus, reason: z.string().optional() })),
+  }),
+  z.object({ type: z.literal('output'), server: z.string(), stream: z.enum(['stdout', 'stderr']), data: z.string() }),
+  z.object({
+    type: z.literal('exit'),
+    server: z.string(),
+    status: ExecTargetStatus,
+    exitCode: z.number().nullable(),
+    signal: z.string().nullable(),
+    timedOut: z.boolean(),
+    truncated: z.boolean(),
+    durationMs: z.number(),
+    reason: z.string().optional(),
+  }),
+  z.object({ type: z.literal('done'), jobId: z.string(), summary: ExecSummary }),
+  z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+]);
+export type ExecStreamEvent = z.infer<typeof ExecStreamEvent>;
+export const ExecJobView = z.object({
+  id: z.string(),
+  user: z.string(),
+  servers: z.array(z.string()),
+  command: z.array(z.string()),
+  osUser: z.string().nullable(),
+  createdAt: z.string(),
+  finishedAt: z.string().nullable(),
+  summary: ExecSummary.nullable(),
+});
+export type ExecJobView = z.infer<typeof ExecJobView>;
+export const ExecJobList = z.object({ items: z.array(ExecJobView) });
+export const ExecJobDetail = ExecJobView.extend({
+  results: z.array(
+    z.object({
+      server: z.string(),
+      status: z.string(),
+      reason: z.string().nullable(),
+      exitCode: z.number().nullable(),
+      signal: z.string().nullable(),
+      startedAt: z.string().nullable(),
+      finishedAt: z.string().nullable(),
+      workSessionId: z.string().nullable(),
+      stdout: z.string(),
+      stderr: z.string(),
+      truncated: z.boolean(),
+    }),
+  ),
+});
+export type ExecJobDetail = z.infer<typeof ExecJobDetail>;

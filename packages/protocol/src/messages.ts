@@ -140,12 +140,83 @@ export const Metrics = z.strictObject({
 });
 export type Metrics = z.infer<typeof Metrics>;
 
+// --- exec (multi-server commands), protocol 2 -------------------------------------------------------
+
+/** One server's part of an exec job: `<jobId>-<n>`. */
+export const ExecId = z.string().regex(/^exj_[A-Za-z0-9_-]{1,40}\.\d{1,6}$/);
+/** Largest output piece in one frame, before base64. */
+export const EXEC_CHUNK_BYTES = 32 * 1024;
+/** Output kept and forwarded per server; past it the rest is dropped and `truncated` is set. */
+export const EXEC_MAX_OUTPUT_BYTES = 1024 * 1024;
+
+/** Run a command (the grant, kind `exec`, carries it and the OS user) in pipes; output comes back seq-numbered. */
+export const ExecStart = z.strictObject({
+  type: z.literal('exec.start'),
+  execId: ExecId,
+  grant: Grant,
+  signature: z.string().max(256),
+  /** Kill the command's process group after this long. */
+  timeoutMs: z
+    .number()
+    .int()
+    .min(1000)
+    .max(24 * 3600_000),
+});
+/** Stop a running command (SIGTERM to its group, SIGKILL 2 s later). */
+export const ExecCancel = z.strictObject({ type: z.literal('exec.cancel'), execId: ExecId });
+/** The gateway has the command's exit and everything before it: the agent may forget it. */
+export const ExecAck = z.strictObject({ type: z.literal('exec.ack'), execId: ExecId });
+
+/**
+ * A piece of output. `seq` counts from 0 per execId across output and exit, so that a gateway receiving
+ * frames again after a reconnect (the agent re-sends what was not acknowledged) drops duplicates.
+ */
+export const ExecOutput = z.strictObject({
+  type: z.literal('exec.output'),
+  execId: ExecId,
+  seq: z.number().int().min(0),
+  stream: z.enum(['stdout', 'stderr']),
+  /** base64 */
+  data: z.string().max(Math.ceil((EXEC_CHUNK_BYTES * 4) / 3) + 4),
+});
+export const ExecExit = z.strictObject({
+  type: z.literal('exec.exit'),
+  execId: ExecId,
+  seq: z.number().int().min(0),
+  code: z.number().int().nullable(),
+  signal: z.string().max(32).nullable(),
+  timedOut: z.boolean(),
+  /** Output past EXEC_MAX_OUTPUT_BYTES was dropped. */
+  truncated: z.boolean(),
+  /** The agent refused or could not start the command (bad grant, unknown user, spawn failure). */
+  error: z.strictObject({ code: z.string().max(64), message: z.string().max(1024) }).optional(),
+});
+
 /** Frames the gateway sends to an agent. */
-export const GatewayToAgent = z.discriminatedUnion('type', [Challenge, Welcome, Ping, Pong, ChannelOpen]);
+export const GatewayToAgent = z.discriminatedUnion('type', [
+  Challenge,
+  Welcome,
+  Ping,
+  Pong,
+  ChannelOpen,
+  ExecStart,
+  ExecCancel,
+  ExecAck,
+]);
 export type GatewayToAgent = z.infer<typeof GatewayToAgent>;
 
 /** Frames an agent sends to the gateway. */
-export const AgentToGateway = z.discriminatedUnion('type', [Hello, Auth, Ping, Pong, ChannelReject, Info, Metrics]);
+export const AgentToGateway = z.discriminatedUnion('type', [
+  Hello,
+  Auth,
+  Ping,
+  Pong,
+  ChannelReject,
+  Info,
+  Metrics,
+  ExecOutput,
+  ExecExit,
+]);
 export type AgentToGateway = z.infer<typeof AgentToGateway>;
 
 // ---------------------------------------------------------------------------------------------

@@ -40,11 +40,24 @@ const DurationSeconds = z
   .min(60)
   .max(30 * 86400);
 
+/**
+ * Command patterns for exec under a work session: `*` matches anything, `?` one character, matched
+ * against the whole command line (words joined by spaces). Deny wins; a non-empty allow list admits only
+ * what it matches.
+ */
+export const CommandAcl = z.strictObject({
+  allow: z.array(z.string().min(1).max(500)).max(100).optional(),
+  deny: z.array(z.string().min(1).max(500)).max(100).optional(),
+});
+export type CommandAcl = z.infer<typeof CommandAcl>;
+
 export const WorkSessionRequest = z.strictObject({
   servers: Selectors,
   features: z.array(Feature).min(1).max(FEATURES.length),
   durationSeconds: DurationSeconds,
   reason: z.string().trim().min(1, 'give a reason').max(1000),
+  /** Limits exec under this work session. */
+  commands: CommandAcl.optional(),
 });
 export type WorkSessionRequest = z.infer<typeof WorkSessionRequest>;
 
@@ -91,6 +104,7 @@ export const WorkSessionView = z.object({
     .nullable(),
   /** Whether the caller may approve or deny it now. */
   canApprove: z.boolean(),
+  commands: CommandAcl.nullable(),
 });
 export type WorkSessionView = z.infer<typeof WorkSessionView>;
 export const WorkSessionList = z.object({ items: z.array(WorkSessionView) });

@@ -289,6 +289,14 @@ export class AgentHub {
             // Validated by the protocol schema in decodeFrame; buffered and written in batches.
             this.deps.metrics.ingest(server, msg);
             return;
+          case 'exec.output':
+          case 'exec.exit':
+            // The job runs on whichever node took the request: route by the job id in the exec id.
+            this.deps.bus.publish(Subjects.execEvent(msg.execId.slice(0, msg.execId.lastIndexOf('.'))), {
+              serverId: server.id,
+              ...msg,
+            });
+            return;
           case 'channel.reject':
             // The channel's home may be another node: route the refusal there.
             this.deps.bus.publish(Subjects.channelEvent(msg.channelId), { serverId: server.id, ...msg });

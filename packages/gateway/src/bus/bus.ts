@@ -64,6 +64,8 @@ export const Subjects = {
   accessChanged: 'corral.control.access.changed',
   /** Publish to every node: close this server's agent connection (the server was deleted). */
   agentsKick: 'corral.control.agents.kick',
+  /** Publish: an agent's exec output or exit, for the node that runs the job (jobId from the execId). */
+  execEvent: (jobId: string) => `corral.exec.${jobId}.event`,
   /** Publish to every node: a workspace changed (deleted); drop cached routing for this name. */
   workspaceChanged: 'corral.control.workspace.changed',
 };

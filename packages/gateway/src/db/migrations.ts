@@ -364,6 +364,47 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0010_exec': {
+      async up(db: Kysely<unknown>) {
+        // Command allow/deny lists attached to a work session (JSON {allow?, deny?}).
+        await db.schema.alterTable('work_sessions').addColumn('commands', 'text').execute();
+        await db.schema
+          .createTable('exec_jobs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('user_email', 'text', (c) => c.notNull())
+          .addColumn('selectors', 'text', (c) => c.notNull())
+          .addColumn('command', 'text', (c) => c.notNull())
+          .addColumn('os_user', 'text')
+          .addColumn('parallel', 'integer', (c) => c.notNull())
+          .addColumn('timeout_s', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('finished_at', 'text')
+          .addColumn('summary', 'text')
+          .execute();
+        await db.schema.createIndex('exec_jobs_ws').on('exec_jobs').columns(['workspace_id', 'created_at']).execute();
+        await db.schema
+          .createTable('exec_results')
+          .addColumn('job_id', 'text', (c) => c.notNull().references('exec_jobs.id'))
+          .addColumn('n', 'integer', (c) => c.notNull())
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('server_id', 'text')
+          .addColumn('server_name', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('work_session_id', 'text')
+          .addColumn('exit_code', 'integer')
+          .addColumn('signal', 'text')
+          .addColumn('started_at', 'text')
+          .addColumn('finished_at', 'text')
+          .addColumn('stdout', 'text')
+          .addColumn('stderr', 'text')
+          .addColumn('truncated', 'integer', (c) => c.notNull().defaultTo(0))
+          .addPrimaryKeyConstraint('exec_results_pk', ['job_id', 'n'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -209,6 +209,45 @@ export interface WorkSessionsTable {
   ext_duration_s: number | null;
   ext_reason: string | null;
   ext_requested_at: string | null;
+  /** Command allow/deny lists (JSON {allow?, deny?}), or null. */
+  commands: string | null;
+}
+
+/** A multi-server command: one row per run. */
+export interface ExecJobsTable {
+  id: string;
+  workspace_id: string;
+  user_id: string;
+  user_email: string;
+  selectors: string;
+  /** JSON array of words. */
+  command: string;
+  os_user: string | null;
+  parallel: number;
+  timeout_s: number;
+  created_at: string;
+  finished_at: string | null;
+  /** JSON {ok, failed, offline, refused, durationMs}. */
+  summary: string | null;
+}
+
+/** One server's part of a job. status: queued | running | ok | failed | offline | refused | lost | cancelled. */
+export interface ExecResultsTable {
+  job_id: string;
+  n: number;
+  workspace_id: string;
+  server_id: string | null;
+  server_name: string;
+  status: string;
+  reason: string | null;
+  work_session_id: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  stdout: string | null;
+  stderr: string | null;
+  truncated: Generated<number>;
 }
 
 export interface WorkSessionApprovalsTable {
@@ -289,6 +328,8 @@ export interface ServerMetricsLatestTable {
 }
 
 export interface Database {
+  exec_jobs: ExecJobsTable;
+  exec_results: ExecResultsTable;
   work_sessions: WorkSessionsTable;
   work_session_approvals: WorkSessionApprovalsTable;
   work_session_events: WorkSessionEventsTable;

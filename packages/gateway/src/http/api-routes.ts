@@ -44,6 +44,9 @@ import {
   WorkSessionStatus,
   ApprovalPolicy,
   ApprovalPolicyView,
+  ExecRequest,
+  ExecJobList,
+  ExecJobDetail,
   WorkspaceDetail,
   FilesOpenRequest,
   FilesOpenResponse,
@@ -629,6 +632,60 @@ export function apiRoutes(s: Services): AnyRoute[] {
       },
     }),
     ...filesRoutes(s),
+    // --- exec ------------------------------------------------------------------------------------------
+    route({
+      method: 'POST',
+      url: '/api/v1/exec',
+      summary:
+        'Run a command on every server a selector matches; answers a live NDJSON stream (job, output, exit, done)',
+      tag: 'exec',
+      body: ExecRequest,
+      errors: ['VALIDATION_FAILED'],
+      handler: async ({ principal: p, body, req, reply }) => {
+        let aborted = false;
+        let started = false;
+        const lines: string[] = [];
+        const write = (e: object): void => {
+          const line = JSON.stringify(e) + '\n';
+          if (!started) {
+            started = true;
+            reply.hijack();
+            reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+          }
+          if (!aborted) reply.raw.write(line);
+          else lines.push(line);
+        };
+        // Ctrl-C in the CLI closes the request: commands still running are cancelled.
+        reply.raw.on('close', () => {
+          if (!reply.raw.writableFinished) aborted = true;
+        });
+        try {
+          await s.exec.run(p, body, req.ip, write, () => aborted);
+        } catch (err) {
+          if (!started) throw err;
+          write({ type: 'error', code: 'INTERNAL', message: (err as Error).message });
+        }
+        if (started) reply.raw.end();
+        return reply;
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/exec',
+      summary: 'Exec jobs, newest first (members: their own)',
+      tag: 'exec',
+      response: ExecJobList,
+      handler: async ({ principal: p }) => ({ items: await s.exec.list(p) }),
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/exec/:id',
+      summary: 'One exec job with every server’s status, exit code and output',
+      tag: 'exec',
+      response: ExecJobDetail,
+      errors: ['EXEC_JOB_NOT_FOUND'],
+      handler: async ({ principal: p, params }) => s.exec.show(p, params.id ?? ''),
+    }),
     // --- the workspace itself ------------------------------------------------------------------------------
     route({
       method: 'GET',

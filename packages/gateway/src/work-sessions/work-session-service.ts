@@ -3,6 +3,7 @@ import {
   ApprovalPolicy,
   DEFAULT_APPROVAL_POLICY,
   type ApprovalPolicyView,
+  type CommandAcl,
   type Feature,
   type Role,
   type TimelineEntry,
@@ -233,7 +234,18 @@ export class WorkSessionService {
         `The policy allows at most ${humanDuration(d.maxDurationSeconds)} for this request (rule ${d.rule}); ask for less.`,
       );
     }
-    return this.create(p, who, body.servers, servers, features, body.durationSeconds, body.reason, d, sourceIp);
+    return this.create(
+      p,
+      who,
+      body.servers,
+      servers,
+      features,
+      body.durationSeconds,
+      body.reason,
+      d,
+      sourceIp,
+      body.commands,
+    );
   }
 
   private async create(
@@ -246,6 +258,7 @@ export class WorkSessionService {
     reason: string,
     d: ReturnType<typeof evaluatePolicy>,
     sourceIp: string,
+    commands?: CommandAcl,
   ): Promise<WorkSessionView> {
     const id = newId('wks');
     const nowMs = this.clock.now();
@@ -275,6 +288,7 @@ export class WorkSessionService {
         ext_duration_s: null,
         ext_reason: null,
         ext_requested_at: null,
+        commands: commands ? JSON.stringify(commands) : null,
       })
       .execute();
     const actor = { id: p.userId, name: p.email };
@@ -287,6 +301,7 @@ export class WorkSessionService {
       reason,
       rule: d.rule,
       decision: d.action,
+      ...(commands ? { commands } : {}),
     });
     if (status === 'approved') {
       await this.event(p.workspaceId, id, 'approved', null, sourceIp, { by: 'policy', rule: d.rule, reason: d.reason });
@@ -474,6 +489,7 @@ export class WorkSessionService {
           : null,
         canApprove:
           Boolean(waiting) && canApprove(me, r.user_id, w.approvers).ok && !mine.some((a) => a.user_id === p.userId),
+        commands: r.commands ? (JSON.parse(r.commands) as CommandAcl) : null,
       };
     });
   }
@@ -875,7 +891,7 @@ export class WorkSessionService {
     feature: Feature,
     wantedId: string | undefined,
     sourceIp: string,
-  ): Promise<{ id: string; expiresAt: string | null }> {
+  ): Promise<{ id: string; expiresAt: string | null; commands: CommandAcl | null }> {
     const now = this.clock.now();
     const rows = (
       await this.db
@@ -949,7 +965,111 @@ export class WorkSessionService {
         if (!(err instanceof CorralError && err.code === 'WORK_SESSION_STATE')) throw err;
       }
     }
-    return { id: chosen.row.id, expiresAt: chosen.row.expires_at };
+    return {
+      id: chosen.row.id,
+      expiresAt: chosen.row.expires_at,
+      commands: chosen.row.commands ? (JSON.parse(chosen.row.commands) as CommandAcl) : null,
+    };
+  }
+
+  /**
+   * cover() for many servers at once (multi-server commands): one query for the user's sessions, and at
+   * most ONE work session opened on the spot for all the servers the policy auto-approves. Answers, per
+   * server id, the covering session or the refusal.
+   */
+  async coverMany(
+    p: Principal,
+    servers: readonly ServersTable[],
+    feature: Feature,
+    wantedId: string | undefined,
+    sourceIp: string,
+  ): Promise<Map<string, { id: string; commands: CommandAcl | null } | CorralError>> {
+    const out = new Map<string, { id: string; commands: CommandAcl | null } | CorralError>();
+    if (wantedId) {
+      for (const s of servers) {
+        try {
+          const c = await this.cover(p, s, feature, wantedId, sourceIp);
+          out.set(s.id, { id: c.id, commands: c.commands });
+        } catch (err) {
+          if (!(err instanceof CorralError)) throw err;
+          out.set(s.id, err);
+        }
+      }
+      return out;
+    }
+    const now = this.clock.now();
+    const rows = (
+      await this.db
+        .selectFrom('work_sessions')
+        .selectAll()
+        .where('workspace_id', '=', p.workspaceId)
+        .where('user_id', '=', p.userId)
+        .where('status', 'in', ['approved', 'active'])
+        .execute()
+    ).map(parse);
+    const candidates = rows.map((w) => ({ ...w, status: w.row.status }));
+    const activate = new Map<string, (typeof candidates)[number]>();
+    const uncovered: ServersTable[] = [];
+    for (const s of servers) {
+      const c = pickCovering(candidates, s.id, feature, now);
+      if (!c) {
+        uncovered.push(s);
+        continue;
+      }
+      out.set(s.id, { id: c.row.id, commands: c.row.commands ? (JSON.parse(c.row.commands) as CommandAcl) : null });
+      if (c.row.status === 'approved') activate.set(c.row.id, c);
+    }
+    if (uncovered.length > 0) {
+      const who = await this.requester(p.workspaceId, p.userId, p.role);
+      const policy = await this.policy(p.workspaceId);
+      const facts = await this.facts(p.workspaceId, uncovered);
+      const auto: ServersTable[] = [];
+      const decisions: Array<ReturnType<typeof evaluatePolicy>> = [];
+      for (const [i, s] of uncovered.entries()) {
+        const d = evaluatePolicy(policy, who, [facts[i]!], [feature]);
+        if (d.action === 'auto_approve') {
+          auto.push(s);
+          decisions.push(d);
+        } else {
+          out.set(
+            s.id,
+            await this.required(
+              p,
+              s,
+              feature,
+              sourceIp,
+              d.action === 'deny' ? `the approval policy denies it: ${d.reason}` : undefined,
+            ),
+          );
+        }
+      }
+      if (auto.length > 0) {
+        const d = decisions.reduce((a, b) => (b.maxDurationSeconds < a.maxDurationSeconds ? b : a));
+        const view = await this.create(
+          p,
+          who,
+          auto.length === 1 ? [auto[0]!.name] : auto.map((s) => s.name).slice(0, 32),
+          auto,
+          [feature],
+          d.maxDurationSeconds,
+          `${feature} on ${auto.length} server(s) (auto-approved by rule ${d.rule})`,
+          d,
+          sourceIp,
+        );
+        const fresh = await this.load(p.workspaceId, view.id);
+        for (const s of auto) out.set(s.id, { id: view.id, commands: null });
+        activate.set(view.id, { ...fresh, status: fresh.row.status });
+      }
+    }
+    for (const c of activate.values()) {
+      try {
+        await this.move(c, 'activate', { activated_at: iso(now) });
+        await this.event(p.workspaceId, c.row.id, 'activated', { id: p.userId, name: p.email }, sourceIp, { feature });
+      } catch (err) {
+        if (!(err instanceof CorralError && err.code === 'WORK_SESSION_STATE')) throw err;
+      }
+    }
+    return out;
   }
 
   private async required(
