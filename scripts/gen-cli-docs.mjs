@@ -23,6 +23,7 @@ const commands = [
   'server token ls',
   'server token revoke',
   'websh',
+  'exec',
   'ls',
   'cp',
   'edit',

@@ -20,6 +20,10 @@ function outputOption(): Option {
   return new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table');
 }
 
+function collectList(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 function examples(lines: string[]): string {
   return '\nExamples:\n' + lines.map((l) => `  $ ${l}`).join('\n') + '\n';
 }
@@ -441,6 +445,8 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .option('--duration <d>', 'how long, e.g. 30m, 2h', '1h')
     .requiredOption('--reason <text>', 'what the work is (approvers see it)')
     .option('--wait', 'wait until the request is approved or denied')
+    .option('--allow-command <pattern>', 'exec: only commands matching (* and ?); repeat for more', collectList, [])
+    .option('--deny-command <pattern>', 'exec: never commands matching (* and ?); repeat for more', collectList, [])
     .addOption(outputOption())
     .addHelpText(
       'after',

@@ -172,6 +172,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['POST', `/api/v1/servers/${t.b.serverName}/files/chmod`, { path: '/tmp/x', mode: 0o777 }],
     ['GET', `/api/v1/servers/${t.b.serverName}/files/text?path=/etc/hostname`],
     ['PUT', `/api/v1/servers/${t.b.serverName}/files/text?path=/tmp/x`, { content: 'x', etag: '' }],
+    ['GET', `/api/v1/exec/exj_doesnotmatter`],
     ['GET', `/api/v1/work-sessions/${t.b.workSessionId}`],
     ['GET', `/api/v1/work-sessions/${t.b.workSessionId}/timeline`],
     ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/approve`, {}],
@@ -194,6 +195,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     '/api/v1/approvals',
     '/api/v1/policies/work-sessions',
     '/api/v1/workspace',
+    '/api/v1/exec',
   ];
   const selfCalls = ['/api/v1/auth/whoami', '/api/v1/audit/verify'];
 
@@ -232,6 +234,8 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'POST /api/v1/servers/:name/files/chmod',
       'GET /api/v1/servers/:name/files/text',
       'PUT /api/v1/servers/:name/files/text',
+      'GET /api/v1/exec/:id',
+      'POST /api/v1/exec', // selectors resolve among the caller's own servers only (B's names match none: 400)
       'GET /api/v1/work-sessions/:id',
       'GET /api/v1/work-sessions/:id/timeline',
       'POST /api/v1/work-sessions/:id/approve',
@@ -264,6 +268,12 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       headers: { 'content-type': `multipart/form-data; boundary=${b}` },
     });
     expect(up.status).toBe(404);
+    const ex = await call(t.a.host, 'POST', '/api/v1/exec', {
+      token: t.a.token,
+      body: { servers: [t.b.serverName], command: ['true'] },
+    });
+    expect(ex.status).toBe(400);
+    expect(ex.body.error.message).toMatch(/matches no server you can see/);
     // B's objects are untouched: the join token still works for B, the session is still live.
     const list = await call(t.b.host, 'GET', '/api/v1/join-tokens', { token: t.b.token });
     expect(list.body.items[0].revokedAt).toBeNull();

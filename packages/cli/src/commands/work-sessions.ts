@@ -157,6 +157,8 @@ export interface RequestOptions extends OutputOptions {
   duration?: string;
   reason?: string;
   wait?: boolean;
+  allowCommand?: string[];
+  denyCommand?: string[];
 }
 
 export function requestBody(opts: RequestOptions): {
@@ -164,6 +166,7 @@ export function requestBody(opts: RequestOptions): {
   features: Feature[];
   durationSeconds: number;
   reason: string;
+  commands?: { allow?: string[]; deny?: string[] };
 } {
   if (!opts.servers)
     throw new CliError('--servers SELECTOR is required (web-01, web-*, group:NAME, tag:K=V; comma-separated)');
@@ -174,6 +177,14 @@ export function requestBody(opts: RequestOptions): {
     features: parseFeatures(opts.features),
     durationSeconds: parseDuration(opts.duration ?? '1h'),
     reason: opts.reason.trim(),
+    ...(opts.allowCommand?.length || opts.denyCommand?.length
+      ? {
+          commands: {
+            ...(opts.allowCommand?.length ? { allow: opts.allowCommand } : {}),
+            ...(opts.denyCommand?.length ? { deny: opts.denyCommand } : {}),
+          },
+        }
+      : {}),
   };
 }
 
