@@ -24,6 +24,7 @@ const commands = [
   'server token revoke',
   'websh',
   'exec',
+  'tunnel',
   'ls',
   'cp',
   'edit',

@@ -324,6 +324,27 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
       setExitCode(await m.exec(ctx, command, opts));
     });
 
+  // --- tunnel ------------------------------------------------------------------------------------
+  program
+    .command('tunnel')
+    .description('forward local ports to HOST:PORT as seen from a server (like ssh -L); runs until Ctrl-C')
+    .argument('<server>', 'server name')
+    .option('-L, --forward <spec>', '[BIND:]LOCAL_PORT:TARGET_HOST:TARGET_PORT; repeat for more', collectList, [])
+    .option('--work-session <id>', 'use this work session (needs the port_forward feature)')
+    .addHelpText(
+      'after',
+      examples([
+        'corral tunnel db-01 -L 5432:127.0.0.1:5432',
+        'corral tunnel web-01 -L 8080:localhost:80 -L 0.0.0.0:9090:localhost:9090',
+      ]) +
+        "\nEvery TCP connection is its own channel, audited with its byte counts. Targets are the server's own\n" +
+        'addresses unless a superuser allows any (corral workspace update --tunnel-targets any).\n',
+    )
+    .action(async (server: string, opts: { forward?: string[]; workSession?: string }) => {
+      const { tunnel } = await import('./commands/tunnel.js');
+      setExitCode(await tunnel(ctx, server, opts));
+    });
+
   // --- files -------------------------------------------------------------------------------------
   program
     .command('ls')
@@ -407,6 +428,7 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .option('--plan <plan>', 'essentials or enterprise')
     .option('--display-name <name>', 'shown in the UI ("" clears it)')
     .option('--billing-email <email>', 'where invoices go ("" clears it)')
+    .option('--tunnel-targets <which>', 'port forwarding may reach: server (its own addresses) or any')
     .addOption(outputOption())
     .action(async (opts: WorkspaceUpdateOptions) => {
       const { workspaceUpdate } = await import('./commands/workspace.js');

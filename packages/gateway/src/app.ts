@@ -29,6 +29,7 @@ import { IamService } from './iam/iam-service.js';
 import { WorkSessionService } from './work-sessions/work-session-service.js';
 import { FilesService } from './files/files-service.js';
 import { ExecService } from './exec/exec-service.js';
+import { TunnelService } from './tunnels/tunnel-service.js';
 import { MetricsService } from './metrics/metrics-service.js';
 import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 
@@ -129,8 +130,14 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     const revoked = { code: 'ACCESS_REVOKED', reason: 'your access to this server was removed' };
     if (!u || u.deactivated_at || !server) return revoked;
     const p = { workspaceId: spec.workspaceId, userId: spec.userId, role: u.role } as Principal;
-    const feature = spec.kind === 'files' ? (spec.filesPurpose ?? 'file_transfer') : 'terminal';
-    if (!(await iam.decide(p, spec.kind === 'files' ? 'files.use' : 'websh.open', server)).allow) return revoked;
+    const feature =
+      spec.kind === 'files'
+        ? (spec.filesPurpose ?? 'file_transfer')
+        : spec.kind === 'tunnel'
+          ? 'port_forward'
+          : 'terminal';
+    const action = spec.kind === 'files' ? 'files.use' : spec.kind === 'tunnel' ? 'tunnel.open' : 'websh.open';
+    if (!(await iam.decide(p, action, server)).allow) return revoked;
     if (spec.workSessionId && !(await workSessions.stillCovers(spec.workSessionId, spec.serverId, feature))) {
       return { code: 'WORK_SESSION_ENDED', reason: `work session ${spec.workSessionId} no longer covers this server` };
     }
@@ -159,6 +166,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       maxEditBytes: config.maxEditBytes,
     }),
     exec: new ExecService(db, audit, agents, signer, bus, iam, workSessions, clock, log),
+    tunnels: new TunnelService(db, audit, channels, clock, log),
     loopbackUrl: () => loopbackUrl,
     caPem: tls.caPem,
     metrics,

@@ -16,6 +16,7 @@ import type { IamService } from './iam/iam-service.js';
 import type { WorkSessionService } from './work-sessions/work-session-service.js';
 import type { FilesService } from './files/files-service.js';
 import type { ExecService } from './exec/exec-service.js';
+import type { TunnelService } from './tunnels/tunnel-service.js';
 import type { MetricsService } from './metrics/metrics-service.js';
 
 /** The gateway's services, wired once in buildApp and handed to route handlers. */
@@ -38,6 +39,7 @@ export interface Services {
   workSessions: WorkSessionService;
   files: FilesService;
   exec: ExecService;
+  tunnels: TunnelService;
   /** This node's own HTTPS address on loopback (the browser file API connects to its channels here). */
   loopbackUrl(): string;
   /** The CA that signs this node's certificate (PEM). */

@@ -164,6 +164,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['DELETE', `/api/v1/servers/${t.b.serverName}`],
     ['DELETE', `/api/v1/server-groups/${t.b.name}-servers`],
     ['POST', `/api/v1/servers/${t.b.serverName}/files`, {}],
+    ['POST', `/api/v1/servers/${t.b.serverName}/tunnels`, { host: '127.0.0.1', port: 22 }],
     ['GET', `/api/v1/servers/${t.b.serverName}/files/list?path=/`],
     ['GET', `/api/v1/servers/${t.b.serverName}/files/download?path=/etc/hostname`],
     ['POST', `/api/v1/servers/${t.b.serverName}/files/mkdir`, { path: '/tmp/x' }],
@@ -225,6 +226,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'POST /api/v1/server-groups', // creates in the caller's own workspace only
       'DELETE /api/v1/server-groups/:group',
       'POST /api/v1/servers/:name/files',
+      'POST /api/v1/servers/:name/tunnels',
       'GET /api/v1/servers/:name/files/list',
       'GET /api/v1/servers/:name/files/download',
       'POST /api/v1/servers/:name/files/upload', // multipart; B's server answers 404 like the others (below)

@@ -203,6 +203,20 @@ export const WebshOpenRequest = z.strictObject({
     .regex(/^wks_[A-Za-z0-9_-]{1,60}$/)
     .optional(),
 });
+export const TunnelOpenRequest = z.strictObject({
+  host: z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^[A-Za-z0-9._:-]+$/, 'a host name or an IP address'),
+  port: z.number().int().min(1).max(65535),
+  workSessionId: z
+    .string()
+    .regex(/^wks_[A-Za-z0-9_-]{1,60}$/)
+    .optional(),
+});
+export const TunnelOpenResponse = z.object({ channelId: z.string(), token: z.string(), path: z.string() });
+
 export const FilesOpenRequest = z.strictObject({
   osUser: z.string().regex(OS_USER_RE).optional(),
   /** `file_transfer` (default) or `code_editor` (read and save text only); each is a work-session feature. */
@@ -370,6 +384,8 @@ export const AccessCheckResponse = z.object({
 export const Plan = z.enum(['essentials', 'enterprise']);
 export const WorkspaceSettings = z.strictObject({
   displayName: z.string().trim().min(1).max(100).optional(),
+  /** Port forwarding targets: `server` (default: the server's own addresses) or `any`. */
+  tunnelTargets: z.enum(['server', 'any']).optional(),
   billingEmail: z
     .string()
     .max(320)
@@ -389,6 +405,7 @@ export type WorkspaceDetail = z.infer<typeof WorkspaceDetail>;
 /** `plan` needs workspace.billing; the settings need workspace.settings (both superuser). */
 export const WorkspaceUpdateRequest = z.strictObject({
   plan: Plan.optional(),
+  tunnelTargets: z.enum(['server', 'any']).optional(),
   displayName: z.string().trim().min(1).max(100).nullable().optional(),
   billingEmail: z
     .string()

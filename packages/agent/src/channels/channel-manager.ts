@@ -15,6 +15,7 @@ import { deferred, type LiveChannel } from './live-channel.js';
 import { resolveOsUser, type AgentIdentity } from './os-user.js';
 import { runPipeChannel } from './pipe-channel.js';
 import { runPtyChannel } from './pty-channel.js';
+import { runTunnelChannel } from './tunnel-channel.js';
 import { runFilesChannel } from '../files/files-channel.js';
 import type { OsUser } from './passwd.js';
 import type { ProcessSpawner } from './spawner.js';
@@ -94,6 +95,7 @@ export class ChannelManager {
     }
     this.#seen.set(grant.channelId, grant.expiresAt);
 
+    if (grant.kind === 'tunnel') return this.#openTunnel(msg, grant.command ?? [], reject);
     if (grant.kind !== 'pty' && !(grant.kind === 'files' && o.filesHelper))
       return reject(RejectCode.CHANNEL_KIND_UNSUPPORTED, `this agent does not serve "${grant.kind}" channels yet`);
 
@@ -130,6 +132,52 @@ export class ChannelManager {
     }
     o.logger.info('channel open', { channel: msg.channelId, user: who.user.name, mode: msg.pty ? 'pty' : 'pipe' });
     this.#registry.add(this.#track(msg, ws, plan, reject, grant.kind === 'files'));
+  }
+
+  /** A port-forwarding channel: the signed grant's command is [host, port]; no process, no OS user. */
+  #openTunnel(
+    msg: ChannelOpenMessage,
+    words: readonly string[],
+    reject: (code: string, message: string) => void,
+  ): void {
+    const o = this.#o;
+    const [host, portText] = words;
+    const port = Number(portText);
+    if (words.length !== 2 || !host || !Number.isInteger(port) || port < 1 || port > 65535) {
+      return reject(RejectCode.GRANT_MALFORMED, 'a tunnel grant names [host, port]');
+    }
+    let ws: WebSocket;
+    try {
+      ws = o.connect(
+        wsUrl(o.gatewayUrl(), `/api/v1/channels/${encodeURIComponent(msg.channelId)}`, { token: msg.token }),
+      );
+    } catch (err) {
+      return reject(RejectCode.CHANNEL_CONNECT_FAILED, (err as Error).message);
+    }
+    o.logger.info('tunnel open', { channel: msg.channelId, target: `${host}:${port}` });
+    const finished = deferred();
+    let running: LiveChannel | undefined;
+    ws.on('error', (err) => {
+      if (!running) o.logger.warn('tunnel socket error', { channel: msg.channelId, error: err.message });
+    });
+    ws.once('close', (code) => {
+      if (running) return;
+      reject(RejectCode.CHANNEL_CONNECT_FAILED, `channel socket closed before it opened (code ${code})`);
+      finished.resolve();
+    });
+    ws.once('open', () => {
+      running = runTunnelChannel(ws, { host, port }, { channelId: msg.channelId, clock: o.clock, logger: o.logger });
+      void running.done.then(() => finished.resolve());
+    });
+    this.#registry.add({
+      channelId: msg.channelId,
+      done: finished.promise,
+      dispose: async () => {
+        if (running) return running.dispose();
+        await closeAndWait(ws, o.clock);
+        finished.resolve();
+      },
+    });
   }
 
   /** End every channel (newest first) and refuse new ones. */

@@ -16,6 +16,7 @@ function describe(w: WorkspaceDetail): string {
     ['Plan', w.plan],
     ['Display name', w.settings.displayName ?? '-'],
     ['Billing email', w.settings.billingEmail ?? '-'],
+    ['Tunnel targets', w.settings.tunnelTargets ?? 'server'],
     ['Created', formatTimestamp(w.createdAt)],
   ]);
 }
@@ -32,6 +33,7 @@ export interface WorkspaceUpdateOptions extends OutputOptions {
   plan?: string;
   displayName?: string;
   billingEmail?: string;
+  tunnelTargets?: string;
 }
 
 export async function workspaceUpdate(ctx: CliContext, opts: WorkspaceUpdateOptions): Promise<void> {
@@ -41,11 +43,15 @@ export async function workspaceUpdate(ctx: CliContext, opts: WorkspaceUpdateOpti
       throw new CliError('--plan must be essentials or enterprise');
     body.plan = opts.plan;
   }
+  if (opts.tunnelTargets !== undefined) {
+    if (!['server', 'any'].includes(opts.tunnelTargets)) throw new CliError('--tunnel-targets must be server or any');
+    body.tunnelTargets = opts.tunnelTargets;
+  }
   // An empty value clears the setting.
   if (opts.displayName !== undefined) body.displayName = opts.displayName === '' ? null : opts.displayName;
   if (opts.billingEmail !== undefined) body.billingEmail = opts.billingEmail === '' ? null : opts.billingEmail;
   if (Object.keys(body).length === 0)
-    throw new CliError('nothing to change: give --plan, --display-name or --billing-email');
+    throw new CliError('nothing to change: give --plan, --display-name, --billing-email or --tunnel-targets');
   await withApi(ctx, async (api) => {
     const w = await api.request('PATCH', '/api/v1/workspace', { body, parse: (x) => WorkspaceDetail.parse(x) });
     if (opts.output === 'json') return printJson(ctx, w);

@@ -66,7 +66,7 @@ export interface ChannelSpec {
   workspaceId: string;
   userId: string;
   serverId: string;
-  kind: 'pty' | 'files';
+  kind: 'pty' | 'files' | 'tunnel';
   osUser: string;
   /** File channels: the inspector that audits and limits each operation. */
   files?: FileChannelInspector;

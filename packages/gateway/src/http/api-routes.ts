@@ -49,6 +49,8 @@ import {
   ExecJobDetail,
   WorkspaceDetail,
   FilesOpenRequest,
+  TunnelOpenRequest,
+  TunnelOpenResponse,
   FilesOpenResponse,
   WorkspaceUpdateRequest,
   WorkspaceDeleteRequest,
@@ -632,6 +634,22 @@ export function apiRoutes(s: Services): AnyRoute[] {
       },
     }),
     ...filesRoutes(s),
+    route({
+      method: 'POST',
+      url: '/api/v1/servers/:name/tunnels',
+      summary: 'Open one forwarded TCP connection to HOST:PORT as seen from the server (a channel of its own)',
+      tag: 'tunnels',
+      body: TunnelOpenRequest,
+      response: TunnelOpenResponse,
+      status: 201,
+      errors: ['VALIDATION_FAILED', 'SERVER_NOT_FOUND', 'SERVER_OFFLINE', 'FORBIDDEN', 'WORK_SESSION_REQUIRED'],
+      handler: async ({ principal: p, params, body, req }) => {
+        const server = await s.servers.getByName(p.workspaceId, params.name ?? '');
+        await s.iam.require(p, 'tunnel.open', server, req.ip);
+        const ws = await s.workSessions.cover(p, server, 'port_forward', body.workSessionId, req.ip);
+        return s.tunnels.open(p, server, { host: body.host, port: body.port }, ws.id, req.ip);
+      },
+    }),
     // --- exec ------------------------------------------------------------------------------------------
     route({
       method: 'POST',
@@ -705,7 +723,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
       errors: ['VALIDATION_FAILED', 'FORBIDDEN'],
       handler: async ({ principal: p, body, req }) => {
         if (body.plan !== undefined) await requireRole(s, p, 'superuser', 'workspace.billing', req);
-        if (body.displayName !== undefined || body.billingEmail !== undefined) {
+        if (body.displayName !== undefined || body.billingEmail !== undefined || body.tunnelTargets !== undefined) {
           await requireRole(s, p, 'superuser', 'workspace.settings', req);
         }
         return s.workspaces.update(p, body, s.defaultWorkspaceId, req.ip);

@@ -65,12 +65,18 @@ export class WorkspaceService {
   /** Change plan and settings (the route checks the roles); audited with before and after. */
   async update(
     p: Principal,
-    patch: { plan?: 'essentials' | 'enterprise'; displayName?: string | null; billingEmail?: string | null },
+    patch: {
+      plan?: 'essentials' | 'enterprise';
+      displayName?: string | null;
+      billingEmail?: string | null;
+      tunnelTargets?: 'server' | 'any';
+    },
     defaultId: string,
     sourceIp: string,
   ): Promise<WorkspaceDetail> {
     const before = await this.detail(p.workspaceId, defaultId);
     const settings: Record<string, string> = { ...before.settings };
+    if (patch.tunnelTargets) settings.tunnelTargets = patch.tunnelTargets;
     for (const k of ['displayName', 'billingEmail'] as const) {
       const v = patch[k];
       if (v === null) delete settings[k];
