@@ -2,8 +2,15 @@ import * as os from 'node:os';
 import { readFileSync } from 'node:fs';
 import type { SystemInfo } from '@corral/protocol';
 
-/** This agent's version; kept equal to packages/agent/package.json by a test. */
-export const AGENT_VERSION = '0.1.0';
+/** Set by the single-executable build (scripts/build-agent.mjs, `--version`); absent when run from sources. */
+declare const __CORRAL_AGENT_VERSION__: string | undefined;
+
+/**
+ * This agent's version: packages/agent/package.json's (a test keeps them equal), or the version the
+ * artifact was built with.
+ */
+export const AGENT_VERSION: string =
+  typeof __CORRAL_AGENT_VERSION__ === 'string' ? __CORRAL_AGENT_VERSION__ : '0.1.0';
 
 /** Parse /etc/os-release (KEY=value, optionally quoted) into a map. */
 export function parseOsRelease(text: string): Map<string, string> {
