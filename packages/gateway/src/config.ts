@@ -28,6 +28,11 @@ export interface GatewayConfig {
   readonly baseDomain: string | null;
   /** SMTP server for mail (invitations); null: mail goes to the outbox (`corral-gateway outbox`). */
   readonly smtp: { readonly url: string; readonly from: string } | null;
+  /**
+   * Directories holding agent artifacts (corral-agent-<platform> + .json manifest), first wins per
+   * platform: --artifacts (default DATA/artifacts), then the repository's build output when present.
+   */
+  readonly artifactDirs: readonly string[];
 }
 
 export interface GatewayConfigInput {
@@ -45,6 +50,9 @@ export interface GatewayConfigInput {
   baseDomain?: string | undefined;
   smtpUrl?: string | undefined;
   smtpFrom?: string | undefined;
+  artifacts?: string | undefined;
+  /** The repository's `dist/artifacts` (npm run build:agent), added after --artifacts when it exists. */
+  buildArtifacts?: string | undefined;
 }
 
 /** Parse "HOST:PORT", "[v6]:PORT" or ":PORT". */
@@ -87,6 +95,11 @@ export function makeConfig(input: GatewayConfigInput): GatewayConfig {
     region: checkLabel('--region', input.region ?? 'local'),
     baseDomain: input.baseDomain ? checkDomain(input.baseDomain) : null,
     smtp: checkSmtp(input.smtpUrl, input.smtpFrom),
+    artifactDirs: Object.freeze(
+      [resolve(input.artifacts ?? join(dataDir, 'artifacts')), ...(input.buildArtifacts ? [resolve(input.buildArtifacts)] : [])].filter(
+        (d, i, all) => all.indexOf(d) === i,
+      ),
+    ),
   });
 }
 

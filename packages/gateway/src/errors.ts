@@ -25,6 +25,7 @@ export const ERRORS = {
   WORK_SESSION_NOT_FOUND: { status: 404, message: 'No such work session.' },
   WORK_SESSION_REQUIRED: { status: 403, message: 'This needs an approved work session that covers it.' },
   WORK_SESSION_STATE: { status: 409, message: 'The work session is not in a state that allows this.' },
+  ARTIFACT_NOT_FOUND: { status: 404, message: 'This gateway has no agent build for that platform.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON (Content-Type: application/json).' },
   RATE_LIMITED: { status: 429, message: 'Too many attempts; wait and try again.' },

@@ -14,6 +14,8 @@ import type { WorkspaceService } from './workspaces/workspace-service.js';
 import type { UserService } from './users/user-service.js';
 import type { IamService } from './iam/iam-service.js';
 import type { WorkSessionService } from './work-sessions/work-session-service.js';
+import type { ArtifactStore } from './artifacts/artifact-store.js';
+import type { UpgradeService } from './artifacts/upgrade-service.js';
 
 /** The gateway's services, wired once in buildApp and handed to route handlers. */
 export interface Services {
@@ -33,6 +35,12 @@ export interface Services {
   users: UserService;
   iam: IamService;
   workSessions: WorkSessionService;
+  /** Agent executables served for install and upgrade. */
+  artifacts: ArtifactStore;
+  /** Agent upgrades on request. */
+  upgrades: UpgradeService;
   /** The ready-to-paste agent registration line for a join token. */
   registerCommand(token: string): string;
+  /** The ready-to-paste one-line install (install.sh over the pinned CA) for a join token. */
+  installCommand(token: string): string;
 }
