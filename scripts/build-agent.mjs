@@ -33,7 +33,8 @@ const started = Date.now();
 
 const pkgVersion = JSON.parse(readFileSync(join(root, 'packages/agent/package.json'), 'utf8')).version;
 const version = values.version ?? pkgVersion;
-if (!/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(version)) throw new Error(`--version must look like 1.2.3 (got ${version})`);
+if (!/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(version))
+  throw new Error(`--version must look like 1.2.3 (got ${version})`);
 const platform = values.platform;
 const here = `${process.platform}-${process.arch}`;
 if (platform !== here) {

@@ -7,10 +7,15 @@ import type { AgentIdentity } from './channels/os-user.js';
 import { createProcessSpawner, findSetpriv, type ProcessSpawner } from './channels/spawner.js';
 import { systemClock, type Clock } from './clock.js';
 import type { AgentConfig } from './config.js';
-import { ControlConnection } from './control-connection.js';
+import { ControlConnection, type UpgradeFrame } from './control-connection.js';
 import type { ControlState } from './control-state.js';
 import { createLogger, type Logger } from './logger.js';
-import { createSocketFactories, type ChannelSocketFactory, type ControlSocketFactory } from './socket-factory.js';
+import {
+  createSocketFactories,
+  type ChannelSocketFactory,
+  type ControlSocketFactory,
+  type ProxySettings,
+} from './socket-factory.js';
 import { collectSystemInfo } from './sysinfo.js';
 import { wsUrl } from './urls.js';
 
@@ -34,15 +39,24 @@ export interface AgentDeps {
   lang?: string;
   /** SIGHUP -> SIGKILL grace for abandoned sessions, in ms. Default 2000. */
   killGraceMs?: number;
+  /** Self-upgrade (single executable only); absent: the agent does not announce the capability. */
+  upgrades?: {
+    onWelcome: () => void;
+    handle: (m: UpgradeFrame) => Promise<void>;
+  };
 }
 
 /**
  * The real dependencies for `config`: sockets that trust only the pinned CA (TLS 1.3), node-pty and
  * child_process, /etc/passwd, the system clock, Math.random, a stderr logger.
  */
-export function defaultAgentDeps(config: Pick<AgentConfig, 'caPem'>, overrides: Partial<AgentDeps> = {}): AgentDeps {
+export function defaultAgentDeps(
+  config: Pick<AgentConfig, 'caPem'>,
+  overrides: Partial<AgentDeps> = {},
+  proxy?: ProxySettings,
+): AgentDeps {
   const clock = overrides.clock ?? systemClock;
-  const sockets = createSocketFactories(config.caPem);
+  const sockets = createSocketFactories(config.caPem, proxy);
   const me = userInfo();
   return {
     clock,
@@ -111,7 +125,17 @@ export class Agent {
       random: deps.random,
       logger: deps.logger,
       onChannelOpen: (m) => this.#channels.open(m),
+      ...(deps.upgrades
+        ? {
+            onUpgrade: (m: UpgradeFrame) => {
+              deps.upgrades
+                ?.handle(m)
+                .catch((err: unknown) => deps.logger.error('upgrade failed', { error: (err as Error).message }));
+            },
+          }
+        : {}),
       onWelcome: (w) => {
+        deps.upgrades?.onWelcome();
         if (w.serverId !== config.serverId) {
           deps.logger.warn('gateway names another server id than the config', {
             config: config.serverId,
@@ -120,6 +144,11 @@ export class Agent {
         }
       },
     });
+  }
+
+  /** Send a frame to the gateway; false when not connected. */
+  send(message: Parameters<ControlConnection['send']>[0]): boolean {
+    return this.#control.send(message);
   }
 
   /** The control connection's state. */

@@ -39,7 +39,11 @@ describe('OS detection', () => {
   });
 
   it('falls back to /etc/alpine-release and /etc/system-release (Amazon Linux AMI)', () => {
-    expect(detectLinux({ alpineRelease: '3.12.0\n' })).toEqual({ id: 'alpine', name: 'Alpine Linux', version: '3.12.0' });
+    expect(detectLinux({ alpineRelease: '3.12.0\n' })).toEqual({
+      id: 'alpine',
+      name: 'Alpine Linux',
+      version: '3.12.0',
+    });
     expect(detectLinux({ systemRelease: 'Amazon Linux AMI release 2018.03\n' })).toEqual({
       id: 'amzn',
       name: 'Amazon Linux',

@@ -13,8 +13,7 @@ declare const __CORRAL_AGENT_VERSION__: string | undefined;
  * This agent's version: packages/agent/package.json's (a test keeps them equal), or the version the
  * artifact was built with.
  */
-export const AGENT_VERSION: string =
-  typeof __CORRAL_AGENT_VERSION__ === 'string' ? __CORRAL_AGENT_VERSION__ : '0.1.0';
+export const AGENT_VERSION: string = typeof __CORRAL_AGENT_VERSION__ === 'string' ? __CORRAL_AGENT_VERSION__ : '0.1.0';
 
 /** The outside world sysinfo reads, injectable for tests. */
 export interface SysinfoSources {

@@ -96,9 +96,10 @@ export function makeConfig(input: GatewayConfigInput): GatewayConfig {
     baseDomain: input.baseDomain ? checkDomain(input.baseDomain) : null,
     smtp: checkSmtp(input.smtpUrl, input.smtpFrom),
     artifactDirs: Object.freeze(
-      [resolve(input.artifacts ?? join(dataDir, 'artifacts')), ...(input.buildArtifacts ? [resolve(input.buildArtifacts)] : [])].filter(
-        (d, i, all) => all.indexOf(d) === i,
-      ),
+      [
+        resolve(input.artifacts ?? join(dataDir, 'artifacts')),
+        ...(input.buildArtifacts ? [resolve(input.buildArtifacts)] : []),
+      ].filter((d, i, all) => all.indexOf(d) === i),
     ),
   });
 }

@@ -1,5 +1,14 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as sea from 'node:sea';
@@ -41,7 +50,8 @@ export function materialise(baseDir: string, files: ReadonlyMap<string, Buffer>)
   }
   // Older versions' directories are no longer needed.
   for (const other of readdirSync(baseDir)) {
-    if (other !== digest && /^[0-9a-f]{16}$/.test(other)) rmSync(join(baseDir, other), { recursive: true, force: true });
+    if (other !== digest && /^[0-9a-f]{16}$/.test(other))
+      rmSync(join(baseDir, other), { recursive: true, force: true });
   }
   return dir;
 }

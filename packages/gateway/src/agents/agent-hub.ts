@@ -135,7 +135,10 @@ export class AgentHub {
    * Send an `upgrade` frame to the agent on whichever node holds it: `sent`, `offline` (no node holds
    * it), or `unsupported` (the agent did not announce the `upgrade` capability).
    */
-  async sendUpgrade(serverId: string, msg: Extract<GatewayToAgent, { type: 'upgrade' }>): Promise<'sent' | 'offline' | 'unsupported'> {
+  async sendUpgrade(
+    serverId: string,
+    msg: Extract<GatewayToAgent, { type: 'upgrade' }>,
+  ): Promise<'sent' | 'offline' | 'unsupported'> {
     try {
       const answer = (await this.deps.bus.request(Subjects.agentSend(serverId), msg, 3000)) as {
         ok?: boolean;
@@ -319,7 +322,11 @@ export class AgentHub {
                 ...(msg.reason ? { reason: msg.reason } : {}),
               },
             });
-            this.deps.log.info('agent upgrade result', { server: server.name, outcome: msg.outcome, to: msg.toVersion });
+            this.deps.log.info('agent upgrade result', {
+              server: server.name,
+              outcome: msg.outcome,
+              to: msg.toVersion,
+            });
             return;
           case 'channel.reject':
             // The channel's home may be another node: route the refusal there.

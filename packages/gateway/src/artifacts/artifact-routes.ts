@@ -45,10 +45,17 @@ export function renderInstallScript(gatewayUrl: string): string {
  *   GET /api/v1/agent/artifacts/<platform>.sig      base64 Ed25519 signature
  *   GET /api/v1/agent/artifacts/<platform>.manifest platform=, version=, sha256=, size=, signature= lines
  */
-export function registerArtifactRoutes(app: FastifyInstance, store: ArtifactStore, gatewayUrl: () => string | null): void {
+export function registerArtifactRoutes(
+  app: FastifyInstance,
+  store: ArtifactStore,
+  gatewayUrl: () => string | null,
+): void {
   app.get('/install.sh', async (req, reply) => {
     const url = gatewayUrl() ?? `https://${req.headers.host ?? 'localhost'}`;
-    return reply.type('text/x-shellscript; charset=utf-8').header('cache-control', 'no-store').send(renderInstallScript(url));
+    return reply
+      .type('text/x-shellscript; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .send(renderInstallScript(url));
   });
   app.get('/api/v1/agent/artifacts/signing-key', async (_req, reply) =>
     reply.type('application/x-pem-file').send(store.publicKeyPem),
@@ -70,7 +77,9 @@ export function registerArtifactRoutes(app: FastifyInstance, store: ArtifactStor
     if (m[2] === '.manifest') {
       return reply
         .type('text/plain')
-        .send(`platform=${a.platform}\nversion=${a.version}\nsha256=${a.sha256}\nsize=${a.size}\nsignature=${a.signature}\n`);
+        .send(
+          `platform=${a.platform}\nversion=${a.version}\nsha256=${a.sha256}\nsize=${a.size}\nsignature=${a.signature}\n`,
+        );
     }
     return reply
       .type('application/octet-stream')

@@ -1,5 +1,13 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, readdirSync, statSync, writeFileSync, type ReadStream } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+  type ReadStream,
+} from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
@@ -89,7 +97,10 @@ export class ArtifactStore {
 
   /** The newest version among the artifacts, or null when there are none. */
   currentVersion(): string | null {
-    return this.list().reduce<string | null>((v, a) => (v === null || compareVersions(a.version, v) > 0 ? a.version : v), null);
+    return this.list().reduce<string | null>(
+      (v, a) => (v === null || compareVersions(a.version, v) > 0 ? a.version : v),
+      null,
+    );
   }
 
   /** Open the executable for streaming. */

@@ -32,7 +32,12 @@ export class UpgradeService {
     const platform = sys?.platform ?? null;
     const base = { server: server.name, fromVersion: from, platform };
     if (server.status !== 'online') {
-      return { ...base, toVersion: null, outcome: 'offline', message: 'the agent is not connected; upgrade it when it is back' };
+      return {
+        ...base,
+        toVersion: null,
+        outcome: 'offline',
+        message: 'the agent is not connected; upgrade it when it is back',
+      };
     }
     if (!platform) {
       return {
