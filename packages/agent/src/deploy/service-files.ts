@@ -75,10 +75,14 @@ TimeoutStopSec=20s
 # A user's process killed by the kernel's OOM killer must not take the agent down with it.
 OOMPolicy=continue
 LimitNOFILE=65536
-# The agent's config directory is root's alone (it holds the agent's private key).
-ConfigurationDirectory=${systemdWord(dir.replace(/^\/etc\//, ''))}
+${
+  dir.startsWith('/etc/')
+    ? `# The agent's config directory is root's alone (it holds the agent's private key).
+ConfigurationDirectory=${systemdWord(dir.slice('/etc/'.length))}
 ConfigurationDirectoryMode=0700
-# Deliberately not set, because sessions inherit them (docs/install.md): NoNewPrivileges (sudo in a
+`
+    : ''
+}# Deliberately not set, because sessions inherit them (docs/install.md): NoNewPrivileges (sudo in a
 # session), ProtectSystem/ProtectHome/PrivateTmp (users edit /etc, their homes and /tmp), ProtectKernel*,
 # RestrictNamespaces, SystemCallFilter, MemoryDenyWriteExecute (containers, JITs, debuggers in sessions).
 
