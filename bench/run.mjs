@@ -17,9 +17,13 @@ import { installSignalHandlers, runCleanups } from './lib/util.mjs';
 // `npm run bench -- agent`: the agent's memory footprint (node and single executable), also on its own.
 if (process.argv[2] === 'scale' || process.argv[2] === 'agent') {
   const { spawnSync } = await import('node:child_process');
-  const r = spawnSync(process.execPath, [join(ROOT, 'bench', 'suites', `${process.argv[2]}.mjs`), ...process.argv.slice(3)], {
-    stdio: 'inherit',
-  });
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, 'bench', 'suites', `${process.argv[2]}.mjs`), ...process.argv.slice(3)],
+    {
+      stdio: 'inherit',
+    },
+  );
   process.exit(r.status ?? 1);
 }
 

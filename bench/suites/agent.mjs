@@ -61,7 +61,11 @@ async function waitFor(c, re, ms = 30_000) {
 }
 const cliEnv = { CORRAL_CONFIG_DIR: join(dir, 'cli') };
 function cli(args, input) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, ...cliEnv }, input, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...cliEnv },
+    input,
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`corral ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
@@ -89,7 +93,10 @@ if (existsSync(SEA)) {
   for (const [label, env] of [
     ['NODE_OPTIONS=--max-semi-space-size=1', { NODE_OPTIONS: '--max-semi-space-size=1' }],
     ['NODE_OPTIONS=--jitless', { NODE_OPTIONS: '--jitless' }],
-    ['MALLOC_ARENA_MAX=1 + --v8-pool-size=1 + semi-space 1', { MALLOC_ARENA_MAX: '1', NODE_OPTIONS: '--v8-pool-size=1 --max-semi-space-size=1' }],
+    [
+      'MALLOC_ARENA_MAX=1 + --v8-pool-size=1 + semi-space 1',
+      { MALLOC_ARENA_MAX: '1', NODE_OPTIONS: '--v8-pool-size=1 --max-semi-space-size=1' },
+    ],
   ]) {
     variants.push({ name: `single executable, ${label}`, cmd: SEA, pre: [], env });
   }
@@ -102,9 +109,26 @@ for (const [i, v] of variants.entries()) {
   const name = `bench-agent-${i}`;
   const token = JSON.parse(cli(['server', 'token', 'create', '-o', 'json'])).token;
   const config = join(dir, `${name}.json`);
-  const reg = spawnSync(v.cmd, [...v.pre, 'register', '--gateway', url, '--token', token, '--ca-fingerprint', fp, '--config', config, '--name', name], {
-    encoding: 'utf8',
-  });
+  const reg = spawnSync(
+    v.cmd,
+    [
+      ...v.pre,
+      'register',
+      '--gateway',
+      url,
+      '--token',
+      token,
+      '--ca-fingerprint',
+      fp,
+      '--config',
+      config,
+      '--name',
+      name,
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (reg.status !== 0) throw new Error(reg.stderr);
   const a = start(v.cmd, [...v.pre, 'run', '--config', config], v.env);
   await waitFor(a, /connected/);
@@ -135,7 +159,9 @@ for (const [i, v] of variants.entries()) {
   );
 }
 
-const seaSize = existsSync(SEA) ? Number(spawnSync('stat', ['-c', '%s', SEA], { encoding: 'utf8' }).stdout.trim()) : null;
+const seaSize = existsSync(SEA)
+  ? Number(spawnSync('stat', ['-c', '%s', SEA], { encoding: 'utf8' }).stdout.trim())
+  : null;
 const at = new Date().toISOString();
 const result = { suite: 'agent', at, machine: machineFacts(ROOT), settleMs, artifactBytes: seaSize, rows };
 const stamp = at.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');

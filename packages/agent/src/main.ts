@@ -110,7 +110,8 @@ async function runCommand(flags: { config?: string; proxy?: string }): Promise<v
     const p = parseProxyUrl((proxy.explicit ?? proxy.httpsProxy)!);
     logger.info('using proxy', { proxy: p.display, no_proxy: proxy.noProxy || undefined });
   }
-  let agent: Agent | undefined;
+  // The upgrader (made first: it may roll back before anything starts) reaches the agent made below.
+  const ref: { agent?: Agent } = {};
   const single = isSea();
   const windowMs = Number(env.CORRAL_AGENT_UPGRADE_WINDOW_MS ?? DEFAULT_UPGRADE_WINDOW_MS);
   const upgrader = new Upgrader({
@@ -124,8 +125,8 @@ async function runCommand(flags: { config?: string; proxy?: string }): Promise<v
       ? loadEd25519Key(config.artifactSigningKeyPem, 'public', 'artifactSigningKeyPem')
       : undefined,
     download: (p, dest, maxBytes) => downloadFile(httpUrl(config.gatewayUrl, p), config.caPem, dest, maxBytes, proxy),
-    stopAgent: () => agent?.stop() ?? Promise.resolve(),
-    send: (m) => agent?.send(m) ?? false,
+    stopAgent: () => ref.agent?.stop() ?? Promise.resolve(),
+    send: (m) => ref.agent?.send(m) ?? false,
     logger,
     exit: (code) => process.exit(code),
   });
@@ -139,7 +140,7 @@ async function runCommand(flags: { config?: string; proxy?: string }): Promise<v
       logger.warn('could not drop supplementary groups', { error: (err as Error).message });
     }
   }
-  agent = new Agent(
+  const running = new Agent(
     config,
     defaultAgentDeps(
       config,
@@ -151,14 +152,14 @@ async function runCommand(flags: { config?: string; proxy?: string }): Promise<v
       proxy,
     ),
   );
-  const running = agent;
+  ref.agent = running;
   logger.info('starting', {
     version: AGENT_VERSION,
     server: config.serverName,
     gateway: [config.gatewayUrl, ...(config.gatewayUrls ?? [])].join(','),
     user: userInfo().username,
   });
-  agent.start();
+  running.start();
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) {

@@ -39,7 +39,7 @@ export function checkArtifact(
   if (got.size !== m.size) return `size ${got.size}, expected ${m.size}`;
   if (got.sha256 !== m.sha256) return `SHA-256 ${got.sha256}, expected ${m.sha256}`;
   const signed = artifactSigningString({ platform: m.platform, version: m.version, sha256: m.sha256, size: m.size });
-  let ok = false;
+  let ok: boolean;
   try {
     ok = verify(null, Buffer.from(signed), key, Buffer.from(m.signature, 'base64'));
   } catch {
