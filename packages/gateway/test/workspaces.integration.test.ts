@@ -149,6 +149,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['POST', '/api/v1/grants', { user: `ops@${t.b.name}.test`, servers: '*', level: 'owner' }],
     ['PATCH', `/api/v1/servers/${t.b.serverName}`, { tags: { stolen: 'yes' } }],
     ['DELETE', `/api/v1/servers/${t.b.serverName}`],
+    ['POST', `/api/v1/servers/${t.b.serverName}/upgrade`, {}],
     ['DELETE', `/api/v1/server-groups/${t.b.name}-servers`],
     ['GET', `/api/v1/work-sessions/${t.b.workSessionId}`],
     ['GET', `/api/v1/work-sessions/${t.b.workSessionId}/timeline`],
@@ -197,6 +198,8 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'GET /api/v1/access/check',
       'PATCH /api/v1/servers/:name',
       'DELETE /api/v1/servers/:name',
+      'POST /api/v1/servers/:name/upgrade',
+      'POST /api/v1/servers/upgrade', // the caller's own workspace's servers only
       'POST /api/v1/server-groups', // creates in the caller's own workspace only
       'DELETE /api/v1/server-groups/:group',
       'GET /api/v1/work-sessions/:id',
