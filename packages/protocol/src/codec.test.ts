@@ -8,8 +8,15 @@ const CTRL = typesOf(ChannelControl);
 
 describe('frame codec', () => {
   it('knows every message type of each union', () => {
-    expect([...AGENT].sort()).toEqual(['auth', 'channel.reject', 'hello', 'info', 'ping', 'pong']);
-    expect([...typesOf(GatewayToAgent)].sort()).toEqual(['challenge', 'channel.open', 'ping', 'pong', 'welcome']);
+    expect([...AGENT].sort()).toEqual(['auth', 'channel.reject', 'hello', 'info', 'ping', 'pong', 'upgrade.result']);
+    expect([...typesOf(GatewayToAgent)].sort()).toEqual([
+      'challenge',
+      'channel.open',
+      'ping',
+      'pong',
+      'upgrade',
+      'welcome',
+    ]);
     expect([...CTRL].sort()).toEqual(['eof', 'error', 'exit', 'notice', 'ping', 'pong', 'ready', 'resize', 'stderr']);
   });
 

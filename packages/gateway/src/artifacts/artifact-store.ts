@@ -1,5 +1,8 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import {
+  closeSync,
+  openSync,
+  readSync,
   createReadStream,
   existsSync,
   readFileSync,
@@ -31,6 +34,28 @@ const Manifest = z.object({
 export interface Artifact extends AgentArtifactView {
   /** Absolute path of the executable. */
   file: string;
+}
+
+/**
+ * SHA-256 and size of a file, read 1 MiB at a time: an agent executable is ~100 MB, and holding it in
+ * one Buffer would leave the gateway's RSS that much higher until the next full GC.
+ */
+function hashFile(path: string): { sha256: string; size: number } {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1024 * 1024);
+  const fd = openSync(path, 'r');
+  let size = 0;
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      hash.update(buf.subarray(0, n));
+      size += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { sha256: hash.digest('hex'), size };
 }
 
 /** Load the Ed25519 artifact-signing key from `path`, creating it (mode 0600) on first use. */
@@ -124,12 +149,11 @@ export class ArtifactStore {
     try {
       const manifest = Manifest.parse(JSON.parse(readFileSync(manifestPath, 'utf8')));
       if (manifest.platform !== platform) throw new Error(`manifest names platform ${manifest.platform}`);
-      const bytes = readFileSync(file);
-      const sha256 = createHash('sha256').update(bytes).digest('hex');
-      if (bytes.length !== manifest.size || sha256 !== manifest.sha256) {
+      const { sha256, size } = hashFile(file);
+      if (size !== manifest.size || sha256 !== manifest.sha256) {
         throw new Error('the file does not match its manifest (size or SHA-256); rebuild it or copy both again');
       }
-      const facts = { platform, version: manifest.version, sha256, size: bytes.length };
+      const facts = { platform, version: manifest.version, sha256, size };
       artifact = { ...facts, signature: this.sign(facts), path: `/api/v1/agent/artifacts/${platform}`, file };
       this.log.info('agent artifact loaded', { platform, version: manifest.version, file });
     } catch (err) {
