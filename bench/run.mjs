@@ -14,11 +14,16 @@ import { installSignalHandlers, runCleanups } from './lib/util.mjs';
 
 // `npm run bench -- scale [options]`: the scale suite has its own options and runs on its own
 // (simulated agents against one gateway node; see bench/suites/scale.mjs --help).
-if (process.argv[2] === 'scale') {
+// `npm run bench -- agent`: the agent's memory footprint (node and single executable), also on its own.
+if (process.argv[2] === 'scale' || process.argv[2] === 'agent') {
   const { spawnSync } = await import('node:child_process');
-  const r = spawnSync(process.execPath, [join(ROOT, 'bench', 'suites', 'scale.mjs'), ...process.argv.slice(3)], {
-    stdio: 'inherit',
-  });
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, 'bench', 'suites', `${process.argv[2]}.mjs`), ...process.argv.slice(3)],
+    {
+      stdio: 'inherit',
+    },
+  );
   process.exit(r.status ?? 1);
 }
 
@@ -28,7 +33,8 @@ const SUITES = {
 
 const USAGE = `usage: npm run bench [-- [SUITE...] [options]]     (node bench/run.mjs ... once built)
 
-suites: ${Object.keys(SUITES).join(', ')} (default: all), and scale (run alone: npm run bench -- scale --help)
+suites: ${Object.keys(SUITES).join(', ')} (default: all), and scale and agent (each run alone:
+        npm run bench -- scale --help, npm run bench -- agent --help)
 
 options:
   --targets LIST   comma-separated subset of corral,ssh,ssh-jump (default: all three)

@@ -16,6 +16,7 @@ const commands = [
   'server show',
   'server update',
   'server delete',
+  'server upgrade',
   'server-group ls',
   'server-group create',
   'server-group delete',

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { isSea } from 'node:sea';
 import { ExecRunner } from './exec/exec-runner.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
@@ -9,12 +10,17 @@ import type { AgentIdentity } from './channels/os-user.js';
 import { createProcessSpawner, findSetpriv, type ProcessSpawner } from './channels/spawner.js';
 import { systemClock, type Clock } from './clock.js';
 import type { AgentConfig } from './config.js';
-import { ControlConnection } from './control-connection.js';
+import { ControlConnection, type UpgradeFrame } from './control-connection.js';
 import type { ControlState } from './control-state.js';
 import { createLogger, type Logger } from './logger.js';
 import { MetricsCollector, type MetricsSources } from './metrics.js';
 import { DEFAULT_METRICS_INTERVAL_MS, MetricsReporter } from './metrics-reporter.js';
-import { createSocketFactories, type ChannelSocketFactory, type ControlSocketFactory } from './socket-factory.js';
+import {
+  createSocketFactories,
+  type ChannelSocketFactory,
+  type ControlSocketFactory,
+  type ProxySettings,
+} from './socket-factory.js';
 import { collectSystemInfo } from './sysinfo.js';
 import { wsUrl } from './urls.js';
 
@@ -44,15 +50,24 @@ export interface AgentDeps {
   metricsIntervalMs?: number;
   /** Where metrics are read from (default: /proc, statfs and `os`). */
   metricsSources?: Partial<MetricsSources>;
+  /** Self-upgrade (single executable only); absent: the agent does not announce the capability. */
+  upgrades?: {
+    onWelcome: () => void;
+    handle: (m: UpgradeFrame) => Promise<void>;
+  };
 }
 
 /**
  * The real dependencies for `config`: sockets that trust only the pinned CA (TLS 1.3), node-pty and
  * child_process, /etc/passwd, the system clock, Math.random, a stderr logger.
  */
-export function defaultAgentDeps(config: Pick<AgentConfig, 'caPem'>, overrides: Partial<AgentDeps> = {}): AgentDeps {
+export function defaultAgentDeps(
+  config: Pick<AgentConfig, 'caPem'>,
+  overrides: Partial<AgentDeps> = {},
+  proxy?: ProxySettings,
+): AgentDeps {
   const clock = overrides.clock ?? systemClock;
-  const sockets = createSocketFactories(config.caPem);
+  const sockets = createSocketFactories(config.caPem, proxy);
   const me = userInfo();
   return {
     clock,
@@ -66,9 +81,18 @@ export function defaultAgentDeps(config: Pick<AgentConfig, 'caPem'>, overrides: 
     identity: { uid: me.uid, username: me.username },
     systemInfo: () => collectSystemInfo(),
     setprivPath: findSetpriv(),
-    filesHelper: { file: process.execPath, args: [fileURLToPath(new URL('./files/helper-bin.js', import.meta.url))] },
+    filesHelper: filesHelperCommand(),
     ...overrides,
   };
+}
+
+/**
+ * How to start the file helper: the tiny entry beside this module when run from sources; the single
+ * executable itself with `_files-helper` when bundled (there `import.meta.url` does not exist).
+ */
+function filesHelperCommand(): { file: string; args: string[] } {
+  if (isSea()) return { file: process.execPath, args: ['_files-helper'] };
+  return { file: process.execPath, args: [fileURLToPath(new URL('./files/helper-bin.js', import.meta.url))] };
 }
 
 /**
@@ -155,7 +179,17 @@ export class Agent {
       logger: deps.logger,
       onChannelOpen: (m) => this.#channels.open(m),
       onExec: (m) => this.#exec.handle(m),
+      ...(deps.upgrades
+        ? {
+            onUpgrade: (m: UpgradeFrame) => {
+              deps.upgrades
+                ?.handle(m)
+                .catch((err: unknown) => deps.logger.error('upgrade failed', { error: (err as Error).message }));
+            },
+          }
+        : {}),
       onWelcome: (w) => {
+        deps.upgrades?.onWelcome();
         if (w.serverId !== config.serverId) {
           deps.logger.warn('gateway names another server id than the config', {
             config: config.serverId,
@@ -171,6 +205,11 @@ export class Agent {
         if (state !== 'connected') this.#metrics?.stop();
       },
     });
+  }
+
+  /** Send a frame to the gateway; false when not connected. */
+  send(message: Parameters<ControlConnection['send']>[0]): boolean {
+    return this.#control.send(message);
   }
 
   /** The control connection's state. */

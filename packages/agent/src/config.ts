@@ -15,6 +15,7 @@ import { AgentError, AgentErrorCode } from './errors.js';
 import { certFingerprint, fingerprintsEqual } from './fingerprint.js';
 import { loadEd25519Key } from './agent-keys.js';
 import { normaliseGatewayUrl } from './urls.js';
+import { parseProxyUrl } from './proxy.js';
 
 /**
  * The agent's identity and trust anchors, written by `register` (mode 0600) and read by `run`.
@@ -37,6 +38,10 @@ export const AgentConfig = z.strictObject({
   caFingerprint: z.string().min(64).max(95),
   /** The gateway's Ed25519 grant-signing public key, SPKI PEM. */
   gatewaySigningKeyPem: z.string().min(1).max(4096),
+  /** The gateway's Ed25519 artifact-signing public key, SPKI PEM; upgrades must be signed by it. */
+  artifactSigningKeyPem: z.string().min(1).max(4096).optional(),
+  /** HTTP CONNECT proxy, http://[user:pass@]host:port (from --proxy); else HTTPS_PROXY applies. */
+  proxy: z.string().min(1).max(2048).optional(),
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
@@ -59,6 +64,8 @@ export function parseAgentConfig(value: unknown, allowInsecure = false): Readonl
     if (c.gatewayUrls) c.gatewayUrls = c.gatewayUrls.map((u) => normaliseGatewayUrl(u, allowInsecure));
     loadEd25519Key(c.privateKeyPem, 'private', 'privateKeyPem');
     loadEd25519Key(c.gatewaySigningKeyPem, 'public', 'gatewaySigningKeyPem');
+    if (c.artifactSigningKeyPem) loadEd25519Key(c.artifactSigningKeyPem, 'public', 'artifactSigningKeyPem');
+    if (c.proxy) parseProxyUrl(c.proxy);
     let fp: string;
     try {
       fp = certFingerprint(c.caPem);

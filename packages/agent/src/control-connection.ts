@@ -24,6 +24,8 @@ import type { ControlSocket, ControlSocketFactory } from './socket-factory.js';
 
 /** A decoded `channel.open` frame. */
 export type ChannelOpenMessage = Extract<GatewayToAgent, { type: 'channel.open' }>;
+/** A decoded `upgrade` frame. */
+export type UpgradeFrame = Extract<GatewayToAgent, { type: 'upgrade' }>;
 /** A decoded `welcome` frame. */
 export type WelcomeMessage = Extract<GatewayToAgent, { type: 'welcome' }>;
 
@@ -61,6 +63,8 @@ export interface ControlConnectionOptions {
   onExec?: (message: Extract<GatewayToAgent, { type: 'exec.start' | 'exec.cancel' | 'exec.ack' }>) => void;
   /** After a successful `welcome`. */
   onWelcome?: (message: WelcomeMessage) => void;
+  /** An `upgrade` arrived; announced in hello as the `upgrade` capability only when set. */
+  onUpgrade?: (message: UpgradeFrame) => void;
   onStateChange?: (state: ControlState) => void;
   /** Default: 1 s doubling to 60 s. */
   backoff?: BackoffOptions;
@@ -208,6 +212,7 @@ export class ControlConnection {
         protocolVersion: PROTOCOL_VERSION,
         agentId: this.#o.agentId,
         system: this.#o.systemInfo(),
+        ...(this.#o.onUpgrade ? { capabilities: ['upgrade'] } : {}),
       });
     });
     socket.on('message', (data, isBinary) => {
@@ -256,6 +261,12 @@ export class ControlConnection {
         return;
       case 'pong':
         return; // being heard is all a pong is for
+      case 'upgrade':
+        if (this.#state !== 'connected' || !this.#o.onUpgrade) {
+          return this.#fail(CloseCode.PROTOCOL_ERROR, 'upgrade not announced or before welcome');
+        }
+        this.#o.onUpgrade(m);
+        return;
       case 'channel.open':
         if (this.#state !== 'connected') return this.#fail(CloseCode.PROTOCOL_ERROR, 'channel.open before welcome');
         try {

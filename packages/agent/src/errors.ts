@@ -40,6 +40,12 @@ export const AgentErrorCode = {
   CA_INVALID: 'CA_INVALID',
   GATEWAY_UNREACHABLE: 'GATEWAY_UNREACHABLE',
   GATEWAY_BAD_RESPONSE: 'GATEWAY_BAD_RESPONSE',
+  /** The service manager (systemd) is not running here. */
+  SERVICE_MANAGER_MISSING: 'SERVICE_MANAGER_MISSING',
+  /** systemctl / launchctl / schtasks failed. */
+  SERVICE_FAILED: 'SERVICE_FAILED',
+  /** An artifact's size, SHA-256 or signature is wrong. */
+  ARTIFACT_INVALID: 'ARTIFACT_INVALID',
 } as const;
 export type AgentErrorCode = (typeof AgentErrorCode)[keyof typeof AgentErrorCode];
 

@@ -27,6 +27,8 @@ export interface RegisterOptions {
   http: GatewayHttp;
   /** Progress lines for the person at the terminal. */
   print?: (line: string) => void;
+  /** --proxy, stored in the config (the `http` given must already use it). */
+  proxy?: string;
 }
 
 /** Turn a host name into a valid server name ("My Host!" -> "My-Host"), or "server" if nothing is left. */
@@ -150,6 +152,7 @@ export async function registerAgent(opts: RegisterOptions): Promise<AgentConfig>
   const res = parsed.data;
   try {
     loadEd25519Key(res.gatewaySigningKey, 'public', 'the gateway signing key');
+    if (res.artifactSigningKey) loadEd25519Key(res.artifactSigningKey, 'public', 'the artifact signing key');
   } catch (err) {
     throw new AgentError(AgentErrorCode.GATEWAY_BAD_RESPONSE, (err as Error).message);
   }
@@ -170,5 +173,7 @@ export async function registerAgent(opts: RegisterOptions): Promise<AgentConfig>
     caPem,
     caFingerprint,
     gatewaySigningKeyPem: res.gatewaySigningKey,
+    ...(res.artifactSigningKey ? { artifactSigningKeyPem: res.artifactSigningKey } : {}),
+    ...(opts.proxy ? { proxy: opts.proxy } : {}),
   };
 }

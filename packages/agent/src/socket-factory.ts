@@ -1,5 +1,19 @@
 import { WebSocket, type ClientOptions } from 'ws';
 import { MAX_CONTROL_FRAME_BYTES, MAX_DATA_FRAME_BYTES } from '@corral/protocol';
+import { ConnectProxyAgent, proxyFor } from './proxy.js';
+
+/** Where the agent's proxy settings come from: --proxy / the config, else HTTPS_PROXY and NO_PROXY. */
+export interface ProxySettings {
+  explicit?: string | undefined;
+  httpsProxy?: string | undefined;
+  noProxy?: string | undefined;
+}
+
+/** An https.Agent tunnelling through the proxy that applies to `url`, or undefined for a direct connection. */
+export function proxyAgentFor(url: string, proxy: ProxySettings | undefined): ConnectProxyAgent | undefined {
+  const p = proxy ? proxyFor(url.replace(/^wss:/, 'https:'), proxy) : undefined;
+  return p ? new ConnectProxyAgent(p) : undefined;
+}
 
 /**
  * The slice of a ws client socket the control connection uses; a fake implements it in tests.
@@ -42,14 +56,21 @@ export function agentSocketOptions(caPem: string, maxPayload: number): ClientOpt
 }
 
 /**
- * Real socket factories trusting only `caPem`. Control sockets accept frames up to 64 KiB,
+ * Real socket factories trusting only `caPem`, through the proxy that applies to each URL (if any). Control sockets accept frames up to 64 KiB,
  * channel sockets up to 1 MiB (MAX_DATA_FRAME_BYTES).
  */
-export function createSocketFactories(caPem: string): { control: ControlSocketFactory; channel: ChannelSocketFactory } {
+export function createSocketFactories(
+  caPem: string,
+  proxy?: ProxySettings,
+): { control: ControlSocketFactory; channel: ChannelSocketFactory } {
+  const withProxy = (url: string, o: ClientOptions): ClientOptions => {
+    const agent = proxyAgentFor(url, proxy);
+    return agent ? { ...o, agent } : o;
+  };
   return {
-    control: (url) => new WebSocket(url, agentSocketOptions(caPem, MAX_CONTROL_FRAME_BYTES)),
+    control: (url) => new WebSocket(url, withProxy(url, agentSocketOptions(caPem, MAX_CONTROL_FRAME_BYTES))),
     channel: (url) => {
-      const ws = new WebSocket(url, agentSocketOptions(caPem, MAX_DATA_FRAME_BYTES));
+      const ws = new WebSocket(url, withProxy(url, agentSocketOptions(caPem, MAX_DATA_FRAME_BYTES)));
       ws.binaryType = 'nodebuffer';
       return ws;
     },

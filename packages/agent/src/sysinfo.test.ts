@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SystemInfo } from '@corral/protocol';
 import { AGENT_VERSION, collectSystemInfo, parseOsRelease } from './sysinfo.js';
+import { detectLinux } from './os-detect.js';
 
 describe('system info', () => {
   it('AGENT_VERSION matches package.json', () => {
@@ -20,7 +21,7 @@ describe('system info', () => {
 
   it('reports non-internal addresses and OS facts, within the schema limits', () => {
     const info = collectSystemInfo({
-      osRelease: () => 'NAME="Alpine Linux"\nVERSION_ID=3.20.0\n',
+      os: () => detectLinux({ osRelease: 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.20.0\n' }),
       hostname: () => 'h'.repeat(300),
       networkInterfaces: () => ({
         lo: [{ address: '127.0.0.1', internal: true, family: 'IPv4', netmask: '', mac: '', cidr: null }],

@@ -1,32 +1,24 @@
 import * as os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { SystemInfo } from '@corral/protocol';
+import { artifactPlatform, detectLinux, detectWindows, parseSwVers, type OsFacts } from './os-detect.js';
 
-/** This agent's version; kept equal to packages/agent/package.json by a test. */
-export const AGENT_VERSION = '0.1.0';
+export { parseOsRelease } from './os-detect.js';
 
-/** Parse /etc/os-release (KEY=value, optionally quoted) into a map. */
-export function parseOsRelease(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    let value = line.slice(eq + 1).trim();
-    const q = value[0];
-    if ((q === '"' || q === "'") && value.endsWith(q) && value.length >= 2) {
-      value = value.slice(1, -1);
-      if (q === '"') value = value.replace(/\\(["\\$`])/g, '$1');
-    }
-    out.set(line.slice(0, eq), value);
-  }
-  return out;
-}
+/** Set by the single-executable build (scripts/build-agent.mjs, `--version`); absent when run from sources. */
+declare const __CORRAL_AGENT_VERSION__: string | undefined;
+
+/**
+ * This agent's version: packages/agent/package.json's (a test keeps them equal), or the version the
+ * artifact was built with.
+ */
+export const AGENT_VERSION: string = typeof __CORRAL_AGENT_VERSION__ === 'string' ? __CORRAL_AGENT_VERSION__ : '0.1.0';
 
 /** The outside world sysinfo reads, injectable for tests. */
 export interface SysinfoSources {
-  osRelease: () => string;
+  /** The OS as detected (see os-detect.ts). */
+  os: () => OsFacts;
   hostname: () => string;
   release: () => string;
   arch: () => string;
@@ -37,17 +29,44 @@ export interface SysinfoSources {
   username: () => string;
 }
 
-const realSources: SysinfoSources = {
-  osRelease: () => {
-    for (const path of ['/etc/os-release', '/usr/lib/os-release']) {
-      try {
-        return readFileSync(path, 'utf8');
-      } catch {
-        /* try the next one */
-      }
+const readOr = (...paths: string[]): string => {
+  for (const path of paths) {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      /* try the next one */
     }
-    return '';
-  },
+  }
+  return '';
+};
+
+/** Detect the real OS (sw_vers runs once on macOS; the answer is cached). */
+let osCache: OsFacts | undefined;
+function realOs(): OsFacts {
+  if (osCache) return osCache;
+  if (process.platform === 'darwin') {
+    let text = '';
+    try {
+      text = execFileSync('sw_vers', { encoding: 'utf8', timeout: 5000 });
+    } catch {
+      /* no sw_vers: name only */
+    }
+    osCache = parseSwVers(text);
+  } else if (process.platform === 'win32') {
+    osCache = detectWindows(os.version(), os.release());
+  } else {
+    osCache = detectLinux({
+      osRelease: readOr('/etc/os-release', '/usr/lib/os-release'),
+      redhatRelease: readOr('/etc/redhat-release'),
+      alpineRelease: readOr('/etc/alpine-release'),
+      systemRelease: readOr('/etc/system-release'),
+    });
+  }
+  return osCache;
+}
+
+const realSources: SysinfoSources = {
+  os: realOs,
   hostname: () => os.hostname(),
   release: () => os.release(),
   arch: () => os.arch(),
@@ -66,13 +85,12 @@ const realSources: SysinfoSources = {
 const cut = (s: string, n: number): string => (s.length > n ? s.slice(0, n) : s);
 
 /**
- * Collect the facts reported in `hello`: host name, OS (from os-release: PRETTY_NAME or NAME, and
- * VERSION_ID), kernel, arch, CPUs, memory in bytes, non-internal IPv4/IPv6 addresses, agent version.
+ * Collect the facts reported in `hello`: host name, OS (name, version and id, see os-detect.ts), kernel, arch, CPUs, memory in bytes, non-internal IPv4/IPv6 addresses, agent version.
  * Strings are cut to the schema's limits so a strange host never fails validation.
  */
 export function collectSystemInfo(sources: Partial<SysinfoSources> = {}): SystemInfo {
   const src = { ...realSources, ...sources };
-  const rel = parseOsRelease(src.osRelease());
+  const facts = src.os();
   const addresses: string[] = [];
   for (const list of Object.values(src.networkInterfaces())) {
     for (const a of list ?? []) {
@@ -81,8 +99,10 @@ export function collectSystemInfo(sources: Partial<SysinfoSources> = {}): System
   }
   return {
     hostname: cut(src.hostname(), 255),
-    osName: cut(rel.get('PRETTY_NAME') ?? rel.get('NAME') ?? os.type(), 128),
-    osVersion: cut(rel.get('VERSION_ID') ?? '', 128),
+    osName: cut(facts.name, 128),
+    osVersion: cut(facts.version, 128),
+    osId: cut(facts.id, 32),
+    platform: artifactPlatform(process.platform, src.arch()),
     kernel: cut(src.release(), 255),
     arch: cut(src.arch(), 32),
     cpuCount: Math.max(0, Math.floor(src.cpuCount())),

@@ -183,6 +183,29 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
       await serverDelete(ctx, name);
     });
 
+  server
+    .command('upgrade')
+    .description("upgrade a server's agent (or every outdated one) to the build the gateway serves (staff+)")
+    .argument('[name]', 'server name')
+    .option('--all', "every online server whose agent is older than the gateway's build")
+    .option('--version <v>', 'insist on this version (default: whatever the gateway serves)')
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      '\nThe agent downloads the new executable from the gateway over the pinned CA, checks its SHA-256 and\n' +
+        'signature, swaps it in and restarts; if the new version does not connect within 60 s it rolls back.\n' +
+        'Outcomes are audited: agent.upgrade.requested, then .completed, .rolled_back or .failed.\n' +
+        examples([
+          'corral server upgrade web-01',
+          'corral server upgrade --all',
+          'corral server upgrade --all -o json',
+        ]),
+    )
+    .action(async (name: string | undefined, opts: { all?: boolean; version?: string; output: 'table' | 'json' }) => {
+      const { serverUpgrade } = await import('./commands/upgrade.js');
+      await serverUpgrade(ctx, name, opts);
+    });
+
   const serverGroup = program.command('server-group').description('server groups: production, web, backend, ...');
   serverGroup
     .command('ls')

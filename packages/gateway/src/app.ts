@@ -32,6 +32,9 @@ import { ExecService } from './exec/exec-service.js';
 import { TunnelService } from './tunnels/tunnel-service.js';
 import { MetricsService } from './metrics/metrics-service.js';
 import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
+import { ArtifactStore, loadOrCreateSigningKey } from './artifacts/artifact-store.js';
+import { installCommand, registerArtifactRoutes } from './artifacts/artifact-routes.js';
+import { UpgradeService } from './artifacts/upgrade-service.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -101,6 +104,11 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const servers = new ServerStore(db, joinTokens, clock);
   await servers.markNodeOffline(config.nodeId);
   const signer = GrantSigner.loadOrCreate(join(config.dataDir, 'grant-signing.key'));
+  const artifacts = new ArtifactStore(
+    config.artifactDirs,
+    loadOrCreateSigningKey(join(config.dataDir, 'artifact-signing.key')),
+    log,
+  );
   const bus: Bus = config.busUrl
     ? await NatsBus.connect(config.busUrl, `corral-gateway ${config.nodeId}`, log)
     : new MemoryBus();
@@ -170,8 +178,11 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     loopbackUrl: () => loopbackUrl,
     caPem: tls.caPem,
     metrics,
+    artifacts,
+    upgrades: new UpgradeService(artifacts, agents, audit),
     registerCommand: (token) =>
       `npx corral-agent register --gateway ${url ?? 'https://GATEWAY'} --token ${token} --ca-fingerprint ${tls.caFingerprint}`,
+    installCommand: (token) => installCommand(url ?? 'https://GATEWAY', token, tls.caFingerprint),
   };
 
   // <workspace>.localhost gets its own certificate from the local CA, made on first use (SNI).
@@ -245,7 +256,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   app.decorateRequest('workspaceId', '');
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0] ?? '';
-    if (!path.startsWith('/api/v1/') || WORKSPACE_FREE.has(path)) return;
+    if (!path.startsWith('/api/v1/') || WORKSPACE_FREE.has(path) || path.startsWith('/api/v1/agent/artifacts')) return;
     const target = parseHost(req.headers.host, config.baseDomain);
     if (target.kind === 'default') {
       req.workspaceId = ws.id;
@@ -284,6 +295,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const openapi = openApiDocument(routes, GATEWAY_VERSION);
   app.get('/api/v1/openapi.json', async () => openapi);
   registerRoutes(app, routes, authenticate);
+  registerArtifactRoutes(app, artifacts, () => url);
 
   app.server.on('upgrade', (req, socket, head) => {
     const u = new URL(req.url ?? '/', 'https://gateway');

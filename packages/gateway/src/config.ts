@@ -32,6 +32,11 @@ export interface GatewayConfig {
   readonly maxUploadBytes: number;
   /** Largest file the code editor opens or saves, in bytes (default 2 MiB). */
   readonly maxEditBytes: number;
+  /**
+   * Directories holding agent artifacts (corral-agent-<platform> + .json manifest), first wins per
+   * platform: --artifacts (default DATA/artifacts), then the repository's build output when present.
+   */
+  readonly artifactDirs: readonly string[];
 }
 
 export interface GatewayConfigInput {
@@ -52,6 +57,9 @@ export interface GatewayConfigInput {
   /** "512M", "16G", or bytes. */
   maxUploadSize?: string | undefined;
   maxEditSize?: string | undefined;
+  artifacts?: string | undefined;
+  /** The repository's `dist/artifacts` (npm run build:agent), added after --artifacts when it exists. */
+  buildArtifacts?: string | undefined;
 }
 
 /** Parse a size like "16G", "512M", "2MiB" or a number of bytes. */
@@ -105,6 +113,12 @@ export function makeConfig(input: GatewayConfigInput): GatewayConfig {
     smtp: checkSmtp(input.smtpUrl, input.smtpFrom),
     maxUploadBytes: parseSize('--max-upload-size', input.maxUploadSize ?? '16G'),
     maxEditBytes: parseSize('--max-edit-size', input.maxEditSize ?? '2M'),
+    artifactDirs: Object.freeze(
+      [
+        resolve(input.artifacts ?? join(dataDir, 'artifacts')),
+        ...(input.buildArtifacts ? [resolve(input.buildArtifacts)] : []),
+      ].filter((d, i, all) => all.indexOf(d) === i),
+    ),
   });
 }
 

@@ -33,6 +33,7 @@ export const ERRORS = {
   FILE_TOO_LARGE: { status: 413, message: 'The file is over the size limit.' },
   FILE_NOT_TEXT: { status: 415, message: 'The file is not UTF-8 text.' },
   FILE_OPERATION_FAILED: { status: 400, message: 'The file operation failed.' },
+  ARTIFACT_NOT_FOUND: { status: 404, message: 'This gateway has no agent build for that platform.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON (Content-Type: application/json).' },
   RATE_LIMITED: { status: 429, message: 'Too many attempts; wait and try again.' },

@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { makeConfig, type GatewayConfigInput } from './config.js';
 import { buildApp } from './app.js';
 import { GATEWAY_VERSION } from './http/api-routes.js';
@@ -17,6 +18,8 @@ import { findWorkspace, DEFAULT_WORKSPACE } from './bootstrap.js';
 import { parseDurationSeconds } from '@corral/protocol';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+/** Where `npm run build:agent` puts the agent executables in a checkout of the repository. */
+const REPO_ARTIFACTS = fileURLToPath(new URL('../../../dist/artifacts', import.meta.url));
 
 function commonOptions(cmd: Command): Command {
   return cmd
@@ -46,6 +49,8 @@ function configFrom(o: Record<string, unknown>): ReturnType<typeof makeConfig> {
     smtpFrom: o.smtpFrom as string | undefined,
     maxUploadSize: o.maxUploadSize as string | undefined,
     maxEditSize: o.maxEditSize as string | undefined,
+    artifacts: o.artifacts as string | undefined,
+    buildArtifacts: existsSync(REPO_ARTIFACTS) ? REPO_ARTIFACTS : undefined,
   };
   return makeConfig(input);
 }
@@ -102,6 +107,11 @@ commonOptions(
     .option('--max-upload-size <size>', 'largest file upload, e.g. 512M or 16G (default 16G)')
     .option('--max-edit-size <size>', 'largest file the code editor opens or saves (default 2M)')
     .option(
+      '--artifacts <dir>',
+      'agent executables to serve for install and upgrade (default: DATA/artifacts, then the build output of this checkout)',
+      process.env.CORRAL_ARTIFACTS,
+    )
+    .option(
       '--base-domain <domain>',
       'base domain for workspace host names (default: only <workspace>.localhost)',
       process.env.CORRAL_BASE_DOMAIN,
@@ -121,6 +131,10 @@ commonOptions(
     `  database:       ${config.dbUrl.startsWith('sqlite:') ? config.dbUrl : config.dbUrl.replace(/\/\/[^@/]*@/, '//***@')}\n`,
   );
   out.write(`  CA fingerprint: ${gw.tls.caFingerprint}\n`);
+  const artifacts = gw.services.artifacts.list();
+  out.write(
+    `  agent builds:   ${artifacts.length > 0 ? artifacts.map((a) => `${a.platform} ${a.version}`).join(', ') : 'none'} (from ${config.artifactDirs.join(', ')})\n`,
+  );
   out.write(
     `  mode:           ${config.busUrl ? `cluster node "${config.nodeId}" on ${config.busUrl}` : 'single node'}\n`,
   );

@@ -18,6 +18,8 @@ import type { FilesService } from './files/files-service.js';
 import type { ExecService } from './exec/exec-service.js';
 import type { TunnelService } from './tunnels/tunnel-service.js';
 import type { MetricsService } from './metrics/metrics-service.js';
+import type { ArtifactStore } from './artifacts/artifact-store.js';
+import type { UpgradeService } from './artifacts/upgrade-service.js';
 
 /** The gateway's services, wired once in buildApp and handed to route handlers. */
 export interface Services {
@@ -45,6 +47,12 @@ export interface Services {
   /** The CA that signs this node's certificate (PEM). */
   caPem: string;
   metrics: MetricsService;
+  /** Agent executables served for install and upgrade. */
+  artifacts: ArtifactStore;
+  /** Agent upgrades on request. */
+  upgrades: UpgradeService;
   /** The ready-to-paste agent registration line for a join token. */
   registerCommand(token: string): string;
+  /** The ready-to-paste one-line install (install.sh over the pinned CA) for a join token. */
+  installCommand(token: string): string;
 }

@@ -162,6 +162,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['POST', '/api/v1/grants', { user: `ops@${t.b.name}.test`, servers: '*', level: 'owner' }],
     ['PATCH', `/api/v1/servers/${t.b.serverName}`, { tags: { stolen: 'yes' } }],
     ['DELETE', `/api/v1/servers/${t.b.serverName}`],
+    ['POST', `/api/v1/servers/${t.b.serverName}/upgrade`, {}],
     ['DELETE', `/api/v1/server-groups/${t.b.name}-servers`],
     ['POST', `/api/v1/servers/${t.b.serverName}/files`, {}],
     ['POST', `/api/v1/servers/${t.b.serverName}/tunnels`, { host: '127.0.0.1', port: 22 }],
@@ -223,6 +224,8 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'GET /api/v1/access/check',
       'PATCH /api/v1/servers/:name',
       'DELETE /api/v1/servers/:name',
+      'POST /api/v1/servers/:name/upgrade',
+      'POST /api/v1/servers/upgrade', // the caller's own workspace's servers only
       'POST /api/v1/server-groups', // creates in the caller's own workspace only
       'DELETE /api/v1/server-groups/:group',
       'POST /api/v1/servers/:name/files',

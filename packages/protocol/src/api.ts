@@ -71,6 +71,8 @@ export const JoinTokenCreateResponse = JoinTokenView.extend({
   token: z.string(),
   /** A ready-to-paste registration line. */
   registerCommand: z.string(),
+  /** A ready-to-paste one-line install (fetches the agent from the gateway, registers, installs the service). */
+  installCommand: z.string().optional(),
 });
 export type JoinTokenCreateResponse = z.infer<typeof JoinTokenCreateResponse>;
 export const JoinTokenList = z.object({ items: z.array(JoinTokenView) });
@@ -95,6 +97,8 @@ export const RegisterResponse = z.object({
   serverName: z.string(),
   /** The gateway's Ed25519 grant-signing public key, SPKI PEM. The agent pins it. */
   gatewaySigningKey: z.string(),
+  /** The gateway's Ed25519 artifact-signing public key, SPKI PEM; pinned for upgrades. */
+  artifactSigningKey: z.string().optional(),
 });
 export type RegisterResponse = z.infer<typeof RegisterResponse>;
 
@@ -520,3 +524,43 @@ export const ExecJobDetail = ExecJobView.extend({
   ),
 });
 export type ExecJobDetail = z.infer<typeof ExecJobDetail>;
+// --- agent artifacts and upgrades ----------------------------------------------------------------
+export const AgentArtifactView = z.object({
+  platform: z.string(),
+  version: z.string(),
+  /** Lower-case hex SHA-256 of the executable. */
+  sha256: z.string(),
+  size: z.number(),
+  /** base64 Ed25519 signature over artifactSigningString(platform, version, sha256, size). */
+  signature: z.string(),
+  /** Where to download it. */
+  path: z.string(),
+});
+export type AgentArtifactView = z.infer<typeof AgentArtifactView>;
+export const AgentArtifactList = z.object({
+  items: z.array(AgentArtifactView),
+  /** The newest version among the artifacts (what `corral server upgrade` moves agents to), or null. */
+  currentVersion: z.string().nullable(),
+  /** The artifact-signing public key, SPKI PEM. */
+  signingKey: z.string(),
+});
+export type AgentArtifactList = z.infer<typeof AgentArtifactList>;
+
+export const ServerUpgradeRequest = z.strictObject({
+  /** Upgrade to this version (default: the newest artifact for the server's platform). */
+  version: z.string().max(64).optional(),
+});
+export const UpgradeOutcome = z.enum(['requested', 'up_to_date', 'offline', 'unsupported', 'no_artifact']);
+export const ServerUpgradeItem = z.object({
+  server: z.string(),
+  fromVersion: z.string().nullable(),
+  toVersion: z.string().nullable(),
+  platform: z.string().nullable(),
+  outcome: UpgradeOutcome,
+  /** Set when requested: the id the agent reports back in its upgrade.result. */
+  upgradeId: z.string().optional(),
+  message: z.string(),
+});
+export type ServerUpgradeItem = z.infer<typeof ServerUpgradeItem>;
+export const ServerUpgradeResponse = z.object({ items: z.array(ServerUpgradeItem) });
+export type ServerUpgradeResponse = z.infer<typeof ServerUpgradeResponse>;

@@ -2,6 +2,7 @@ export * from './version.js';
 export * from './close-codes.js';
 export * from './backoff.js';
 export * from './grant.js';
+export * from './artifacts.js';
 export * from './messages.js';
 export * from './codec.js';
 export * from './api.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Grant } from './grant.js';
+import { AGENT_VERSION_RE, ARTIFACT_PLATFORM_RE } from './artifacts.js';
 
 /** System facts an agent reports in `hello`. */
 export const SystemInfo = z.strictObject({
@@ -14,6 +15,10 @@ export const SystemInfo = z.strictObject({
   agentVersion: z.string().max(64),
   /** The OS account the agent runs as: the default for websh's -u. */
   agentUser: z.string().max(64).optional(),
+  /** Distribution id: ubuntu, debian, rhel, centos, rocky, alpine, amzn, macos, windows, ... */
+  osId: z.string().max(32).optional(),
+  /** `<os>-<arch>` of the agent's executable (linux-x64, darwin-arm64, ...): which artifact it upgrades to. */
+  platform: z.string().max(32).optional(),
 });
 export type SystemInfo = z.infer<typeof SystemInfo>;
 
@@ -29,11 +34,17 @@ export type SystemInfo = z.infer<typeof SystemInfo>;
 //     | -- metrics {...} -----------> |   (protocol 2+: every 15 s)
 // ---------------------------------------------------------------------------------------------
 
+/** What an agent can do beyond protocol 1's core; the gateway sends optional frames only to agents that say so. */
+export const AgentCapability = z.enum(['upgrade']);
+export type AgentCapability = z.infer<typeof AgentCapability>;
+
 export const Hello = z.strictObject({
   type: z.literal('hello'),
   protocolVersion: z.number().int().positive(),
   agentId: z.string().min(1).max(64),
   system: SystemInfo,
+  /** Optional features; absent from agents that have none (the gateway then never sends them). */
+  capabilities: z.array(z.string().max(32)).max(32).optional(),
 });
 
 export const Challenge = z.strictObject({
@@ -86,6 +97,36 @@ export const ChannelReject = z.strictObject({
   channelId: z.string().min(1).max(64),
   code: z.string().max(64),
   message: z.string().max(1024),
+});
+
+/**
+ * Gateway -> agent, only to agents with the `upgrade` capability: fetch this artifact from the gateway
+ * (`path`, over the pinned CA), check size, SHA-256 and the Ed25519 signature against the artifact key
+ * pinned at registration, swap it in and restart; roll back unless the new version reconnects in time.
+ */
+export const Upgrade = z.strictObject({
+  type: z.literal('upgrade'),
+  /** Id of this request, echoed in `upgrade.result`. */
+  upgradeId: z.string().min(1).max(64),
+  platform: z.string().regex(ARTIFACT_PLATFORM_RE),
+  version: z.string().regex(AGENT_VERSION_RE),
+  /** Path on the gateway, e.g. /api/v1/agent/artifacts/linux-x64. */
+  path: z.string().regex(/^\/api\/v1\/agent\/artifacts\/[a-z0-9-]+$/),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().positive(),
+  /** base64 Ed25519 signature over artifactSigningString(...). */
+  signature: z.string().min(1).max(256),
+});
+
+/** Agent -> gateway: how an upgrade ended (sent after the next welcome, by whichever version runs then). */
+export const UpgradeResult = z.strictObject({
+  type: z.literal('upgrade.result'),
+  upgradeId: z.string().min(1).max(64),
+  /** completed: the new version connected; rolled_back: it did not, the old one is back; failed: nothing swapped. */
+  outcome: z.enum(['completed', 'rolled_back', 'failed']),
+  fromVersion: z.string().max(64),
+  toVersion: z.string().max(64),
+  reason: z.string().max(1024).optional(),
 });
 
 /** Updated system facts after the connection is up. */
@@ -202,6 +243,7 @@ export const GatewayToAgent = z.discriminatedUnion('type', [
   ExecStart,
   ExecCancel,
   ExecAck,
+  Upgrade,
 ]);
 export type GatewayToAgent = z.infer<typeof GatewayToAgent>;
 
@@ -216,6 +258,7 @@ export const AgentToGateway = z.discriminatedUnion('type', [
   Metrics,
   ExecOutput,
   ExecExit,
+  UpgradeResult,
 ]);
 export type AgentToGateway = z.infer<typeof AgentToGateway>;
 

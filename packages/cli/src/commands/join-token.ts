@@ -57,7 +57,16 @@ export async function tokenCreate(ctx: CliContext, opts: TokenCreateOptions): Pr
     println(ctx.stdout, `  ${c.bold(t.token)}`);
     println(ctx.stdout);
     println(ctx.stderr, c.yellow('This token is shown only once: copy it now. Only its hash is stored.'));
-    println(ctx.stdout, 'Register a server with it (run as root on that server):');
+    if (t.installCommand) {
+      println(ctx.stdout, 'Install the agent on a Linux or macOS server with one line (it checks the CA fingerprint,');
+      println(ctx.stdout, "then the agent's SHA-256 and signature, registers and starts the service):");
+      println(ctx.stdout);
+      println(ctx.stdout, `  ${sanitize(t.installCommand)}`);
+      println(ctx.stdout);
+      println(ctx.stdout, 'Or, with the agent already installed, register it (as root on that server):');
+    } else {
+      println(ctx.stdout, 'Register a server with it (run as root on that server):');
+    }
     println(ctx.stdout);
     println(ctx.stdout, `  ${sanitize(t.registerCommand)}`);
   });

@@ -43,6 +43,8 @@ class AgentConnection {
   agentId = '';
   server: ServersTable | undefined;
   system: SystemInfo | undefined;
+  /** Optional features the agent announced in hello (e.g. `upgrade`). */
+  capabilities: ReadonlySet<string> = new Set();
   nonce = '';
   lastHeard: number;
   lastPingSent = 0;
@@ -132,6 +134,27 @@ export class AgentHub {
     }
   }
 
+  /**
+   * Send an `upgrade` frame to the agent on whichever node holds it: `sent`, `offline` (no node holds
+   * it), or `unsupported` (the agent did not announce the `upgrade` capability).
+   */
+  async sendUpgrade(
+    serverId: string,
+    msg: Extract<GatewayToAgent, { type: 'upgrade' }>,
+  ): Promise<'sent' | 'offline' | 'unsupported'> {
+    try {
+      const answer = (await this.deps.bus.request(Subjects.agentSend(serverId), msg, 3000)) as {
+        ok?: boolean;
+        unsupported?: boolean;
+      } | null;
+      if (answer?.ok === true) return 'sent';
+      return answer?.unsupported ? 'unsupported' : 'offline';
+    } catch (err) {
+      if (!(err instanceof BusNoResponders)) this.deps.log.warn('agent send failed', { serverId, err: String(err) });
+      return 'offline';
+    }
+  }
+
   get connectedCount(): number {
     return this.byServerId.size;
   }
@@ -210,6 +233,7 @@ export class AgentHub {
         }
         c.agentId = msg.agentId;
         c.system = msg.system;
+        c.capabilities = new Set(msg.capabilities ?? []);
         c.nonce = randomBytes(32).toString('base64url');
         c.state = 'auth';
         c.send({ type: 'challenge', nonce: c.nonce });
@@ -247,12 +271,12 @@ export class AgentHub {
           previous.close(CloseCode.REPLACED, 'replaced by a newer connection');
         }
         c.unsubscribe = this.deps.bus.subscribe(Subjects.agentSend(server.id), (frame, respond) => {
-          respond({
-            ok:
-              this.byServerId.get(server.id) === c && c.state === 'ready'
-                ? (c.send(frame as GatewayToAgent), true)
-                : false,
-          });
+          const f = frame as GatewayToAgent;
+          if (this.byServerId.get(server.id) !== c || c.state !== 'ready') return respond({ ok: false });
+          // Optional frames go only to agents that announced them; an older agent would close on them.
+          if (f.type === 'upgrade' && !c.capabilities.has('upgrade')) return respond({ ok: false, unsupported: true });
+          c.send(f);
+          respond({ ok: true });
         });
         c.send({
           type: 'welcome',
@@ -295,6 +319,28 @@ export class AgentHub {
             this.deps.bus.publish(Subjects.execEvent(msg.execId.slice(0, msg.execId.lastIndexOf('.'))), {
               serverId: server.id,
               ...msg,
+            });
+            return;
+          case 'upgrade.result':
+            await this.deps.audit.append({
+              workspaceId: server.workspace_id,
+              action: `agent.upgrade.${msg.outcome}`,
+              outcome: msg.outcome === 'completed' ? 'success' : 'failure',
+              actor: { type: 'agent', id: c.agentId, name: server.name },
+              target: { type: 'server', id: server.id, name: server.name },
+              sourceIp: c.sourceIp,
+              details: {
+                upgradeId: msg.upgradeId,
+                fromVersion: msg.fromVersion,
+                toVersion: msg.toVersion,
+                runningVersion: c.system?.agentVersion ?? null,
+                ...(msg.reason ? { reason: msg.reason } : {}),
+              },
+            });
+            this.deps.log.info('agent upgrade result', {
+              server: server.name,
+              outcome: msg.outcome,
+              to: msg.toVersion,
             });
             return;
           case 'channel.reject':

@@ -57,6 +57,9 @@ import {
   MetricsQuery,
   MetricsResponse,
   type MetricsRange,
+  AgentArtifactList,
+  ServerUpgradeRequest,
+  ServerUpgradeResponse,
   type Role,
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
@@ -155,7 +158,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
           sourceIp: req.ip,
           details: { expiresAt: view.expiresAt, uses: view.usesTotal },
         });
-        return { ...view, token, registerCommand: s.registerCommand(token) };
+        return { ...view, token, registerCommand: s.registerCommand(token), installCommand: s.installCommand(token) };
       },
     }),
     route({
@@ -228,7 +231,56 @@ export function apiRoutes(s: Services): AnyRoute[] {
           serverId: server.id,
           serverName: server.name,
           gatewaySigningKey: s.signer.publicKeyPem,
+          artifactSigningKey: s.artifacts.publicKeyPem,
         };
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/agent/artifacts',
+      summary: 'Agent executables this gateway serves (platform, version, SHA-256, size, signature)',
+      tag: 'agents',
+      auth: false,
+      response: AgentArtifactList,
+      handler: async () => {
+        const items = s.artifacts.list().map(({ file: _file, ...view }) => view);
+        return { items, currentVersion: s.artifacts.currentVersion(), signingKey: s.artifacts.publicKeyPem };
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/servers/upgrade',
+      summary: 'Upgrade every online agent older than the build this gateway serves (staff and superusers)',
+      tag: 'servers',
+      body: ServerUpgradeRequest,
+      response: ServerUpgradeResponse,
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN'],
+      handler: async ({ principal: p, body, req }) => {
+        await requireRole(s, p, 'staff', 'server.upgrade', req);
+        const actor = { workspaceId: p.workspaceId, userId: p.userId, email: p.email, sourceIp: req.ip };
+        const items = [];
+        for (const server of await s.servers.list(p.workspaceId)) {
+          const item = await s.upgrades.upgrade(server, actor, body.version);
+          // "All outdated": servers already current, or offline, are listed but not touched.
+          items.push(item);
+        }
+        return { items };
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/servers/:name/upgrade',
+      summary: "Upgrade one server's agent to the build this gateway serves (staff and superusers)",
+      tag: 'servers',
+      body: ServerUpgradeRequest,
+      response: ServerUpgradeResponse,
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'SERVER_NOT_FOUND'],
+      handler: async ({ principal: p, params, body, req }) => {
+        const server = await s.servers.getByName(p.workspaceId, params.name ?? '');
+        await s.iam.require(p, 'server.read', server, req.ip);
+        await requireRole(s, p, 'staff', 'server.upgrade', req);
+        const actor = { workspaceId: p.workspaceId, userId: p.userId, email: p.email, sourceIp: req.ip };
+        return { items: [await s.upgrades.upgrade(server, actor, body.version)] };
       },
     }),
     route({
