@@ -24,6 +24,7 @@ const commands = [
   'server token ls',
   'server token revoke',
   'websh',
+  'step-up',
   'exec',
   'tunnel',
   'ls',

@@ -289,6 +289,7 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .option('-u, --user <osuser>', "OS account on the server (default: the agent's account)")
     .option('-t, --tty', 'allocate a terminal for the command (for full-screen programs)')
     .option('--work-session <id>', 'use this work session (default: the covering one that lasts longest)')
+    .option('--root', 'run as root: needs privilege_elevation in a work session and a fresh step-up (asked here)')
     .option('--request', 'without a covering work session: request one and wait for approval')
     .option('--reason <text>', 'with --request: what the work is')
     .option('--duration <d>', 'with --request: how long (default 1h)')
@@ -312,6 +313,16 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
       setExitCode(await websh(ctx, name, command, opts));
     });
 
+  program
+    .command('step-up')
+    .description('prove it is you again (password) before root terminals and commands; lasts the grace window')
+    .option('--password-stdin', 'read the password from stdin')
+    .addHelpText('after', examples(['corral step-up', 'corral step-up && corral websh db-01 --root']))
+    .action(async (opts: { passwordStdin?: boolean }) => {
+      const { stepUp } = await import('./commands/auth.js');
+      await stepUp(ctx, opts);
+    });
+
   // --- exec --------------------------------------------------------------------------------------
   program
     .command('exec')
@@ -319,6 +330,7 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .argument('[command...]', 'the command and its arguments, after --')
     .option('--servers <selectors>', 'servers, comma-separated: web-01, web-*, group:NAME, tag:K=V')
     .option('-u, --user <osuser>', "OS account on the servers (default: each agent's account)")
+    .option('--root', 'run as root (privilege_elevation in a work session and `corral step-up` first)')
     .option('--parallel <n>', 'commands running at once (default 100)')
     .option('--timeout <d>', 'per server, e.g. 30s, 5m (default 30s)')
     .option('--work-session <id>', 'use this work session (needs the exec feature)')
@@ -452,6 +464,8 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .option('--display-name <name>', 'shown in the UI ("" clears it)')
     .option('--billing-email <email>', 'where invoices go ("" clears it)')
     .option('--tunnel-targets <which>', 'port forwarding may reach: server (its own addresses) or any')
+    .option('--root-elevation <when>', 'privilege elevation for root: explicit (-u root/--root) or always')
+    .option('--step-up-grace <d>', 'how long a step-up lasts, e.g. 5m (1m..1h)')
     .addOption(outputOption())
     .action(async (opts: WorkspaceUpdateOptions) => {
       const { workspaceUpdate } = await import('./commands/workspace.js');

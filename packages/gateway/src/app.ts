@@ -30,6 +30,7 @@ import { WorkSessionService } from './work-sessions/work-session-service.js';
 import { FilesService } from './files/files-service.js';
 import { ExecService } from './exec/exec-service.js';
 import { TunnelService } from './tunnels/tunnel-service.js';
+import { Elevation } from './privilege/elevation.js';
 import { MetricsService } from './metrics/metrics-service.js';
 import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 import { ArtifactStore, loadOrCreateSigningKey } from './artifacts/artifact-store.js';
@@ -126,6 +127,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     ? new SmtpMailer(config.smtp.url, config.smtp.from, opts.smtpTls ?? {})
     : new OutboxMailer(db, clock);
   const workSessions = new WorkSessionService({ db, audit, iam, channels, mailer, clock, log });
+  const elevation = new Elevation(db, audit, auth, workSessions, clock);
   // A live channel goes on only while its user may still open it and its work session still covers it
   // (checked when their access changes; expiry and revocation end channels directly).
   channels.recheck = async (spec) => {
@@ -173,7 +175,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       maxUploadBytes: config.maxUploadBytes,
       maxEditBytes: config.maxEditBytes,
     }),
-    exec: new ExecService(db, audit, agents, signer, bus, iam, workSessions, clock, log),
+    exec: new ExecService(db, audit, agents, signer, bus, iam, workSessions, clock, log, elevation),
+    elevation,
     tunnels: new TunnelService(db, audit, channels, clock, log),
     loopbackUrl: () => loopbackUrl,
     caPem: tls.caPem,

@@ -17,6 +17,7 @@ import type { WorkSessionService } from './work-sessions/work-session-service.js
 import type { FilesService } from './files/files-service.js';
 import type { ExecService } from './exec/exec-service.js';
 import type { TunnelService } from './tunnels/tunnel-service.js';
+import type { Elevation } from './privilege/elevation.js';
 import type { MetricsService } from './metrics/metrics-service.js';
 import type { ArtifactStore } from './artifacts/artifact-store.js';
 import type { UpgradeService } from './artifacts/upgrade-service.js';
@@ -42,6 +43,7 @@ export interface Services {
   files: FilesService;
   exec: ExecService;
   tunnels: TunnelService;
+  elevation: Elevation;
   /** This node's own HTTPS address on loopback (the browser file API connects to its channels here). */
   loopbackUrl(): string;
   /** The CA that signs this node's certificate (PEM). */

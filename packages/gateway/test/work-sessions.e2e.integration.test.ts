@@ -211,6 +211,35 @@ describe('work sessions end to end (gateway, agent, CLI)', () => {
     expect(own.stderr).toMatch(/nobody approves their own request/);
     const ok = await as('sam', ['work-session', 'approve', v.id]);
     expect(ok.code, ok.stderr).toBe(0);
+
+    // Root needs the approved privilege_elevation AND a fresh step-up (the password again).
+    const noStep = await as('admin', ['websh', SRV, '--root', '--', 'id', '-u']);
+    expect(noStep.code).toBe(255);
+    expect(noStep.stderr).toMatch(
+      /STEP_UP_REQUIRED: Root on ws-e2e-01 needs a fresh proof that it is you: run `corral step-up`/,
+    );
+    const bad = await run(BIN.cli, ['step-up', '--password-stdin'], { env: envOf('admin'), input: 'wrong\n' });
+    expect(bad.code).not.toBe(0);
+    const step = await run(BIN.cli, ['step-up', '--password-stdin'], { env: envOf('admin'), input: PW + '\n' });
+    expect(step.code, step.stderr).toBe(0);
+    expect(step.stdout).toMatch(/Stepped up until/);
+    const root = await as('admin', ['websh', SRV, '--root', '--', 'id', '-u']);
+    expect(root.code, root.stderr).toBe(0);
+    expect(root.stdout).toBe('0\n');
+    const rootExec = await as('admin', ['exec', '--servers', SRV, '--root', '--', 'id', '-u']);
+    expect(rootExec.code, rootExec.stderr).toBe(0);
+    expect(rootExec.stdout).toMatch(/ws-e2e-01 \| 0/);
+    const audit = JSON.parse(
+      (await as('admin', ['audit', 'ls', '--action', 'privilege.elevate', '-o', 'json'])).stdout,
+    ) as {
+      items: Array<{ details: { via: string; workSessionId: string } }>;
+    };
+    expect(audit.items.map((e) => e.details.via).sort()).toEqual(['exec', 'terminal']);
+    expect(audit.items[0]!.details.workSessionId).toBe(v.id);
+    // A member without privilege_elevation is refused root even with a terminal session.
+    const memberRoot = await as('mia', ['websh', SRV, '--root', '--', 'true']);
+    expect(memberRoot.code).toBe(255);
+    expect(memberRoot.stderr).toMatch(/WORK_SESSION_REQUIRED|SERVER_NOT_FOUND|FORBIDDEN/);
     const policy = await as('sam', ['policy', 'show']);
     expect(policy.stdout).toMatch(/privilege-elevation-needs-approval/);
     const notAllowed = await as('sam', ['policy', 'reset']);

@@ -390,6 +390,10 @@ export const WorkspaceSettings = z.strictObject({
   displayName: z.string().trim().min(1).max(100).optional(),
   /** Port forwarding targets: `server` (default: the server's own addresses) or `any`. */
   tunnelTargets: z.enum(['server', 'any']).optional(),
+  /** Privilege elevation for root: `explicit` (default: -u root / --root) or `always` (root by default too). */
+  rootElevation: z.enum(['explicit', 'always']).optional(),
+  /** How long a step-up lasts (default 300 s). */
+  stepUpGraceSeconds: z.number().int().min(60).max(3600).optional(),
   billingEmail: z
     .string()
     .max(320)
@@ -410,6 +414,8 @@ export type WorkspaceDetail = z.infer<typeof WorkspaceDetail>;
 export const WorkspaceUpdateRequest = z.strictObject({
   plan: Plan.optional(),
   tunnelTargets: z.enum(['server', 'any']).optional(),
+  rootElevation: z.enum(['explicit', 'always']).optional(),
+  stepUpGraceSeconds: z.number().int().min(60).max(3600).optional(),
   displayName: z.string().trim().min(1).max(100).nullable().optional(),
   billingEmail: z
     .string()

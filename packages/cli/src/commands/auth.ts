@@ -161,3 +161,20 @@ export async function whoami(ctx: CliContext, opts: OutputOptions): Promise<void
     );
   });
 }
+
+/**
+ * `corral step-up`: prove it is you again (the password) so that root terminals and commands are
+ * allowed for the workspace's grace window (5 minutes by default).
+ */
+export async function stepUp(ctx: CliContext, opts: { passwordStdin?: boolean }): Promise<void> {
+  await withApi(ctx, async (api, config) => {
+    const password = opts.passwordStdin
+      ? await readAllTrimmed(ctx.stdin)
+      : await promptHidden(ctx, `Password for ${config.email ?? 'your account'} (step-up): `);
+    const r = await api.request('POST', '/api/v1/auth/step-up', {
+      body: { password },
+      parse: (x) => x as { validUntil: string },
+    });
+    println(ctx.stdout, `Stepped up until ${r.validUntil.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}.`);
+  });
+}

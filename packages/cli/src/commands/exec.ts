@@ -21,6 +21,7 @@ export interface ExecOptions extends OutputOptions {
   parallel?: string;
   timeout?: string;
   workSession?: string;
+  root?: boolean;
 }
 
 type Exit = Extract<ExecStreamEvent, { type: 'exit' }>;
@@ -62,6 +63,7 @@ export async function exec(ctx: CliContext, command: string[], opts: ExecOptions
       .filter(Boolean),
     command,
     ...(opts.user ? { osUser: opts.user } : {}),
+    ...(opts.root ? { osUser: 'root' } : {}),
     ...(opts.parallel ? { parallel: parsePositiveInt(opts.parallel, '--parallel') } : {}),
     timeoutSeconds: timeout,
     ...(opts.workSession ? { workSessionId: opts.workSession } : {}),

@@ -23,6 +23,8 @@ export interface WebshOptions {
   user?: string;
   tty?: boolean;
   workSession?: string;
+  /** Run as root (privilege elevation: the feature in a work session and a fresh step-up). */
+  root?: boolean;
   /** Without a covering work session, request one (reason, duration) and wait for approval. */
   request?: boolean;
   reason?: string;
@@ -70,8 +72,12 @@ async function webshInner(ctx: CliContext, server: string, command: string[], op
   const plan = planSession(command, Boolean(opts.tty), Boolean(ctx.stdin.isTTY));
   const config = requireLogin(ctx);
 
+  if (opts.root && opts.user !== undefined && opts.user !== 'root') {
+    throw new CliError('--root and -u name different accounts: give one of them');
+  }
   const body: Record<string, unknown> = { pty: plan.pty };
   if (opts.user !== undefined) body.osUser = opts.user;
+  if (opts.root) body.osUser = 'root';
   if (opts.workSession !== undefined) body.workSessionId = opts.workSession;
   if (command.length > 0) body.command = command;
   const initialSize = terminalSize(ctx.stdout);
@@ -103,22 +109,32 @@ async function webshInner(ctx: CliContext, server: string, command: string[], op
       });
     } catch (err) {
       if (err instanceof ApiError && err.code === 'UNAUTHENTICATED') throw sessionExpired(config.url);
-      if (err instanceof ApiError && err.code === 'WORK_SESSION_REQUIRED' && !opts.request) {
+      if (err instanceof ApiError && err.code === 'STEP_UP_REQUIRED' && ctx.stdin.isTTY) {
+        // Ask for the password here, step up, and try once more.
+        const { promptHidden } = await import('../prompt.js');
+        const password = await promptHidden(ctx, `Password for ${config.email ?? 'your account'} (step-up for root): `);
+        await api.request('POST', '/api/v1/auth/step-up', { body: { password }, parse: (x) => x });
+        open = await api.request('POST', `/api/v1/servers/${encodeURIComponent(server)}/websh`, {
+          body,
+          parse: parseWebshOpen,
+          onSent: preloadWs,
+        });
+      } else if (err instanceof ApiError && err.code === 'WORK_SESSION_REQUIRED' && !opts.request) {
         throw new ApiError(
           err.status,
           err.code,
           `${err.message}\n  or file it and wait from here: corral websh ${server} --request --reason "..."`,
         );
-      }
-      if (!(err instanceof ApiError && err.code === 'WORK_SESSION_REQUIRED')) throw err;
-      // --request: file the request, wait for the decision, then open under the approved session.
-      const { requestAndWait } = await import('./work-session-flow.js');
-      body.workSessionId = await requestAndWait(ctx, api, server, opts);
-      open = await api.request('POST', `/api/v1/servers/${encodeURIComponent(server)}/websh`, {
-        body,
-        parse: parseWebshOpen,
-        onSent: preloadWs,
-      });
+      } else if (err instanceof ApiError && err.code === 'WORK_SESSION_REQUIRED') {
+        // --request: file the request, wait for the decision, then open under the approved session.
+        const { requestAndWait } = await import('./work-session-flow.js');
+        body.workSessionId = await requestAndWait(ctx, api, server, opts);
+        open = await api.request('POST', `/api/v1/servers/${encodeURIComponent(server)}/websh`, {
+          body,
+          parse: parseWebshOpen,
+          onSent: preloadWs,
+        });
+      } else throw err;
     }
     preloadWs();
     if (!wsModule) throw wsLoadError;

@@ -1,4 +1,4 @@
-import { WorkspaceDetail } from '@corral/protocol';
+import { WorkspaceDetail, parseDurationSeconds } from '@corral/protocol';
 import { println, type CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { renderKeyValues } from '../format/table.js';
@@ -17,6 +17,8 @@ function describe(w: WorkspaceDetail): string {
     ['Display name', w.settings.displayName ?? '-'],
     ['Billing email', w.settings.billingEmail ?? '-'],
     ['Tunnel targets', w.settings.tunnelTargets ?? 'server'],
+    ['Root elevation', w.settings.rootElevation ?? 'explicit'],
+    ['Step-up grace', `${Math.round((w.settings.stepUpGraceSeconds ?? 300) / 60)} min`],
     ['Created', formatTimestamp(w.createdAt)],
   ]);
 }
@@ -34,6 +36,8 @@ export interface WorkspaceUpdateOptions extends OutputOptions {
   displayName?: string;
   billingEmail?: string;
   tunnelTargets?: string;
+  rootElevation?: string;
+  stepUpGrace?: string;
 }
 
 export async function workspaceUpdate(ctx: CliContext, opts: WorkspaceUpdateOptions): Promise<void> {
@@ -47,11 +51,23 @@ export async function workspaceUpdate(ctx: CliContext, opts: WorkspaceUpdateOpti
     if (!['server', 'any'].includes(opts.tunnelTargets)) throw new CliError('--tunnel-targets must be server or any');
     body.tunnelTargets = opts.tunnelTargets;
   }
+  if (opts.rootElevation !== undefined) {
+    if (!['explicit', 'always'].includes(opts.rootElevation))
+      throw new CliError('--root-elevation must be explicit or always');
+    body.rootElevation = opts.rootElevation;
+  }
+  if (opts.stepUpGrace !== undefined) {
+    const sec = parseDurationSeconds(opts.stepUpGrace);
+    if (sec === undefined || sec < 60 || sec > 3600) throw new CliError('--step-up-grace must be 1m..1h, e.g. 5m');
+    body.stepUpGraceSeconds = sec;
+  }
   // An empty value clears the setting.
   if (opts.displayName !== undefined) body.displayName = opts.displayName === '' ? null : opts.displayName;
   if (opts.billingEmail !== undefined) body.billingEmail = opts.billingEmail === '' ? null : opts.billingEmail;
   if (Object.keys(body).length === 0)
-    throw new CliError('nothing to change: give --plan, --display-name, --billing-email or --tunnel-targets');
+    throw new CliError(
+      'nothing to change: give --plan, --display-name, --billing-email, --tunnel-targets, --root-elevation or --step-up-grace',
+    );
   await withApi(ctx, async (api) => {
     const w = await api.request('PATCH', '/api/v1/workspace', { body, parse: (x) => WorkspaceDetail.parse(x) });
     if (opts.output === 'json') return printJson(ctx, w);

@@ -159,6 +159,66 @@ export class AuthService {
     };
   }
 
+  /**
+   * Step-up: the signed-in user proves themselves again (their password now; MFA with the authentication
+   * issue) and the token may elevate for the grace window. Failures count toward the sign-in limits.
+   */
+  async stepUp(p: Principal, password: string, sourceIp: string, graceMs: number): Promise<{ validUntil: string }> {
+    const accountKey = `${p.workspaceId}\n${p.email}`;
+    const wait = Math.max(this.byAccount.retryAfterMs(accountKey), this.byAddress.retryAfterMs(sourceIp));
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      throw new CorralError('RATE_LIMITED', `Too many failed attempts; try again in ${seconds} s.`, {
+        headers: { 'retry-after': String(seconds) },
+      });
+    }
+    const user = await this.db
+      .selectFrom('users')
+      .select('password_hash')
+      .where('id', '=', p.userId)
+      .executeTakeFirst();
+    const ok = await verifyPassword(user?.password_hash ?? null, password);
+    if (!ok) {
+      this.byAccount.fail(accountKey);
+      this.byAddress.fail(sourceIp);
+      await this.audit.append({
+        workspaceId: p.workspaceId,
+        action: 'auth.step_up',
+        outcome: 'failure',
+        actor: { type: 'user', id: p.userId, name: p.email },
+        sourceIp,
+        details: { reason: 'wrong_password', tokenId: p.tokenId },
+      });
+      throw new CorralError('INVALID_CREDENTIALS', 'Wrong password: not stepped up.');
+    }
+    this.byAccount.succeed(accountKey);
+    const now = this.clock.now();
+    await this.db
+      .updateTable('auth_tokens')
+      .set({ stepped_up_at: iso(now) })
+      .where('id', '=', p.tokenId)
+      .where('workspace_id', '=', p.workspaceId)
+      .execute();
+    await this.audit.append({
+      workspaceId: p.workspaceId,
+      action: 'auth.step_up',
+      actor: { type: 'user', id: p.userId, name: p.email },
+      sourceIp,
+      details: { method: 'password', tokenId: p.tokenId, graceSeconds: Math.round(graceMs / 1000) },
+    });
+    return { validUntil: iso(now + graceMs) };
+  }
+
+  /** When the token last stepped up (ms), or null. */
+  async steppedUpAt(p: Principal): Promise<number | null> {
+    const r = await this.db
+      .selectFrom('auth_tokens')
+      .select('stepped_up_at')
+      .where('id', '=', p.tokenId)
+      .executeTakeFirst();
+    return r?.stepped_up_at ? Date.parse(r.stepped_up_at) : null;
+  }
+
   async logout(p: Principal, sourceIp: string): Promise<void> {
     await this.db
       .updateTable('auth_tokens')

@@ -405,6 +405,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0011_step_up': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('auth_tokens').addColumn('stepped_up_at', 'text').execute();
+      },
+    },
   };
 }
 

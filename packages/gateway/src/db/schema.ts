@@ -35,6 +35,8 @@ export interface AuthTokensTable {
   expires_at: string;
   revoked_at: string | null;
   last_used_at: string | null;
+  /** Last step-up (password again) for privileged actions, or null. */
+  stepped_up_at: string | null;
   source_ip: string | null;
 }
 

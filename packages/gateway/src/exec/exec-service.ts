@@ -15,6 +15,7 @@ import { newId } from '../ids.js';
 import { type Clock, iso } from '../clock.js';
 import { parseSelector, selectorMatches } from '../iam/selectors.js';
 import { checkCommand } from './command-acl.js';
+import type { Elevation } from '../privilege/elevation.js';
 
 export interface ExecRequest {
   servers: string[];
@@ -88,6 +89,11 @@ interface ExecAgentEvent {
 }
 
 const GRANT_TTL_MS = 60_000;
+
+/** The account the server's agent runs as (the default OS user). */
+function agentUserOf(s: ServersTable): string {
+  return s.system ? ((JSON.parse(s.system) as { agentUser?: string }).agentUser ?? 'root') : 'root';
+}
 /** Grace after the command's own timeout before a server that never answered counts as lost. */
 const LOST_AFTER_MS = 15_000;
 
@@ -107,6 +113,7 @@ export class ExecService {
     private readonly workSessions: WorkSessionService,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly elevation: Elevation,
   ) {}
 
   async run(
@@ -178,6 +185,17 @@ export class ExecService {
         t.reason = `${acl.reason} (work session ${ws.id})`;
         await this.denied(p, server, t.reason, sourceIp, acl.rule);
         continue;
+      }
+      const osUser = req.osUser ?? agentUserOf(server);
+      if (await this.elevation.needed(p, osUser, req.osUser !== undefined)) {
+        try {
+          await this.elevation.require(p, server, 'exec', sourceIp, req.workSessionId);
+        } catch (err) {
+          if (!(err instanceof CorralError)) throw err;
+          t.status = 'refused';
+          t.reason = err.message.split('\n')[0]!;
+          continue;
+        }
       }
       if (server.status !== 'online') {
         t.status = 'offline';
@@ -257,8 +275,7 @@ export class ExecService {
       }
     });
 
-    const osUserOf = (s: ServersTable): string =>
-      req.osUser ?? (s.system ? ((JSON.parse(s.system) as { agentUser?: string }).agentUser ?? 'root') : 'root');
+    const osUserOf = (s: ServersTable): string => req.osUser ?? agentUserOf(s);
     const timeoutMs = (req.timeoutSeconds ?? 30) * 1000;
     const queue = targets.filter((t) => t.status === 'queued');
     const runOne = async (t: Target): Promise<void> => {

@@ -127,6 +127,19 @@ export function apiRoutes(s: Services): AnyRoute[] {
       },
     }),
     route({
+      method: 'POST',
+      url: '/api/v1/auth/step-up',
+      summary: 'Prove it is you again (password) before privileged actions; valid for the grace window (5 min)',
+      tag: 'auth',
+      body: z.strictObject({ password: z.string().min(1).max(1024) }),
+      response: z.object({ validUntil: z.string() }),
+      errors: ['INVALID_CREDENTIALS', 'RATE_LIMITED'],
+      handler: async ({ principal: p, body, req }) => {
+        const { stepUpGraceSeconds } = await s.elevation.settings(p.workspaceId);
+        return s.auth.stepUp(p, body.password, req.ip, stepUpGraceSeconds * 1000);
+      },
+    }),
+    route({
       method: 'GET',
       url: '/api/v1/auth/whoami',
       summary: 'The signed-in user',
@@ -437,6 +450,11 @@ export function apiRoutes(s: Services): AnyRoute[] {
         const server = await s.servers.getByName(p.workspaceId, params.name ?? '');
         await s.iam.require(p, 'websh.open', server, req.ip);
         const ws = await s.workSessions.cover(p, server, 'terminal', body.workSessionId, req.ip);
+        const system = server.system ? (JSON.parse(server.system) as { agentUser?: string }) : {};
+        const osUser = body.osUser ?? system.agentUser ?? 'root';
+        if (await s.elevation.needed(p, osUser, body.osUser !== undefined)) {
+          await s.elevation.require(p, server, 'terminal', req.ip, body.workSessionId);
+        }
         return s.websh.open(p, params.name ?? '', body, req.ip, ws.id);
       },
     }),
@@ -775,7 +793,13 @@ export function apiRoutes(s: Services): AnyRoute[] {
       errors: ['VALIDATION_FAILED', 'FORBIDDEN'],
       handler: async ({ principal: p, body, req }) => {
         if (body.plan !== undefined) await requireRole(s, p, 'superuser', 'workspace.billing', req);
-        if (body.displayName !== undefined || body.billingEmail !== undefined || body.tunnelTargets !== undefined) {
+        if (
+          body.displayName !== undefined ||
+          body.billingEmail !== undefined ||
+          body.tunnelTargets !== undefined ||
+          body.rootElevation !== undefined ||
+          body.stepUpGraceSeconds !== undefined
+        ) {
           await requireRole(s, p, 'superuser', 'workspace.settings', req);
         }
         return s.workspaces.update(p, body, s.defaultWorkspaceId, req.ip);

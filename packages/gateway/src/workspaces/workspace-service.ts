@@ -70,13 +70,17 @@ export class WorkspaceService {
       displayName?: string | null;
       billingEmail?: string | null;
       tunnelTargets?: 'server' | 'any';
+      rootElevation?: 'explicit' | 'always';
+      stepUpGraceSeconds?: number;
     },
     defaultId: string,
     sourceIp: string,
   ): Promise<WorkspaceDetail> {
     const before = await this.detail(p.workspaceId, defaultId);
-    const settings: Record<string, string> = { ...before.settings };
+    const settings: Record<string, string | number> = { ...before.settings };
     if (patch.tunnelTargets) settings.tunnelTargets = patch.tunnelTargets;
+    if (patch.rootElevation) settings.rootElevation = patch.rootElevation;
+    if (patch.stepUpGraceSeconds) settings.stepUpGraceSeconds = patch.stepUpGraceSeconds;
     for (const k of ['displayName', 'billingEmail'] as const) {
       const v = patch[k];
       if (v === null) delete settings[k];
