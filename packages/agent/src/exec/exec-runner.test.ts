@@ -81,7 +81,8 @@ describe('ExecRunner', () => {
     const { runner, sent, start } = setup(() => online);
     start('exj_b.0', ['echo lost-while-down']);
     // The command runs and exits while the connection is down.
-    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 400 && !runner.finished('exj_b.0'); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(runner.finished('exj_b.0')).toBe(true);
     expect(sent).toEqual([]);
     online = true;
     runner.resend();

@@ -60,6 +60,11 @@ export class ExecRunner {
     return this.#running.size;
   }
 
+  /** Whether the command has exited (its frames may still wait for the gateway's ack). */
+  finished(execId: string): boolean {
+    return this.#running.get(execId)?.exited ?? false;
+  }
+
   handle(m: GatewayToAgent): void {
     if (m.type === 'exec.start') return this.#start(m);
     if (m.type === 'exec.ack') {
