@@ -3,7 +3,9 @@
  * The agent holds its control connection on node A; the user talks to node B.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { cpSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, get as httpGet } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { BIN, Proc, run, eventually, ensureTestUser, TEST_OS_USER } from './processes.js';
 import { createPgDatabase, request, tempDir } from './helpers.js';
@@ -119,6 +121,44 @@ describe('cluster: two nodes on PostgreSQL and NATS', () => {
     const big = await cli(['websh', NAME, ...AS, '--', `head -c ${n} /dev/zero | tr '\\0' z`]);
     expect(big.stdout.length).toBe(n);
     expect(big.code).toBe(0);
+  });
+
+  it('runs exec, file transfers and a tunnel through node B on the agent held by node A', async () => {
+    const ex = await cli(['exec', '--servers', NAME, ...AS, '-o', 'json', '--', 'echo', 'exec across']);
+    expect(ex.code, ex.stderr).toBe(0);
+    expect(ex.stdout).toMatch(/"data":"exec across\\n"/);
+    // Files: up and back down, 3 MiB, through the forwarded channel.
+    const payload = Buffer.alloc(3 * 1024 * 1024, 7);
+    const local = join(dir.path, 'cross.bin');
+    writeFileSync(local, payload);
+    chmodSync(dir.path, 0o755);
+    const remote = join(dir.path, 'remote-cross');
+    mkdirSync(remote, { recursive: true, mode: 0o777 });
+    chmodSync(remote, 0o777);
+    const up = await cli(['cp', local, `${NAME}:${remote}/`, ...AS]);
+    expect(up.code, up.stderr).toBe(0);
+    const down = await cli(['cp', `${NAME}:${remote}/cross.bin`, join(dir.path, 'cross-back.bin'), ...AS]);
+    expect(down.code, down.stderr).toBe(0);
+    expect(readFileSync(join(dir.path, 'cross-back.bin')).equals(payload)).toBe(true);
+    // A tunnel to an HTTP server on the agent's side.
+    const http = createServer((_req, res) => res.end('tunnel across'));
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const port = (http.address() as AddressInfo).port;
+    const tun = new Proc(BIN.cli, ['tunnel', NAME, '-L', `0:127.0.0.1:${port}`], env());
+    try {
+      const m = await tun.waitFor(/Forwarding 127\.0\.0\.1:(\d+) ->/);
+      const body = await new Promise<string>((resolve, reject) => {
+        httpGet({ host: '127.0.0.1', port: Number(m[1]), path: '/' }, (res) => {
+          let b = '';
+          res.on('data', (d: Buffer) => (b += d.toString()));
+          res.on('end', () => resolve(b));
+        }).on('error', reject);
+      });
+      expect(body).toBe('tunnel across');
+    } finally {
+      await tun.stop('SIGINT');
+      http.close();
+    }
   });
 
   it('terminates a live session from the other node (cluster-wide control over NATS)', async () => {

@@ -212,6 +212,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       ...selfCalls.map((p) => `GET ${p}`),
       'POST /api/v1/join-tokens',
       'POST /api/v1/auth/logout',
+      'POST /api/v1/auth/step-up', // acts on the caller's own token only
       'POST /api/v1/users/:user/role',
       'POST /api/v1/users/:user/deactivate',
       'POST /api/v1/users/invitations', // creates in the caller's own workspace only
