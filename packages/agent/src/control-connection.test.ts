@@ -204,7 +204,7 @@ describe('control connection bad frames', () => {
     const t = setup();
     t.conn.start();
     t.handshake();
-    t.last().receive({ type: 'exec.start' });
+    t.last().receive({ type: 'no.such.message' });
     expect(t.last().closedWith?.code).toBe(4001);
     expect(t.conn.state).toBe('backoff');
   });
