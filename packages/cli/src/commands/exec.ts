@@ -15,6 +15,12 @@ import { parsePositiveInt, printJson, withApi, type OutputOptions } from './comm
 
 /** `corral exec --servers SELECTOR [-u USER] [--parallel N] [--timeout 30s] -- CMD ARGS...` */
 
+/** Command output, cleaned of control characters except tabs (columns in `df`, `ps`, ...). */
+function clean(line: string): string {
+  // eslint-disable-next-line no-control-regex
+  return line.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, '\uFFFD');
+}
+
 export interface ExecOptions extends OutputOptions {
   servers?: string;
   user?: string;
@@ -103,7 +109,7 @@ export async function exec(ctx: CliContext, command: string[], opts: ExecOptions
             case 'output':
               if (json) return;
               for (const l of prefixer.push(e.server, e.stream, e.data)) {
-                (e.stream === 'stderr' ? ctx.stderr : ctx.stdout).write(sanitize(l) + '\n');
+                (e.stream === 'stderr' ? ctx.stderr : ctx.stdout).write(clean(l) + '\n');
               }
               return;
             case 'exit':
@@ -111,7 +117,7 @@ export async function exec(ctx: CliContext, command: string[], opts: ExecOptions
               if (json) return;
               for (const s of ['stdout', 'stderr'] as const) {
                 for (const l of prefixer.flush(e.server, s))
-                  (s === 'stderr' ? ctx.stderr : ctx.stdout).write(sanitize(l) + '\n');
+                  (s === 'stderr' ? ctx.stderr : ctx.stdout).write(clean(l) + '\n');
               }
               return;
             case 'done':
