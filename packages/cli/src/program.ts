@@ -380,6 +380,47 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
       setExitCode(await tunnel(ctx, server, opts));
     });
 
+  // --- recordings --------------------------------------------------------------------------------
+  const recording = program
+    .command('recording')
+    .description('terminal recordings (asciicast v2): list, play here, export')
+    .addHelpText(
+      'after',
+      examples([
+        'corral recording ls',
+        'corral recording play ses_abc --speed 2 --idle-limit 1',
+        'corral recording export ses_abc > session.cast && asciinema play session.cast',
+      ]),
+    );
+  recording
+    .command('ls')
+    .alias('list')
+    .description('recordings, newest first (members: their own)')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { recordingLs } = await import('./commands/recordings.js');
+      await recordingLs(ctx, opts);
+    });
+  recording
+    .command('play')
+    .description('replay a recording in this terminal')
+    .argument('<session>', 'session id (ses_...)')
+    .option('--speed <x>', 'playback speed (default 1)')
+    .option('--idle-limit <seconds>', 'cut pauses longer than this (default 2; 0: no pauses)')
+    .action(async (id: string, opts: { speed?: string; idleLimit?: string }) => {
+      const { recordingPlay } = await import('./commands/recordings.js');
+      await recordingPlay(ctx, id, opts);
+    });
+  recording
+    .command('export')
+    .description('write the recording to stdout as asciicast v2 (plays with asciinema)')
+    .argument('<session>', 'session id (ses_...)')
+    .option('--gz', 'the stored .cast.gz as is (its SHA-256 is in the session.end audit event)')
+    .action(async (id: string, opts: { gz?: boolean }) => {
+      const { recordingExport } = await import('./commands/recordings.js');
+      await recordingExport(ctx, id, opts);
+    });
+
   // --- files -------------------------------------------------------------------------------------
   program
     .command('ls')
@@ -466,6 +507,8 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .option('--tunnel-targets <which>', 'port forwarding may reach: server (its own addresses) or any')
     .option('--root-elevation <when>', 'privilege elevation for root: explicit (-u root/--root) or always')
     .option('--step-up-grace <d>', 'how long a step-up lasts, e.g. 5m (1m..1h)')
+    .option('--record-input <on|off>', 'record keystrokes and command markers in terminal recordings')
+    .option('--recording-retention <days>', 'days recordings are kept (default 365, enterprise 1825)')
     .addOption(outputOption())
     .action(async (opts: WorkspaceUpdateOptions) => {
       const { workspaceUpdate } = await import('./commands/workspace.js');

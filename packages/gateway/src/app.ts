@@ -31,6 +31,7 @@ import { FilesService } from './files/files-service.js';
 import { ExecService } from './exec/exec-service.js';
 import { TunnelService } from './tunnels/tunnel-service.js';
 import { Elevation } from './privilege/elevation.js';
+import { RecordingService } from './recordings/recording-service.js';
 import { MetricsService } from './metrics/metrics-service.js';
 import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 import { ArtifactStore, loadOrCreateSigningKey } from './artifacts/artifact-store.js';
@@ -121,13 +122,14 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   metrics.start();
   const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log, bus, metrics });
   const channels = new ChannelHub(agents, signer, clock, log, bus, () => nodeUrl, new ChannelForwarder(tls.caPem, log));
-  const websh = new WebshService(db, audit, servers, channels, clock, log);
+  const websh = new WebshService(db, audit, servers, channels, clock, log, join(config.dataDir, 'recordings'));
   const iam = new IamService(db, audit, bus, clock);
   const mailer = config.smtp
     ? new SmtpMailer(config.smtp.url, config.smtp.from, opts.smtpTls ?? {})
     : new OutboxMailer(db, clock);
   const workSessions = new WorkSessionService({ db, audit, iam, channels, mailer, clock, log });
   const elevation = new Elevation(db, audit, auth, workSessions, clock);
+  const recordings = new RecordingService(db, audit, clock, log);
   // A live channel goes on only while its user may still open it and its work session still covers it
   // (checked when their access changes; expiry and revocation end channels directly).
   channels.recheck = async (spec) => {
@@ -177,6 +179,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     }),
     exec: new ExecService(db, audit, agents, signer, bus, iam, workSessions, clock, log, elevation),
     elevation,
+    recordings,
     tunnels: new TunnelService(db, audit, channels, clock, log),
     loopbackUrl: () => loopbackUrl,
     caPem: tls.caPem,
@@ -326,12 +329,14 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       gw.url = url;
       await nodes.start(nodeUrl);
       workSessions.start();
+      recordings.start();
       return url;
     },
     async close() {
       if (closed) return;
       closed = true;
       workSessions.stop();
+      recordings.stop();
       unsubscribeWorkspaces();
       await agents.close();
       await metrics.close();

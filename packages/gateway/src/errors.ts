@@ -25,6 +25,7 @@ export const ERRORS = {
   WORK_SESSION_NOT_FOUND: { status: 404, message: 'No such work session.' },
   WORK_SESSION_REQUIRED: { status: 403, message: 'This needs an approved work session that covers it.' },
   WORK_SESSION_STATE: { status: 409, message: 'The work session is not in a state that allows this.' },
+  RECORDING_NOT_FOUND: { status: 404, message: 'No such recording.' },
   STEP_UP_REQUIRED: { status: 403, message: 'This needs a fresh step-up (corral step-up).' },
   EXEC_JOB_NOT_FOUND: { status: 404, message: 'No such exec job.' },
   FILE_NOT_FOUND: { status: 404, message: 'No such file or directory on the server.' },

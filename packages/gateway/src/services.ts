@@ -18,6 +18,7 @@ import type { FilesService } from './files/files-service.js';
 import type { ExecService } from './exec/exec-service.js';
 import type { TunnelService } from './tunnels/tunnel-service.js';
 import type { Elevation } from './privilege/elevation.js';
+import type { RecordingService } from './recordings/recording-service.js';
 import type { MetricsService } from './metrics/metrics-service.js';
 import type { ArtifactStore } from './artifacts/artifact-store.js';
 import type { UpgradeService } from './artifacts/upgrade-service.js';
@@ -44,6 +45,7 @@ export interface Services {
   exec: ExecService;
   tunnels: TunnelService;
   elevation: Elevation;
+  recordings: RecordingService;
   /** This node's own HTTPS address on loopback (the browser file API connects to its channels here). */
   loopbackUrl(): string;
   /** The CA that signs this node's certificate (PEM). */

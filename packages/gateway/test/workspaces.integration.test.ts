@@ -175,6 +175,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['GET', `/api/v1/servers/${t.b.serverName}/files/text?path=/etc/hostname`],
     ['PUT', `/api/v1/servers/${t.b.serverName}/files/text?path=/tmp/x`, { content: 'x', etag: '' }],
     ['GET', `/api/v1/exec/exj_doesnotmatter`],
+    ['GET', `/api/v1/recordings/${t.b.sessionId}`],
     ['GET', `/api/v1/work-sessions/${t.b.workSessionId}`],
     ['GET', `/api/v1/work-sessions/${t.b.workSessionId}/timeline`],
     ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/approve`, {}],
@@ -198,6 +199,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     '/api/v1/policies/work-sessions',
     '/api/v1/workspace',
     '/api/v1/exec',
+    '/api/v1/recordings',
   ];
   const selfCalls = ['/api/v1/auth/whoami', '/api/v1/audit/verify'];
 
@@ -241,6 +243,7 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'GET /api/v1/servers/:name/files/text',
       'PUT /api/v1/servers/:name/files/text',
       'GET /api/v1/exec/:id',
+      'GET /api/v1/recordings/:id',
       'POST /api/v1/exec', // selectors resolve among the caller's own servers only (B's names match none: 400)
       'GET /api/v1/work-sessions/:id',
       'GET /api/v1/work-sessions/:id/timeline',

@@ -394,6 +394,11 @@ export const WorkspaceSettings = z.strictObject({
   rootElevation: z.enum(['explicit', 'always']).optional(),
   /** How long a step-up lasts (default 300 s). */
   stepUpGraceSeconds: z.number().int().min(60).max(3600).optional(),
+  /** Terminal recording: on unless false; input (keystrokes, command markers) only when true. */
+  recordSessions: z.boolean().optional(),
+  recordInput: z.boolean().optional(),
+  /** Days recordings are kept (default by plan: essentials 365, enterprise 1825). */
+  recordingRetentionDays: z.number().int().min(1).max(3650).optional(),
   billingEmail: z
     .string()
     .max(320)
@@ -416,6 +421,9 @@ export const WorkspaceUpdateRequest = z.strictObject({
   tunnelTargets: z.enum(['server', 'any']).optional(),
   rootElevation: z.enum(['explicit', 'always']).optional(),
   stepUpGraceSeconds: z.number().int().min(60).max(3600).optional(),
+  recordSessions: z.boolean().optional(),
+  recordInput: z.boolean().optional(),
+  recordingRetentionDays: z.number().int().min(1).max(3650).optional(),
   displayName: z.string().trim().min(1).max(100).nullable().optional(),
   billingEmail: z
     .string()

@@ -18,6 +18,10 @@ function describe(w: WorkspaceDetail): string {
     ['Billing email', w.settings.billingEmail ?? '-'],
     ['Tunnel targets', w.settings.tunnelTargets ?? 'server'],
     ['Root elevation', w.settings.rootElevation ?? 'explicit'],
+    [
+      'Recording',
+      `${w.settings.recordSessions === false ? 'off' : 'on'}, input ${w.settings.recordInput ? 'on' : 'off'}, kept ${w.settings.recordingRetentionDays ?? (w.plan === 'enterprise' ? 1825 : 365)} days`,
+    ],
     ['Step-up grace', `${Math.round((w.settings.stepUpGraceSeconds ?? 300) / 60)} min`],
     ['Created', formatTimestamp(w.createdAt)],
   ]);
@@ -38,6 +42,8 @@ export interface WorkspaceUpdateOptions extends OutputOptions {
   tunnelTargets?: string;
   rootElevation?: string;
   stepUpGrace?: string;
+  recordInput?: string;
+  recordingRetention?: string;
 }
 
 export async function workspaceUpdate(ctx: CliContext, opts: WorkspaceUpdateOptions): Promise<void> {
@@ -61,12 +67,22 @@ export async function workspaceUpdate(ctx: CliContext, opts: WorkspaceUpdateOpti
     if (sec === undefined || sec < 60 || sec > 3600) throw new CliError('--step-up-grace must be 1m..1h, e.g. 5m');
     body.stepUpGraceSeconds = sec;
   }
+  if (opts.recordInput !== undefined) {
+    if (!['on', 'off'].includes(opts.recordInput)) throw new CliError('--record-input must be on or off');
+    body.recordInput = opts.recordInput === 'on';
+  }
+  if (opts.recordingRetention !== undefined) {
+    const days = Number(opts.recordingRetention.replace(/d$/, ''));
+    if (!Number.isInteger(days) || days < 1 || days > 3650)
+      throw new CliError('--recording-retention must be 1..3650 days');
+    body.recordingRetentionDays = days;
+  }
   // An empty value clears the setting.
   if (opts.displayName !== undefined) body.displayName = opts.displayName === '' ? null : opts.displayName;
   if (opts.billingEmail !== undefined) body.billingEmail = opts.billingEmail === '' ? null : opts.billingEmail;
   if (Object.keys(body).length === 0)
     throw new CliError(
-      'nothing to change: give --plan, --display-name, --billing-email, --tunnel-targets, --root-elevation or --step-up-grace',
+      'nothing to change: give --plan, --display-name, --billing-email, --tunnel-targets, --root-elevation, --step-up-grace, --record-input or --recording-retention',
     );
   await withApi(ctx, async (api) => {
     const w = await api.request('PATCH', '/api/v1/workspace', { body, parse: (x) => WorkspaceDetail.parse(x) });

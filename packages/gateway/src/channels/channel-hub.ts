@@ -26,6 +26,7 @@ import { digestsEqual, hashSecret, newId, newSecret } from '../ids.js';
 import { forward } from './bridge.js';
 import { Subjects, type Bus, type TerminateFilter } from '../bus/bus.js';
 import type { ChannelForwarder } from './channel-forwarder.js';
+import type { SessionRecorder } from '../recordings/recorder.js';
 
 const CONTROL_TYPES = typesOf(ChannelControl);
 const FS_USER_TYPES = typesOf(FsFromUser);
@@ -68,6 +69,8 @@ export interface ChannelSpec {
   serverId: string;
   kind: 'pty' | 'files' | 'tunnel';
   osUser: string;
+  /** Terminal channels: the session recording (output, input, resizes). */
+  recorder?: SessionRecorder;
   /** File channels: the inspector that audits and limits each operation. */
   files?: FileChannelInspector;
   /** File channels: the work-session feature they run under. */
@@ -427,6 +430,7 @@ export class ChannelHub {
     if (isBinary) {
       const buf = data as Buffer;
       ch.result.bytesIn += buf.length;
+      ch.spec.recorder?.input(buf);
       forward(user, agent, buf, true);
       return;
     }
@@ -435,6 +439,7 @@ export class ChannelHub {
     if (!msg) return;
     if (msg.type === 'ping') return this.sendUser(ch, { type: 'pong', ts: msg.ts });
     if (msg.type === 'pong') return;
+    if (msg.type === 'resize') ch.spec.recorder?.resize(msg.cols, msg.rows);
     forward(user, agent, text, false);
   }
 
@@ -446,6 +451,7 @@ export class ChannelHub {
     if (isBinary) {
       const buf = data as Buffer;
       ch.result.bytesOut += buf.length;
+      ch.spec.recorder?.output(buf);
       forward(agent, user, buf, true);
       return;
     }
@@ -465,6 +471,7 @@ export class ChannelHub {
         break;
       case 'stderr':
         ch.result.bytesOut += Math.floor((msg.data.length * 3) / 4);
+        ch.spec.recorder?.output(Buffer.from(msg.data, 'base64'));
         break;
       default:
         break;

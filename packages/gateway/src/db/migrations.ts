@@ -410,6 +410,18 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('auth_tokens').addColumn('stepped_up_at', 'text').execute();
       },
     },
+    '0012_recordings': {
+      async up(db: Kysely<unknown>) {
+        for (const [name, type] of [
+          ['recording_path', 'text'],
+          ['recording_bytes', 'integer'],
+          ['recording_sha256', 'text'],
+          ['recording_purged_at', 'text'],
+        ] as const) {
+          await db.schema.alterTable('websh_sessions').addColumn(name, type).execute();
+        }
+      },
+    },
   };
 }
 

@@ -91,6 +91,12 @@ export interface WebshSessionsTable {
   work_session_id: string | null;
   /** `terminal` (websh) or `files` (a file channel). */
   kind: Generated<string>;
+  /** The asciicast recording (terminal sessions): file, size and SHA-256 of the .cast.gz. */
+  recording_path: string | null;
+  recording_bytes: number | null;
+  recording_sha256: string | null;
+  /** Set when the retention job removed the file. */
+  recording_purged_at: string | null;
 }
 
 export interface AuditEventsTable {

@@ -705,6 +705,29 @@ export function apiRoutes(s: Services): AnyRoute[] {
     }),
     ...filesRoutes(s),
     route({
+      method: 'GET',
+      url: '/api/v1/recordings',
+      summary: 'Terminal recordings, newest first (members: their own)',
+      tag: 'recordings',
+      handler: async ({ principal: p }) => ({ items: await s.recordings.list(p) }),
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/recordings/:id',
+      summary: 'Download a recording as asciicast v2 (`?format=gz` for the stored .cast.gz)',
+      tag: 'recordings',
+      query: z.strictObject({ format: z.enum(['cast', 'gz']).optional() }),
+      errors: ['RECORDING_NOT_FOUND'],
+      handler: async ({ principal: p, params, query, reply }) => {
+        const gz = (query as { format?: string }).format === 'gz';
+        const r = await s.recordings.open(p, params.id ?? '', gz);
+        void reply.header('content-type', gz ? 'application/gzip' : 'application/x-asciicast');
+        void reply.header('content-disposition', `attachment; filename="${params.id}.cast${gz ? '.gz' : ''}"`);
+        if (r.sha256) void reply.header('x-corral-recording-sha256', r.sha256);
+        return reply.send(r.stream);
+      },
+    }),
+    route({
       method: 'POST',
       url: '/api/v1/servers/:name/tunnels',
       summary: 'Open one forwarded TCP connection to HOST:PORT as seen from the server (a channel of its own)',
@@ -798,7 +821,10 @@ export function apiRoutes(s: Services): AnyRoute[] {
           body.billingEmail !== undefined ||
           body.tunnelTargets !== undefined ||
           body.rootElevation !== undefined ||
-          body.stepUpGraceSeconds !== undefined
+          body.stepUpGraceSeconds !== undefined ||
+          body.recordSessions !== undefined ||
+          body.recordInput !== undefined ||
+          body.recordingRetentionDays !== undefined
         ) {
           await requireRole(s, p, 'superuser', 'workspace.settings', req);
         }

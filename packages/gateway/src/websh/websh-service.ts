@@ -8,6 +8,8 @@ import type { ChannelHub, ChannelResult } from '../channels/channel-hub.js';
 import type { Principal } from '../auth/principal.js';
 import type { Logger } from '../log.js';
 import { CorralError } from '../errors.js';
+import { join } from 'node:path';
+import { AsciicastRecorder } from '../recordings/recorder.js';
 import { newId } from '../ids.js';
 import { type Clock, iso } from '../clock.js';
 
@@ -20,7 +22,20 @@ export class WebshService {
     private readonly channels: ChannelHub,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** Where recordings go (DATA/recordings); null: no recording. */
+    private readonly recordingsDir: string | null = null,
   ) {}
+
+  /** The workspace's recording settings (input recording is off unless a superuser turns it on). */
+  private async recordingPolicy(workspaceId: string): Promise<{ record: boolean; recordInput: boolean }> {
+    const w = await this.db
+      .selectFrom('workspaces')
+      .select('settings')
+      .where('id', '=', workspaceId)
+      .executeTakeFirst();
+    const s = w ? (JSON.parse(w.settings) as { recordSessions?: boolean; recordInput?: boolean }) : {};
+    return { record: s.recordSessions !== false, recordInput: s.recordInput === true };
+  }
 
   async open(
     p: Principal,
@@ -67,7 +82,25 @@ export class WebshService {
       sourceIp,
       details: { sessionId, osUser, command: commandText, pty, workSessionId },
     });
+    const policy = this.recordingsDir
+      ? await this.recordingPolicy(p.workspaceId)
+      : { record: false, recordInput: false };
+    const recorder = policy.record
+      ? new AsciicastRecorder(
+          join(this.recordingsDir!, p.workspaceId, startedAt.slice(0, 7), `${sessionId}.cast.gz`),
+          {
+            cols: req.cols ?? 80,
+            rows: req.rows ?? 24,
+            term: req.term,
+            title: `${p.email} on ${server.name} as ${osUser}${commandText ? `: ${commandText}` : ''}`,
+          },
+          policy.recordInput,
+          this.clock,
+          this.log,
+        )
+      : undefined;
     const { channelId, token } = this.channels.create({
+      ...(recorder ? { recorder } : {}),
       sessionId,
       workspaceId: p.workspaceId,
       userId: p.userId,
@@ -81,7 +114,7 @@ export class WebshService {
       term: req.term,
       workSessionId,
       onEnd: (r) => {
-        this.finish(p, server.id, server.name, sessionId, r, sourceIp).catch((err: unknown) =>
+        this.finish(p, server.id, server.name, sessionId, r, sourceIp, recorder).catch((err: unknown) =>
           this.log.error('session end bookkeeping failed', { err: String(err), sessionId }),
         );
       },
@@ -96,8 +129,10 @@ export class WebshService {
     sessionId: string,
     r: ChannelResult,
     sourceIp: string,
+    recorder?: AsciicastRecorder,
   ): Promise<void> {
     const exitCode = r.exitCode ?? null;
+    const recording = recorder ? await recorder.close() : null;
     await this.db
       .updateTable('websh_sessions')
       .set({
@@ -106,6 +141,9 @@ export class WebshService {
         bytes_out: r.bytesOut,
         exit_code: exitCode,
         end_reason: r.endReason,
+        ...(recording
+          ? { recording_path: recording.path, recording_bytes: recording.bytes, recording_sha256: recording.sha256 }
+          : {}),
       })
       .where('id', '=', sessionId)
       .where('workspace_id', '=', p.workspaceId)
@@ -124,6 +162,7 @@ export class WebshService {
         reason: r.endReason,
         bytesIn: r.bytesIn,
         bytesOut: r.bytesOut,
+        ...(recording ? { recording: { sha256: recording.sha256, bytes: recording.bytes } } : {}),
       },
     });
   }

@@ -72,12 +72,18 @@ export class WorkspaceService {
       tunnelTargets?: 'server' | 'any';
       rootElevation?: 'explicit' | 'always';
       stepUpGraceSeconds?: number;
+      recordSessions?: boolean;
+      recordInput?: boolean;
+      recordingRetentionDays?: number;
     },
     defaultId: string,
     sourceIp: string,
   ): Promise<WorkspaceDetail> {
     const before = await this.detail(p.workspaceId, defaultId);
-    const settings: Record<string, string | number> = { ...before.settings };
+    const settings: Record<string, string | number | boolean> = { ...before.settings };
+    for (const k of ['recordSessions', 'recordInput', 'recordingRetentionDays'] as const) {
+      if (patch[k] !== undefined) settings[k] = patch[k];
+    }
     if (patch.tunnelTargets) settings.tunnelTargets = patch.tunnelTargets;
     if (patch.rootElevation) settings.rootElevation = patch.rootElevation;
     if (patch.stepUpGraceSeconds) settings.stepUpGraceSeconds = patch.stepUpGraceSeconds;

@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { constants, createGzip, type Gzip } from 'node:zlib';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+
+/** What a finished recording is: where, how big, and its SHA-256 (of the stored .cast.gz). */
+export interface RecordingResult {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface SessionRecorder {
+  output(data: Buffer): void;
+  input(data: Buffer): void;
+  resize(cols: number, rows: number): void;
+  /** Finish the file; resolves once it is complete on disk. Safe to call twice. */
+  close(): Promise<RecordingResult | null>;
+}
+
+/** Flush the gzip stream this often, so a gateway crash loses at most this much of a recording. */
+export const RECORDING_FLUSH_MS = 1000;
+
+/**
+ * Records a terminal session as asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/),
+ * gzip-compressed, streamed to disk while the session runs: a header line, then `[t, "o", text]` for
+ * output, `[t, "i", text]` for input (when the workspace records input), `[t, "r", "COLSxROWS"]` for
+ * resizes and `[t, "m", command]` markers at each Enter (input recording only: keystrokes can hold
+ * secrets, so markers follow the same policy). The gzip stream is flushed every second (Z_SYNC_FLUSH),
+ * so a crash loses at most the last second; the SHA-256 of the compressed bytes is computed as they are
+ * written and goes into `session.end`.
+ */
+export class AsciicastRecorder implements SessionRecorder {
+  readonly #gz: Gzip;
+  readonly #file: WriteStream;
+  readonly #hash = createHash('sha256');
+  readonly #out = new StringDecoder('utf8');
+  readonly #in = new StringDecoder('utf8');
+  readonly #t0: number;
+  readonly #timer: NodeJS.Timeout;
+  #bytes = 0;
+  #dirty = false;
+  #line = '';
+  #closed: Promise<RecordingResult | null> | null = null;
+  #failed = false;
+
+  constructor(
+    private readonly path: string,
+    header: { cols: number; rows: number; term?: string | undefined; title: string },
+    private readonly recordInput: boolean,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    this.#t0 = clock.now();
+    this.#gz = createGzip({ level: 6 });
+    this.#file = createWriteStream(path, { mode: 0o600 });
+    this.#gz.on('data', (chunk: Buffer) => {
+      this.#hash.update(chunk);
+      this.#bytes += chunk.length;
+    });
+    const fail = (err: Error): void => {
+      if (this.#failed) return;
+      this.#failed = true;
+      this.log.error('recording failed', { path, err: err.message });
+    };
+    this.#gz.on('error', fail);
+    this.#file.on('error', fail);
+    this.#gz.pipe(this.#file);
+    this.#write({
+      version: 2,
+      width: header.cols,
+      height: header.rows,
+      timestamp: Math.floor(this.#t0 / 1000),
+      env: { TERM: header.term ?? 'xterm-256color', SHELL: '' },
+      title: header.title,
+    });
+    this.#timer = setInterval(() => {
+      if (!this.#dirty || this.#failed) return;
+      this.#dirty = false;
+      this.#gz.flush(constants.Z_SYNC_FLUSH);
+    }, RECORDING_FLUSH_MS);
+    this.#timer.unref();
+  }
+
+  #t(): number {
+    return Math.round(this.clock.now() - this.#t0) / 1000;
+  }
+
+  #write(value: unknown): void {
+    if (this.#closed || this.#failed) return;
+    this.#gz.write(JSON.stringify(value) + '\n');
+    this.#dirty = true;
+  }
+
+  output(data: Buffer): void {
+    const text = this.#out.write(data);
+    if (text) this.#write([this.#t(), 'o', text]);
+  }
+
+  input(data: Buffer): void {
+    if (!this.recordInput) return;
+    const text = this.#in.write(data);
+    if (!text) return;
+    const t = this.#t();
+    this.#write([t, 'i', text]);
+    // A marker per command: the line typed before Enter (backspace edits it; control keys reset it).
+    for (const ch of text) {
+      if (ch === '\r' || ch === '\n') {
+        const cmd = this.#line.trim();
+        if (cmd) this.#write([t, 'm', cmd.slice(0, 500)]);
+        this.#line = '';
+      } else if (ch === '\x7f' || ch === '\b') {
+        this.#line = this.#line.slice(0, -1);
+      } else if (ch === '\x03' || ch === '\x15') {
+        this.#line = '';
+      } else if (ch >= ' ' && ch !== '\x1b') {
+        this.#line += ch;
+      }
+    }
+  }
+
+  resize(cols: number, rows: number): void {
+    this.#write([this.#t(), 'r', `${cols}x${rows}`]);
+  }
+
+  close(): Promise<RecordingResult | null> {
+    this.#closed ??= new Promise((resolve) => {
+      clearInterval(this.#timer);
+      const rest = this.#out.end();
+      if (rest && !this.#failed) this.#gz.write(JSON.stringify([this.#t(), 'o', rest]) + '\n');
+      this.#file.once('close', () =>
+        resolve(this.#failed ? null : { path: this.path, bytes: this.#bytes, sha256: this.#hash.digest('hex') }),
+      );
+      this.#gz.end();
+    });
+    return this.#closed;
+  }
+}
