@@ -128,6 +128,44 @@ describe('terminal recordings', () => {
     expect(play.stdout).toBe('first line\nsecond ✓\n');
   });
 
+  it('captures each command typed in an interactive terminal as session.command and a recording marker', async () => {
+    const pty = await import('node-pty');
+    const term = pty.spawn(process.execPath, [BIN.cli, 'websh', 'rec-01', ...AS], {
+      cols: 100,
+      rows: 30,
+      env: { ...process.env, ...env, TERM: 'xterm' } as Record<string, string>,
+    });
+    let screen = '';
+    term.onData((d) => (screen += d));
+    const exited = new Promise<number>((r) => term.onExit((e) => r(e.exitCode)));
+    await eventually(async () => screen.length > 0, 15_000);
+    term.write('echo captured-$((6*7))\r');
+    await eventually(async () => screen.includes('captured-42'), 15_000);
+    term.write('exit\r');
+    expect(await exited).toBe(0);
+    const audit = await eventually(async () => {
+      const a = JSON.parse((await cli(['audit', 'ls', '--action', 'session.command', '-o', 'json'])).stdout) as {
+        items: Array<{ details: { command: string; sessionId: string } }>;
+      };
+      return a.items.length >= 2 ? a : undefined;
+    });
+    const cmds = audit.items.map((e) => e.details.command).reverse();
+    expect(cmds).toEqual(['echo captured-$((6*7))', 'exit']);
+    const id = audit.items[0]!.details.sessionId;
+    const cast = await eventually(async () => {
+      const e = await cli(['recording', 'export', id]);
+      return e.code === 0 ? e.stdout : undefined;
+    });
+    const markers = cast
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => JSON.parse(l) as [number, string, string])
+      .filter((e) => e[1] === 'm')
+      .map((e) => e[2]);
+    expect(markers).toEqual(['echo captured-$((6*7))', 'exit']);
+  });
+
   it('answers clearly for unknown recordings', async () => {
     const r = await cli(['recording', 'export', 'ses_nope']);
     expect(r.code).not.toBe(0);

@@ -27,6 +27,7 @@ import { forward } from './bridge.js';
 import { Subjects, type Bus, type TerminateFilter } from '../bus/bus.js';
 import type { ChannelForwarder } from './channel-forwarder.js';
 import type { SessionRecorder } from '../recordings/recorder.js';
+import { CommandCapture } from './command-capture.js';
 
 const CONTROL_TYPES = typesOf(ChannelControl);
 const FS_USER_TYPES = typesOf(FsFromUser);
@@ -71,6 +72,8 @@ export interface ChannelSpec {
   osUser: string;
   /** Terminal channels: the session recording (output, input, resizes). */
   recorder?: SessionRecorder;
+  /** Terminal channels: called with each command line reconstructed from the user's keystrokes. */
+  onCommand?: (line: string) => void;
   /** File channels: the inspector that audits and limits each operation. */
   files?: FileChannelInspector;
   /** File channels: the work-session feature they run under. */
@@ -98,6 +101,7 @@ interface Channel {
   result: ChannelResult;
   ended: boolean;
   unsubscribe: Array<() => void>;
+  capture: CommandCapture | null;
 }
 
 /**
@@ -206,6 +210,7 @@ export class ChannelHub {
       result: { bytesIn: 0, bytesOut: 0, exitCode: null, exitSignal: null, endReason: 'unknown' },
       ended: false,
       unsubscribe: [],
+      capture: spec.onCommand ? new CommandCapture() : null,
     };
     ch.unsubscribe.push(
       this.bus.subscribe(Subjects.channelEvent(id), (data) => this.onAgentEvent(ch, data)),
@@ -431,6 +436,15 @@ export class ChannelHub {
       const buf = data as Buffer;
       ch.result.bytesIn += buf.length;
       ch.spec.recorder?.input(buf);
+      if (ch.capture) {
+        for (const line of ch.capture.input(buf)) {
+          try {
+            ch.spec.onCommand?.(line);
+          } catch (err) {
+            this.log.error('command hook failed', { err: String(err) });
+          }
+        }
+      }
       forward(user, agent, buf, true);
       return;
     }
@@ -452,6 +466,7 @@ export class ChannelHub {
       const buf = data as Buffer;
       ch.result.bytesOut += buf.length;
       ch.spec.recorder?.output(buf);
+      ch.capture?.output(buf);
       forward(agent, user, buf, true);
       return;
     }

@@ -23,6 +23,7 @@ describe('AsciicastRecorder', () => {
     now += 500;
     r.input(Buffer.from('ls -lx'));
     r.input(Buffer.from('\x7fa\r'));
+    r.marker('ls -la');
     // A multi-byte character split across two frames stays whole.
     const check = Buffer.from('✓');
     r.output(check.subarray(0, 1));
@@ -42,7 +43,7 @@ describe('AsciicastRecorder', () => {
     return { res, raw, lines };
   };
 
-  it('writes asciicast v2 with output, resize and, when recording input, keystrokes and one marker per command', async () => {
+  it('writes asciicast v2 with output, resize, markers and, when recording input, keystrokes', async () => {
     const { res, raw, lines } = await record(true);
     expect(lines[0]).toMatchObject({ version: 2, width: 100, height: 30, title: 't' });
     const events = lines.slice(1) as Array<[number, string, string]>;
@@ -67,6 +68,6 @@ describe('AsciicastRecorder', () => {
   it('keeps keystrokes out unless the workspace records input', async () => {
     const { lines } = await record(false);
     const kinds = new Set((lines.slice(1) as Array<[number, string]>).map((e) => e[1]));
-    expect([...kinds].sort()).toEqual(['o', 'r']);
+    expect([...kinds].sort()).toEqual(['m', 'o', 'r']);
   });
 });

@@ -17,6 +17,8 @@ export interface SessionRecorder {
   output(data: Buffer): void;
   input(data: Buffer): void;
   resize(cols: number, rows: number): void;
+  /** A command marker (`m` event): a command line the session ran. */
+  marker(label: string): void;
   /** Finish the file; resolves once it is complete on disk. Safe to call twice. */
   close(): Promise<RecordingResult | null>;
 }
@@ -28,8 +30,8 @@ export const RECORDING_FLUSH_MS = 1000;
  * Records a terminal session as asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/),
  * gzip-compressed, streamed to disk while the session runs: a header line, then `[t, "o", text]` for
  * output, `[t, "i", text]` for input (when the workspace records input), `[t, "r", "COLSxROWS"]` for
- * resizes and `[t, "m", command]` markers at each Enter (input recording only: keystrokes can hold
- * secrets, so markers follow the same policy). The gzip stream is flushed every second (Z_SYNC_FLUSH),
+ * resizes and `[t, "m", command]` markers for the command lines the session captured (command-capture.ts,
+ * which never captures a line typed at a password prompt). The gzip stream is flushed every second (Z_SYNC_FLUSH),
  * so a crash loses at most the last second; the SHA-256 of the compressed bytes is computed as they are
  * written and goes into `session.end`.
  */
@@ -43,7 +45,6 @@ export class AsciicastRecorder implements SessionRecorder {
   readonly #timer: NodeJS.Timeout;
   #bytes = 0;
   #dirty = false;
-  #line = '';
   #closed: Promise<RecordingResult | null> | null = null;
   #failed = false;
 
@@ -104,23 +105,11 @@ export class AsciicastRecorder implements SessionRecorder {
   input(data: Buffer): void {
     if (!this.recordInput) return;
     const text = this.#in.write(data);
-    if (!text) return;
-    const t = this.#t();
-    this.#write([t, 'i', text]);
-    // A marker per command: the line typed before Enter (backspace edits it; control keys reset it).
-    for (const ch of text) {
-      if (ch === '\r' || ch === '\n') {
-        const cmd = this.#line.trim();
-        if (cmd) this.#write([t, 'm', cmd.slice(0, 500)]);
-        this.#line = '';
-      } else if (ch === '\x7f' || ch === '\b') {
-        this.#line = this.#line.slice(0, -1);
-      } else if (ch === '\x03' || ch === '\x15') {
-        this.#line = '';
-      } else if (ch >= ' ' && ch !== '\x1b') {
-        this.#line += ch;
-      }
-    }
+    if (text) this.#write([this.#t(), 'i', text]);
+  }
+
+  marker(label: string): void {
+    this.#write([this.#t(), 'm', label.slice(0, 500)]);
   }
 
   resize(cols: number, rows: number): void {

@@ -26,6 +26,18 @@ export class WebshService {
     private readonly recordingsDir: string | null = null,
   ) {}
 
+  /** Called for every captured command (risk analysis hooks in here). */
+  onCommand:
+    | ((c: {
+        p: Principal;
+        server: { id: string; name: string };
+        sessionId: string;
+        osUser: string;
+        command: string;
+        sourceIp: string;
+      }) => void)
+    | null = null;
+
   /** The workspace's recording settings (input recording is off unless a superuser turns it on). */
   private async recordingPolicy(workspaceId: string): Promise<{ record: boolean; recordInput: boolean }> {
     const w = await this.db
@@ -101,6 +113,25 @@ export class WebshService {
       : undefined;
     const { channelId, token } = this.channels.create({
       ...(recorder ? { recorder } : {}),
+      // Interactive terminals: each command line typed becomes an audit event and a recording marker.
+      ...(pty && !req.command
+        ? {
+            onCommand: (line: string) => {
+              recorder?.marker(line);
+              this.audit
+                .append({
+                  workspaceId: p.workspaceId,
+                  action: 'session.command',
+                  actor: { type: 'user', id: p.userId, name: p.email },
+                  target: { type: 'server', id: server.id, name: server.name },
+                  sourceIp,
+                  details: { sessionId, command: line, osUser, workSessionId, source: 'keystrokes' },
+                })
+                .catch((err: unknown) => this.log.error('command audit failed', { err: String(err) }));
+              this.onCommand?.({ p, server, sessionId, osUser, command: line, sourceIp });
+            },
+          }
+        : {}),
       sessionId,
       workspaceId: p.workspaceId,
       userId: p.userId,
