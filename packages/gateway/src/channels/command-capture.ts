@@ -35,6 +35,7 @@ export class CommandCapture {
         this.#inEscape = true;
       } else if (ch === '\r' || ch === '\n') {
         const line = this.#line.trim();
+        // eslint-disable-next-line no-control-regex
         const secret = SECRET_PROMPT.test(this.#tail.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''));
         if (line && !secret) done.push(line.slice(0, 2000));
         this.#line = '';
