@@ -29,6 +29,8 @@ if (process.argv[2] === 'scale' || process.argv[2] === 'agent') {
 
 const SUITES = {
   websh: () => import('./suites/websh.mjs'),
+  // Pure computation on the built gateway; starts no services (see `standalone` below).
+  risk: () => import('./suites/risk.mjs'),
 };
 
 const USAGE = `usage: npm run bench [-- [SUITE...] [options]]     (node bench/run.mjs ... once built)
@@ -161,6 +163,11 @@ try {
   }
   for (const name of positionals.length > 0 ? positionals : Object.keys(SUITES)) {
     const suite = await SUITES[name]();
+    if (suite.standalone) {
+      log(`suite ${name}: ${suite.description}`);
+      await suite.runStandalone({ resultsDir, stamp, log });
+      continue;
+    }
     const startedAt = new Date();
     log(`suite ${name}: ${suite.description}`);
     const result = await suite.run({ opts, log, services, targets });
