@@ -509,6 +509,9 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .option('--step-up-grace <d>', 'how long a step-up lasts, e.g. 5m (1m..1h)')
     .option('--record-input <on|off>', 'record keystrokes and command markers in terminal recordings')
     .option('--recording-retention <days>', 'days recordings are kept (default 365, enterprise 1825)')
+    .option('--risk-threshold <n>', 'commands scoring at least this (1-100, default 70) raise session.risk')
+    .option('--risk-action <action>', 'at the threshold: alert (default) or terminate the session')
+    .option('--risk-webhook <url>', 'POST session.risk alerts to this URL')
     .addOption(outputOption())
     .action(async (opts: WorkspaceUpdateOptions) => {
       const { workspaceUpdate } = await import('./commands/workspace.js');

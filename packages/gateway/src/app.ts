@@ -32,6 +32,7 @@ import { ExecService } from './exec/exec-service.js';
 import { TunnelService } from './tunnels/tunnel-service.js';
 import { Elevation } from './privilege/elevation.js';
 import { RecordingService } from './recordings/recording-service.js';
+import { SessionRisk } from './risk/session-risk.js';
 import { MetricsService } from './metrics/metrics-service.js';
 import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 import { ArtifactStore, loadOrCreateSigningKey } from './artifacts/artifact-store.js';
@@ -130,6 +131,10 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const workSessions = new WorkSessionService({ db, audit, iam, channels, mailer, clock, log });
   const elevation = new Elevation(db, audit, auth, workSessions, clock);
   const recordings = new RecordingService(db, audit, clock, log);
+  const risk = new SessionRisk(db, audit, channels, clock, log, config.riskAi, bus);
+  websh.onCommand = (c) => {
+    risk.check(c).catch((err: unknown) => log.error('risk check failed', { err: String(err) }));
+  };
   // A live channel goes on only while its user may still open it and its work session still covers it
   // (checked when their access changes; expiry and revocation end channels directly).
   channels.recheck = async (spec) => {

@@ -30,6 +30,8 @@ export interface GatewayConfig {
   readonly smtp: { readonly url: string; readonly from: string } | null;
   /** Largest file upload, in bytes (default 16 GiB). */
   readonly maxUploadBytes: number;
+  /** AI risk analysis (an OpenAI-compatible endpoint), off unless configured. */
+  readonly riskAi: { readonly baseUrl: string; readonly model: string; readonly apiKey?: string | undefined } | null;
   /** Largest file the code editor opens or saves, in bytes (default 2 MiB). */
   readonly maxEditBytes: number;
   /**
@@ -57,6 +59,9 @@ export interface GatewayConfigInput {
   /** "512M", "16G", or bytes. */
   maxUploadSize?: string | undefined;
   maxEditSize?: string | undefined;
+  riskAiUrl?: string | undefined;
+  riskAiModel?: string | undefined;
+  riskAiKey?: string | undefined;
   artifacts?: string | undefined;
   /** The repository's `dist/artifacts` (npm run build:agent), added after --artifacts when it exists. */
   buildArtifacts?: string | undefined;
@@ -113,6 +118,9 @@ export function makeConfig(input: GatewayConfigInput): GatewayConfig {
     smtp: checkSmtp(input.smtpUrl, input.smtpFrom),
     maxUploadBytes: parseSize('--max-upload-size', input.maxUploadSize ?? '16G'),
     maxEditBytes: parseSize('--max-edit-size', input.maxEditSize ?? '2M'),
+    riskAi: input.riskAiUrl
+      ? Object.freeze({ baseUrl: input.riskAiUrl, model: input.riskAiModel ?? 'gpt-4o-mini', apiKey: input.riskAiKey })
+      : null,
     artifactDirs: Object.freeze(
       [
         resolve(input.artifacts ?? join(dataDir, 'artifacts')),

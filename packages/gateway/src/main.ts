@@ -49,6 +49,9 @@ function configFrom(o: Record<string, unknown>): ReturnType<typeof makeConfig> {
     smtpFrom: o.smtpFrom as string | undefined,
     maxUploadSize: o.maxUploadSize as string | undefined,
     maxEditSize: o.maxEditSize as string | undefined,
+    riskAiUrl: o.riskAiUrl as string | undefined,
+    riskAiModel: o.riskAiModel as string | undefined,
+    riskAiKey: process.env.CORRAL_RISK_AI_KEY,
     artifacts: o.artifacts as string | undefined,
     buildArtifacts: existsSync(REPO_ARTIFACTS) ? REPO_ARTIFACTS : undefined,
   };
@@ -106,6 +109,11 @@ commonOptions(
     .option('--smtp-from <address>', 'sender of the mail', process.env.CORRAL_SMTP_FROM)
     .option('--max-upload-size <size>', 'largest file upload, e.g. 512M or 16G (default 16G)')
     .option('--max-edit-size <size>', 'largest file the code editor opens or saves (default 2M)')
+    .option(
+      '--risk-ai-url <url>',
+      'AI risk analysis: an OpenAI-compatible endpoint (off by default; key in CORRAL_RISK_AI_KEY)',
+    )
+    .option('--risk-ai-model <name>', 'the model for AI risk analysis (default gpt-4o-mini)')
     .option(
       '--artifacts <dir>',
       'agent executables to serve for install and upgrade (default: DATA/artifacts, then the build output of this checkout)',

@@ -166,6 +166,33 @@ describe('terminal recordings', () => {
     expect(markers).toEqual(['echo captured-$((6*7))', 'exit']);
   });
 
+  it('scores commands: a typed `rm -rf /` raises session.risk with a high score; with terminate, the session ends', async () => {
+    expect((await cli(['workspace', 'update', '--risk-action', 'terminate'])).code).toBe(0);
+    const pty = await import('node-pty');
+    const term = pty.spawn(process.execPath, [BIN.cli, 'websh', 'rec-01', ...AS], {
+      cols: 100,
+      rows: 30,
+      env: { ...process.env, ...env, TERM: 'xterm' } as Record<string, string>,
+    });
+    let screen = '';
+    term.onData((d) => (screen += d));
+    const exited = new Promise<number>((r) => term.onExit((e) => r(e.exitCode)));
+    await eventually(async () => screen.length > 0, 15_000);
+    // Typed into `cat`, not the shell: the gateway scores the line as typed, nothing is deleted.
+    // The shell has run the echo, so it is busy with `cat` and the next line goes to cat's stdin.
+    term.write('echo cat-is-$((40+2)); cat\r');
+    await eventually(async () => screen.includes('cat-is-42'), 15_000);
+    term.write('rm -rf /\r');
+    expect(await exited).toBe(255);
+    expect(screen).toMatch(/SESSION_RISK: session ended: "rm -rf \/" scored \d+/);
+    const risk = JSON.parse((await cli(['audit', 'ls', '--action', 'session.risk', '-o', 'json'])).stdout) as {
+      items: Array<{ details: { command: string; score: number; category: string; action: string } }>;
+    };
+    expect(risk.items[0]!.details).toMatchObject({ command: 'rm -rf /', action: 'terminated' });
+    expect(risk.items[0]!.details.score).toBeGreaterThanOrEqual(90);
+    expect((await cli(['workspace', 'update', '--risk-action', 'alert'])).code).toBe(0);
+  });
+
   it('answers clearly for unknown recordings', async () => {
     const r = await cli(['recording', 'export', 'ses_nope']);
     expect(r.code).not.toBe(0);

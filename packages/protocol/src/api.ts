@@ -399,6 +399,22 @@ export const WorkspaceSettings = z.strictObject({
   recordInput: z.boolean().optional(),
   /** Days recordings are kept (default by plan: essentials 365, enterprise 1825). */
   recordingRetentionDays: z.number().int().min(1).max(3650).optional(),
+  /** Command risk: alert at this score (default 70); `terminate` also ends the session; own rules; a webhook. */
+  riskThreshold: z.number().int().min(1).max(100).optional(),
+  riskAction: z.enum(['alert', 'terminate']).optional(),
+  riskRules: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1).max(64),
+        pattern: z.string().min(1).max(500),
+        score: z.number().int().min(0).max(100),
+        category: z.string().max(64),
+        reason: z.string().max(500),
+      }),
+    )
+    .max(200)
+    .optional(),
+  riskWebhookUrl: z.string().url().max(2000).optional(),
   billingEmail: z
     .string()
     .max(320)
@@ -424,6 +440,22 @@ export const WorkspaceUpdateRequest = z.strictObject({
   recordSessions: z.boolean().optional(),
   recordInput: z.boolean().optional(),
   recordingRetentionDays: z.number().int().min(1).max(3650).optional(),
+  /** Command risk: alert at this score (default 70); `terminate` also ends the session; own rules; a webhook. */
+  riskThreshold: z.number().int().min(1).max(100).optional(),
+  riskAction: z.enum(['alert', 'terminate']).optional(),
+  riskRules: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1).max(64),
+        pattern: z.string().min(1).max(500),
+        score: z.number().int().min(0).max(100),
+        category: z.string().max(64),
+        reason: z.string().max(500),
+      }),
+    )
+    .max(200)
+    .optional(),
+  riskWebhookUrl: z.string().url().max(2000).optional(),
   displayName: z.string().trim().min(1).max(100).nullable().optional(),
   billingEmail: z
     .string()

@@ -22,6 +22,10 @@ function describe(w: WorkspaceDetail): string {
       'Recording',
       `${w.settings.recordSessions === false ? 'off' : 'on'}, input ${w.settings.recordInput ? 'on' : 'off'}, kept ${w.settings.recordingRetentionDays ?? (w.plan === 'enterprise' ? 1825 : 365)} days`,
     ],
+    [
+      'Command risk',
+      `alert at ${w.settings.riskThreshold ?? 70}, ${w.settings.riskAction ?? 'alert'}${w.settings.riskRules?.length ? `, ${w.settings.riskRules.length} own rule(s)` : ''}`,
+    ],
     ['Step-up grace', `${Math.round((w.settings.stepUpGraceSeconds ?? 300) / 60)} min`],
     ['Created', formatTimestamp(w.createdAt)],
   ]);
@@ -44,6 +48,9 @@ export interface WorkspaceUpdateOptions extends OutputOptions {
   stepUpGrace?: string;
   recordInput?: string;
   recordingRetention?: string;
+  riskThreshold?: string;
+  riskAction?: string;
+  riskWebhook?: string;
 }
 
 export async function workspaceUpdate(ctx: CliContext, opts: WorkspaceUpdateOptions): Promise<void> {
@@ -77,12 +84,23 @@ export async function workspaceUpdate(ctx: CliContext, opts: WorkspaceUpdateOpti
       throw new CliError('--recording-retention must be 1..3650 days');
     body.recordingRetentionDays = days;
   }
+  if (opts.riskThreshold !== undefined) {
+    const n = Number(opts.riskThreshold);
+    if (!Number.isInteger(n) || n < 1 || n > 100) throw new CliError('--risk-threshold must be 1..100');
+    body.riskThreshold = n;
+  }
+  if (opts.riskAction !== undefined) {
+    if (!['alert', 'terminate'].includes(opts.riskAction))
+      throw new CliError('--risk-action must be alert or terminate');
+    body.riskAction = opts.riskAction;
+  }
+  if (opts.riskWebhook !== undefined) body.riskWebhookUrl = opts.riskWebhook;
   // An empty value clears the setting.
   if (opts.displayName !== undefined) body.displayName = opts.displayName === '' ? null : opts.displayName;
   if (opts.billingEmail !== undefined) body.billingEmail = opts.billingEmail === '' ? null : opts.billingEmail;
   if (Object.keys(body).length === 0)
     throw new CliError(
-      'nothing to change: give --plan, --display-name, --billing-email, --tunnel-targets, --root-elevation, --step-up-grace, --record-input or --recording-retention',
+      'nothing to change: give --plan, --display-name, --billing-email, --tunnel-targets, --root-elevation, --step-up-grace, --record-input, --recording-retention or --risk-*',
     );
   await withApi(ctx, async (api) => {
     const w = await api.request('PATCH', '/api/v1/workspace', { body, parse: (x) => WorkspaceDetail.parse(x) });

@@ -824,11 +824,17 @@ export function apiRoutes(s: Services): AnyRoute[] {
           body.stepUpGraceSeconds !== undefined ||
           body.recordSessions !== undefined ||
           body.recordInput !== undefined ||
-          body.recordingRetentionDays !== undefined
+          body.recordingRetentionDays !== undefined ||
+          body.riskThreshold !== undefined ||
+          body.riskAction !== undefined ||
+          body.riskRules !== undefined ||
+          body.riskWebhookUrl !== undefined
         ) {
           await requireRole(s, p, 'superuser', 'workspace.settings', req);
         }
-        return s.workspaces.update(p, body, s.defaultWorkspaceId, req.ip);
+        const updated = await s.workspaces.update(p, body, s.defaultWorkspaceId, req.ip);
+        s.bus.publish(Subjects.workspaceChanged, { id: p.workspaceId, name: p.workspaceName });
+        return updated;
       },
     }),
     route({

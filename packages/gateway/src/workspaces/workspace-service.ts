@@ -75,13 +75,25 @@ export class WorkspaceService {
       recordSessions?: boolean;
       recordInput?: boolean;
       recordingRetentionDays?: number;
+      riskThreshold?: number;
+      riskAction?: 'alert' | 'terminate';
+      riskRules?: unknown[];
+      riskWebhookUrl?: string;
     },
     defaultId: string,
     sourceIp: string,
   ): Promise<WorkspaceDetail> {
     const before = await this.detail(p.workspaceId, defaultId);
-    const settings: Record<string, string | number | boolean> = { ...before.settings };
-    for (const k of ['recordSessions', 'recordInput', 'recordingRetentionDays'] as const) {
+    const settings: Record<string, unknown> = { ...before.settings };
+    for (const k of [
+      'recordSessions',
+      'recordInput',
+      'recordingRetentionDays',
+      'riskThreshold',
+      'riskAction',
+      'riskRules',
+      'riskWebhookUrl',
+    ] as const) {
       if (patch[k] !== undefined) settings[k] = patch[k];
     }
     if (patch.tunnelTargets) settings.tunnelTargets = patch.tunnelTargets;
