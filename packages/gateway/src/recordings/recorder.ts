@@ -25,6 +25,11 @@ export interface SessionRecorder {
 
 /** Flush the gzip stream this often, so a gateway crash loses at most this much of a recording. */
 export const RECORDING_FLUSH_MS = 1000;
+/**
+ * Most bytes waiting for compression before output is skipped (with a marker saying how much): a
+ * session pushing bulk data faster than gzip keeps up must not grow the gateway's memory.
+ */
+export const RECORDING_BACKLOG_BYTES = 1024 * 1024;
 
 /**
  * Records a terminal session as asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/),
@@ -44,6 +49,7 @@ export class AsciicastRecorder implements SessionRecorder {
   readonly #t0: number;
   readonly #timer: NodeJS.Timeout;
   #bytes = 0;
+  #skipped = 0;
   #dirty = false;
   #closed: Promise<RecordingResult | null> | null = null;
   #failed = false;
@@ -98,6 +104,18 @@ export class AsciicastRecorder implements SessionRecorder {
   }
 
   output(data: Buffer): void {
+    if (this.#gz.writableLength > RECORDING_BACKLOG_BYTES) {
+      this.#skipped += data.length;
+      return;
+    }
+    if (this.#skipped > 0) {
+      this.#write([
+        this.#t(),
+        'm',
+        `[recording gap: ${this.#skipped} bytes of output not recorded, the gateway was behind]`,
+      ]);
+      this.#skipped = 0;
+    }
     const text = this.#out.write(data);
     if (text) this.#write([this.#t(), 'o', text]);
   }
