@@ -12,11 +12,13 @@ import { startOpenSsh } from './lib/openssh.mjs';
 import { machineFacts, markdownTable, replaceGenerated, textTable, writeJson } from './lib/report.mjs';
 import { installSignalHandlers, runCleanups } from './lib/util.mjs';
 
-// `npm run bench -- scale [options]`: the scale suite has its own options and runs on its own
-// (simulated agents against one gateway node; see bench/suites/scale.mjs --help).
-if (process.argv[2] === 'scale') {
+// `npm run bench -- scale|exec [options]`: the scale and exec suites have their own options and run on
+// their own (simulated agents against one gateway node; see bench/suites/scale.mjs --help and
+// bench/suites/exec.mjs --help).
+if (process.argv[2] === 'scale' || process.argv[2] === 'exec') {
   const { spawnSync } = await import('node:child_process');
-  const r = spawnSync(process.execPath, [join(ROOT, 'bench', 'suites', 'scale.mjs'), ...process.argv.slice(3)], {
+  const suite = join(ROOT, 'bench', 'suites', `${process.argv[2]}.mjs`);
+  const r = spawnSync(process.execPath, [suite, ...process.argv.slice(3)], {
     stdio: 'inherit',
   });
   process.exit(r.status ?? 1);
@@ -28,7 +30,8 @@ const SUITES = {
 
 const USAGE = `usage: npm run bench [-- [SUITE...] [options]]     (node bench/run.mjs ... once built)
 
-suites: ${Object.keys(SUITES).join(', ')} (default: all), and scale (run alone: npm run bench -- scale --help)
+suites: ${Object.keys(SUITES).join(', ')} (default: all), and scale and exec (each run alone:
+        npm run bench -- scale --help, npm run bench -- exec --help)
 
 options:
   --targets LIST   comma-separated subset of corral,ssh,ssh-jump (default: all three)
