@@ -53,6 +53,7 @@ let execMode = 'spawn';
 /** The login shell of the user the simulator runs as (the real agent runs the grant user's). */
 let execShell = '/bin/sh';
 let execHome = '/';
+const execUser = userInfo().username;
 
 // Counters since start (monotonic) and event buffers flushed with each report.
 const totals = {
@@ -522,7 +523,7 @@ class SimAgent {
 function spawnCommand(words) {
   return spawn(execShell, ['-c', words.join(' ')], {
     cwd: execHome,
-    env: { HOME: execHome, USER: userInfo().username, SHELL: execShell, PATH: '/usr/local/bin:/usr/bin:/bin' },
+    env: { HOME: execHome, USER: execUser, SHELL: execShell, PATH: '/usr/local/bin:/usr/bin:/bin' },
     stdio: 'pipe',
     detached: true, // own process group, as the real agent: a cancel reaches the whole pipeline
   });

@@ -271,6 +271,10 @@ export async function run(ctx = {}) {
     execMode: cfg.modes[0],
     ...(cfg.execShell ? { execShell: cfg.execShell } : {}),
     execHome,
+    // With --profile the simulator's own profile is written when it stops (is it the bottleneck?).
+    nodeFlags: cfg.profile
+      ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'results', 'profiles', `exec-${profStamp}-simulator`)}`]
+      : [],
     log,
   });
   const pids = () => [gw.pid, ...fleet.pids];
@@ -602,8 +606,9 @@ const USAGE = `usage: npm run bench -- exec [options]      (node bench/suites/ex
   --no-api               only the CLI (default: each CLI run is followed by one straight to the API)
   --no-floor             skip the floor: the simulator spawning the same N commands alone, no gateway
   --workers N            simulator processes (default ${DEFAULTS.workers})
-  --profile              one more CLI run per mode under the gateway's CPU profiler:
-                         bench/results/profiles/exec-*.cpuprofile, summary in the JSON
+  --profile              the first run and one more CLI run per mode under the gateway's CPU profiler
+                         (bench/results/profiles/exec-*.cpuprofile, summary in the JSON); the CLI of
+                         those runs and the simulator (whole run) under node --cpu-prof
   --wait-idle MIN        before each run wait up to MIN minutes for other processes to use under 10% of a core
   --gateway-env K=V      extra environment for the gateway (repeatable)
   --no-docs              do not rewrite the generated table in docs/BENCHMARKS.md
