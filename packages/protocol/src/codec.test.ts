@@ -8,8 +8,27 @@ const CTRL = typesOf(ChannelControl);
 
 describe('frame codec', () => {
   it('knows every message type of each union', () => {
-    expect([...AGENT].sort()).toEqual(['auth', 'channel.reject', 'hello', 'info', 'metrics', 'ping', 'pong']);
-    expect([...typesOf(GatewayToAgent)].sort()).toEqual(['challenge', 'channel.open', 'ping', 'pong', 'welcome']);
+    expect([...AGENT].sort()).toEqual([
+      'auth',
+      'channel.reject',
+      'exec.exit',
+      'exec.output',
+      'hello',
+      'info',
+      'metrics',
+      'ping',
+      'pong',
+    ]);
+    expect([...typesOf(GatewayToAgent)].sort()).toEqual([
+      'challenge',
+      'channel.open',
+      'exec.ack',
+      'exec.cancel',
+      'exec.start',
+      'ping',
+      'pong',
+      'welcome',
+    ]);
     expect([...CTRL].sort()).toEqual(['eof', 'error', 'exit', 'notice', 'ping', 'pong', 'ready', 'resize', 'stderr']);
   });
 
