@@ -12,18 +12,14 @@ import { startOpenSsh } from './lib/openssh.mjs';
 import { machineFacts, markdownTable, replaceGenerated, textTable, writeJson } from './lib/report.mjs';
 import { installSignalHandlers, runCleanups } from './lib/util.mjs';
 
-// `npm run bench -- scale [options]`: the scale suite has its own options and runs on its own
-// (simulated agents against one gateway node; see bench/suites/scale.mjs --help).
-// `npm run bench -- agent`: the agent's memory footprint (node and single executable), also on its own.
-if (process.argv[2] === 'scale' || process.argv[2] === 'agent') {
+// `npm run bench -- scale|agent|exec [options]`: these suites have their own options and run on their own
+// (scale and exec: simulated agents against one gateway node; agent: the agent's memory footprint).
+if (process.argv[2] === 'scale' || process.argv[2] === 'agent' || process.argv[2] === 'exec') {
   const { spawnSync } = await import('node:child_process');
-  const r = spawnSync(
-    process.execPath,
-    [join(ROOT, 'bench', 'suites', `${process.argv[2]}.mjs`), ...process.argv.slice(3)],
-    {
-      stdio: 'inherit',
-    },
-  );
+  const suite = join(ROOT, 'bench', 'suites', `${process.argv[2]}.mjs`);
+  const r = spawnSync(process.execPath, [suite, ...process.argv.slice(3)], {
+    stdio: 'inherit',
+  });
   process.exit(r.status ?? 1);
 }
 
@@ -35,8 +31,8 @@ const SUITES = {
 
 const USAGE = `usage: npm run bench [-- [SUITE...] [options]]     (node bench/run.mjs ... once built)
 
-suites: ${Object.keys(SUITES).join(', ')} (default: all), and scale and agent (each run alone:
-        npm run bench -- scale --help, npm run bench -- agent --help)
+suites: ${Object.keys(SUITES).join(', ')} (default: all), and scale, agent and exec (each run alone:
+        npm run bench -- scale --help, npm run bench -- agent --help, npm run bench -- exec --help)
 
 options:
   --targets LIST   comma-separated subset of corral,ssh,ssh-jump (default: all three)

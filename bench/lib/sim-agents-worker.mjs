@@ -4,16 +4,28 @@
 // gateway's pings, a 30 s dead-peer watchdog, full-jitter reconnect backoff (1 s doubling to 60 s, reset
 // after a welcome: the protocol package's own nextBackoff, as the real agent uses), and trivial
 // channels: on a verified channel.open it dials the channel socket, sends exit 0 and closes 1000.
+// Multi-server commands (exec.start) as the real agent's ExecRunner does them: the grant is verified
+// (signature, server, exec id, expiry, kind, replay), the command runs as `$SHELL -c "<words>"` in pipes
+// in its own process group, output goes back as seq-numbered exec.output pieces and an exec.exit, and
+// every frame is kept until exec.ack and sent again after a reconnect. What it does not do: switch to
+// the grant's OS user (every command runs as the simulator's own user, with that user's login shell, or
+// `execShell`; HOME and the working directory are `execHome` when given: the exec bench gives an empty
+// directory, because bash with a socketpair on stdin reads ~/.bashrc, and root's here runs pyenv).
+// With execMode 'answer' it skips the process and answers exit 0 at once (the gateway's cost alone).
 //
 // Started by sim-agents.mjs (SimFleet) with an IPC channel; never run by hand. Everything it knows comes
 // in the `init` message; it reports counters and event timestamps every `statsEveryMs`.
+import { spawn } from 'node:child_process';
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { userInfo } from 'node:os';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { createSecureContext } from 'node:tls';
 import { WebSocket } from 'ws';
 import {
   DEFAULT_BACKOFF,
+  EXEC_CHUNK_BYTES,
+  EXEC_MAX_OUTPUT_BYTES,
   PROTOCOL_VERSION,
   agentAuthSigningString,
   grantSigningString,
@@ -36,6 +48,12 @@ let secureContext;
 let gatewayKey;
 let wsBase;
 let stopping = false;
+/** 'spawn': run the command (as the real agent); 'answer': reply exit 0 without a process. */
+let execMode = 'spawn';
+/** The login shell of the user the simulator runs as (the real agent runs the grant user's). */
+let execShell = '/bin/sh';
+let execHome = '/';
+const execUser = userInfo().username;
 
 // Counters since start (monotonic) and event buffers flushed with each report.
 const totals = {
@@ -49,6 +67,15 @@ const totals = {
   channelRejects: 0,
   channelOk: 0,
   channelFailed: 0,
+  execStarts: 0,
+  execRefused: 0, // exec.start refused (bad grant, replay): answered with exec.exit {error}
+  execExits: 0, // exec.exit sent for a command that ran (or was answered in 'answer' mode)
+  execExitZero: 0,
+  execSpawnErrors: 0,
+  execAcks: 0,
+  execCancels: 0,
+  execResent: 0, // frames sent again after a reconnect
+  execRunning: 0, // gauge: commands whose process has not exited yet
 };
 // Is the simulator itself keeping up? Its event-loop delay (max per report, ms) says so.
 const loopDelay = monitorEventLoopDelay({ resolution: 20 });
@@ -115,6 +142,8 @@ class SimAgent {
     this.pingTimer = null;
     this.retryTimer = null;
     this.onFirstOutcome = null; // initial-connect pacing hook
+    this.execs = new Map(); // execId -> running or finished-but-unacknowledged command
+    this.execSeen = new Map(); // execId -> grant expiry: a start is run once (replay guard)
   }
 
   connect() {
@@ -197,6 +226,12 @@ class SimAgent {
         welcomeEv.push([now, this.i, now - this.startedAt]);
         const every = Math.min(Math.max(m.pingIntervalMs, 1000), Math.floor(DEAD_AFTER_MS / 3));
         this.pingTimer = setInterval(() => this.send({ type: 'ping', ts: Date.now() }), every);
+        // Whatever the gateway has not acknowledged goes again (it drops the seqs it already has).
+        for (const r of this.execs.values())
+          for (const f of r.retained) {
+            totals.execResent++;
+            this.send(f);
+          }
         this.firstOutcome();
         return;
       }
@@ -209,6 +244,26 @@ class SimAgent {
         if (this.state !== 'ready') return this.fail(4000, 'channel.open before welcome');
         this.onChannelOpen(m);
         return;
+      case 'exec.start':
+        if (this.state !== 'ready') return this.fail(4000, 'exec.start before welcome');
+        this.onExecStart(m);
+        return;
+      case 'exec.ack': {
+        const r = this.execs.get(m.execId);
+        if (r?.exited) {
+          this.execs.delete(m.execId);
+          totals.execAcks++;
+        }
+        return;
+      }
+      case 'exec.cancel': {
+        const r = this.execs.get(m.execId);
+        if (r && !r.exited) {
+          totals.execCancels++;
+          killExec(r);
+        }
+        return;
+      }
       default:
         return this.fail(4001, `unknown message type ${m.type}`);
     }
@@ -261,6 +316,126 @@ class SimAgent {
     const t = setTimeout(() => ch.terminate(), 30_000);
     t.unref();
     ch.once('close', () => clearTimeout(t));
+  }
+
+  /**
+   * exec.start: check the grant as the real agent's verifyGrant + ExecRunner do, then run the command
+   * (or, in 'answer' mode, report exit 0 at once). Every frame is retained until exec.ack.
+   */
+  onExecStart(m) {
+    const execId = String(m.execId);
+    if (this.execs.has(execId)) return; // re-delivered: running or done already
+    totals.execStarts++;
+    const g = m.grant ?? {};
+    const now = Date.now();
+    let refusal = null;
+    if (g.channelId !== execId) refusal = ['GRANT_MALFORMED', 'grant is for another channel'];
+    if (!refusal) {
+      try {
+        const sig = Buffer.from(String(m.signature), 'base64');
+        if (sig.length !== 64 || !verify(null, Buffer.from(grantSigningString(g), 'utf8'), gatewayKey, sig))
+          refusal = ['GRANT_INVALID_SIGNATURE', 'grant signature does not verify with the pinned gateway key'];
+      } catch {
+        refusal = ['GRANT_MALFORMED', 'grant does not match the grant schema'];
+      }
+    }
+    if (!refusal && g.serverId !== this.serverId) refusal = ['GRANT_WRONG_SERVER', 'grant is for another server'];
+    if (!refusal && !(g.expiresAt > now)) refusal = ['GRANT_EXPIRED', 'grant expired'];
+    if (!refusal) {
+      for (const [id, exp] of this.execSeen) if (exp <= now) this.execSeen.delete(id);
+      if (this.execSeen.has(execId)) refusal = ['GRANT_REPLAYED', 'this command was already run'];
+      else this.execSeen.set(execId, g.expiresAt);
+    }
+    if (!refusal && (g.kind !== 'exec' || !Array.isArray(g.command) || g.command.length === 0))
+      refusal = ['GRANT_MALFORMED', 'the grant is not for a command'];
+    const r = { execId, seq: 0, retained: [], outputBytes: 0, truncated: false, exited: false, pid: undefined };
+    r.timedOut = false;
+    this.execs.set(execId, r);
+    const emit = (f) => {
+      r.retained.push(f);
+      this.send(f);
+    };
+    const exit = (code, signal, error) => {
+      if (r.exited) return;
+      r.exited = true;
+      if (r.timer) clearTimeout(r.timer);
+      if (r.killTimer) clearTimeout(r.killTimer);
+      if (error) totals.execSpawnErrors++;
+      else {
+        totals.execExits++;
+        if (code === 0) totals.execExitZero++;
+      }
+      emit({
+        type: 'exec.exit',
+        execId,
+        seq: r.seq++,
+        code,
+        signal,
+        timedOut: r.timedOut,
+        truncated: r.truncated,
+        ...(error ? { error } : {}),
+      });
+    };
+    if (refusal) {
+      totals.execRefused++;
+      r.exited = true;
+      emit({
+        type: 'exec.exit',
+        execId,
+        seq: r.seq++,
+        code: null,
+        signal: null,
+        timedOut: false,
+        truncated: false,
+        error: { code: refusal[0], message: refusal[1] },
+      });
+      return;
+    }
+    if (execMode === 'answer') return exit(0, null);
+    let child;
+    try {
+      child = spawnCommand(g.command);
+    } catch (err) {
+      return exit(null, null, { code: 'SPAWN_FAILED', message: String(err.message).slice(0, 1024) });
+    }
+    totals.execRunning++;
+    r.pid = child.pid;
+    child.stdin.on('error', () => {});
+    child.stdin.end();
+    const onData = (stream) => (d) => {
+      if (r.truncated) return;
+      let data = d;
+      if (r.outputBytes + data.length > EXEC_MAX_OUTPUT_BYTES) {
+        data = data.subarray(0, EXEC_MAX_OUTPUT_BYTES - r.outputBytes);
+        r.truncated = true;
+      }
+      r.outputBytes += data.length;
+      for (let off = 0; off < data.length; off += EXEC_CHUNK_BYTES) {
+        const piece = data.subarray(off, Math.min(data.length, off + EXEC_CHUNK_BYTES));
+        emit({ type: 'exec.output', execId, seq: r.seq++, stream, data: piece.toString('base64') });
+      }
+    };
+    child.stdout.on('data', onData('stdout'));
+    child.stderr.on('data', onData('stderr'));
+    r.timer = setTimeout(() => {
+      r.timedOut = true;
+      killExec(r);
+    }, m.timeoutMs);
+    let gone = false;
+    const done = () => {
+      if (!gone) {
+        gone = true;
+        totals.execRunning--;
+      }
+    };
+    child.once('error', (err) => {
+      done();
+      exit(null, null, { code: 'SPAWN_FAILED', message: String(err.message).slice(0, 1024) });
+    });
+    child.once('close', (code, signal) => {
+      done();
+      exit(code, signal ?? null);
+    });
   }
 
   /** A protocol violation by the gateway: close with `code`, then reconnect. */
@@ -344,6 +519,73 @@ class SimAgent {
   }
 }
 
+/** `$SHELL -c "<words>"` in pipes, in its own process group (as the real agent's spawnPipe). */
+function spawnCommand(words) {
+  return spawn(execShell, ['-c', words.join(' ')], {
+    cwd: execHome,
+    env: { HOME: execHome, USER: execUser, SHELL: execShell, PATH: '/usr/local/bin:/usr/bin:/bin' },
+    stdio: 'pipe',
+    detached: true, // own process group, as the real agent: a cancel reaches the whole pipeline
+  });
+}
+
+/**
+ * The floor of exec's 'spawn' mode on this machine: `count` commands spawned exactly as for exec.start
+ * (same process, so the same fork cost), `concurrency` at a time, with no gateway and no protocol.
+ */
+async function spawnFloor(words, count, concurrency) {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  let next = 0;
+  let failed = 0;
+  const one = () =>
+    new Promise((resolve) => {
+      let child;
+      try {
+        child = spawnCommand(words);
+      } catch {
+        failed++;
+        return resolve();
+      }
+      child.stdin.on('error', () => {});
+      child.stdin.end();
+      child.stdout.on('data', () => {});
+      child.stderr.on('data', () => {});
+      child.once('error', () => {
+        failed++;
+        resolve();
+      });
+      child.once('close', (code) => {
+        if (code !== 0) failed++;
+        resolve();
+      });
+    });
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, async () => {
+      while (next < count) {
+        next++;
+        await one();
+      }
+    }),
+  );
+  const cpu = process.cpuUsage(c0);
+  return { wallMs: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, failed };
+}
+
+/** SIGTERM a command's process group, SIGKILL 2 s later (the real agent's cancel and timeout). */
+function killExec(r) {
+  const group = (sig) => {
+    if (!r.pid) return;
+    try {
+      process.kill(-r.pid, sig);
+    } catch {
+      /* gone */
+    }
+  };
+  group('SIGTERM');
+  r.killTimer ??= setTimeout(() => group('SIGKILL'), 2000);
+}
+
 function systemInfo(a) {
   return {
     hostname: a.name,
@@ -412,6 +654,20 @@ function connectAll(concurrency) {
   pump();
 }
 
+/** This user's login shell and home from /etc/passwd, as the real agent finds the grant user's. */
+function loginShell() {
+  const uid = process.getuid?.();
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 7 && Number(f[2]) === uid) return { shell: f[6] || '/bin/sh', home: f[5] || '/' };
+    }
+  } catch {
+    /* no passwd: fall back */
+  }
+  return { shell: '/bin/sh', home: '/' };
+}
+
 let statsTimer;
 let sweepTimer;
 
@@ -425,6 +681,10 @@ process.on('message', (msg) => {
       }
       const doc = JSON.parse(readFileSync(cfg.identitiesFile, 'utf8'));
       gatewayKey = createPublicKey(doc.gatewaySigningKey);
+      execMode = cfg.execMode ?? 'spawn';
+      ({ shell: execShell, home: execHome } = loginShell());
+      if (cfg.execShell) execShell = cfg.execShell;
+      if (cfg.execHome) execHome = cfg.execHome;
       agents = doc.agents.slice(cfg.start, cfg.end).map((ident, k) => new SimAgent(cfg.start + k, ident));
       statsTimer = setInterval(report, cfg.statsEveryMs ?? 250);
       sweepTimer = setInterval(() => {
@@ -439,6 +699,14 @@ process.on('message', (msg) => {
       return;
     case 'report':
       report();
+      return;
+    case 'exec-mode':
+      execMode = msg.mode;
+      return;
+    case 'spawn-floor':
+      spawnFloor(msg.command, msg.count, msg.concurrency).then((r) =>
+        process.send({ type: 'spawn-floor-done', id: msg.id, ...r }),
+      );
       return;
     case 'stop': {
       stopping = true;

@@ -194,6 +194,9 @@ export class SimFleet {
   /**
    * Start the worker processes (agents idle until connect()). `fdLimit` is applied with `ulimit -n` in a
    * shell that then execs node, so each child can hold more sockets than the bench's own limit.
+   * `execMode` ('spawn' or 'answer', see setExecMode), `execShell` (default: the login shell of the user
+   * the simulator runs as) and `execHome` (HOME and working directory of commands; default that user's
+   * home) say how exec.start is answered.
    */
   static async start({
     url,
@@ -204,6 +207,9 @@ export class SimFleet {
     fdLimit = 65536,
     statsEveryMs = 250,
     nodeFlags = [],
+    execMode = 'spawn',
+    execShell,
+    execHome,
     log,
   }) {
     const fleet = new SimFleet();
@@ -215,7 +221,11 @@ export class SimFleet {
       const end = Math.min(count, start + per);
       if (start >= end) break;
       starts.push(
-        fleet.#spawnWorker(w, { url, caPem, identitiesFile, start, end, statsEveryMs, fdLimit, log }, nodeFlags),
+        fleet.#spawnWorker(
+          w,
+          { url, caPem, identitiesFile, start, end, statsEveryMs, fdLimit, execMode, execShell, execHome, log },
+          nodeFlags,
+        ),
       );
     }
     await Promise.all(starts);
@@ -275,6 +285,49 @@ export class SimFleet {
   connect({ concurrency = 200 } = {}) {
     const per = Math.max(1, Math.ceil(concurrency / this.workers.length));
     for (const w of this.workers) w.child.send({ type: 'connect', concurrency: per });
+  }
+
+  /**
+   * How the agents answer exec.start from now on: 'spawn' runs the command as the real agent does,
+   * 'answer' reports exit 0 without starting a process (separates the simulator's fork/exec cost from
+   * the gateway's).
+   */
+  setExecMode(mode) {
+    if (mode !== 'spawn' && mode !== 'answer') throw new Error(`unknown exec mode ${mode}`);
+    for (const w of this.workers) w.child.send({ type: 'exec-mode', mode });
+  }
+
+  /**
+   * Spawn `count` commands the way the agents answer exec.start in 'spawn' mode, from the workers
+   * themselves, `concurrency` at a time in all, without gateway or protocol: the machine's floor for
+   * that mode. Resolves with {wallMs, cpuMs (the workers' own CPU), failed}.
+   */
+  async spawnFloor({ command = ['true'], count, concurrency }) {
+    const n = this.workers.length;
+    const id = Math.random().toString(36).slice(2);
+    const parts = await Promise.all(
+      this.workers.map(
+        (w, k) =>
+          new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error('spawn floor: no answer within 300 s')), 300_000);
+            const on = (msg) => {
+              if (msg.type === 'spawn-floor-done' && msg.id === id) {
+                clearTimeout(timer);
+                w.child.off('message', on);
+                resolve(msg);
+              }
+            };
+            w.child.on('message', on);
+            const share = Math.floor(count / n) + (k < count % n ? 1 : 0);
+            w.child.send({ type: 'spawn-floor', id, command, count: share, concurrency: Math.ceil(concurrency / n) });
+          }),
+      ),
+    );
+    return {
+      wallMs: Math.max(...parts.map((p) => p.wallMs)),
+      cpuMs: parts.reduce((a, p) => a + p.cpuMs, 0),
+      failed: parts.reduce((a, p) => a + p.failed, 0),
+    };
   }
 
   /** Aggregated counters from the latest report of every worker. */

@@ -77,7 +77,7 @@ const MB = 1e6;
 
 const CLK_TCK = 100;
 /** utime+stime of a process (all threads), or with `tid` of one thread (tid = pid: the main thread). */
-function cpuSeconds(pid, tid) {
+export function cpuSeconds(pid, tid) {
   try {
     const stat = readFileSync(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`, 'utf8');
     const f = stat
@@ -90,7 +90,7 @@ function cpuSeconds(pid, tid) {
   }
 }
 /** Busy CPU seconds of the whole machine (all cores) from /proc/stat. */
-function machineBusySeconds() {
+export function machineBusySeconds() {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal
   return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / CLK_TCK;
@@ -100,7 +100,7 @@ function machineBusySeconds() {
  * CPU used during a phase by processes other than the gateway, the simulator and the bench itself:
  * other work on the machine that skews the figures (reported with each phase).
  */
-function contentionMeter(pidsFn) {
+export function contentionMeter(pidsFn) {
   const own = () =>
     pidsFn().reduce((a, p) => a + (cpuSeconds(p) || 0), 0) +
     process.cpuUsage().user / 1e6 +
@@ -119,7 +119,7 @@ function contentionMeter(pidsFn) {
 }
 
 /** Wait (up to `minutes`) for a 5-s window in which other processes use under 10% of a core. */
-async function waitIdle(log, minutes, pidsFn = () => []) {
+export async function waitIdle(log, minutes, pidsFn = () => []) {
   const until = Date.now() + minutes * 60_000;
   for (;;) {
     const m = contentionMeter(pidsFn);
@@ -135,7 +135,7 @@ async function waitIdle(log, minutes, pidsFn = () => []) {
   }
 }
 
-function fdLimitOf(pid) {
+export function fdLimitOf(pid) {
   try {
     const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
     return m ? m[1] : null;
@@ -154,7 +154,7 @@ function fdCount(pid) {
 // ---------------------------------------------------------------------------------------------------
 // The gateway's inspector (Chrome DevTools protocol): forced GC, process.memoryUsage(), heap snapshots.
 
-async function inspector(wsUrl) {
+export async function inspector(wsUrl) {
   const ws = new WebSocket(wsUrl, { perMessageDeflate: false, maxPayload: 2 ** 30 });
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
@@ -233,7 +233,7 @@ async function inspector(wsUrl) {
 }
 
 /** Self time by function and by area (TLS, SQLite, ws, zod, ...) from a .cpuprofile. */
-function summarizeProfile(profile, top = 25) {
+export function summarizeProfile(profile, top = 25) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();
   const n = Math.min(profile.samples.length, profile.timeDeltas.length);
@@ -353,7 +353,7 @@ function heapDiff(before, after, n, top = 30) {
 // ---------------------------------------------------------------------------------------------------
 // The gateway process
 
-function gatewayEnv(extra = []) {
+export function gatewayEnv(extra = []) {
   const env = { ...process.env, NO_COLOR: '1' };
   for (const kv of extra) {
     const i = kv.indexOf('=');
@@ -369,7 +369,7 @@ function gatewayEnv(extra = []) {
  * With `inspect`, node also listens for the DevTools protocol on a free loopback port (used only for
  * forced GCs, memory figures and heap snapshots; idle otherwise).
  */
-async function startGateway({ dataDir, port, inspect, fdLimit, env = [], log, label = 'gateway' }) {
+export async function startGateway({ dataDir, port, inspect, fdLimit, env = [], log, label = 'gateway' }) {
   const nodeFlags = inspect ? ['--inspect=127.0.0.1:0'] : [];
   const gw = startServer(
     label,
@@ -402,7 +402,7 @@ async function startGateway({ dataDir, port, inspect, fdLimit, env = [], log, la
 }
 
 /** RSS and (with the inspector) the heap split, optionally after a forced GC. */
-async function gatewayMemory(gw, { gc = true } = {}) {
+export async function gatewayMemory(gw, { gc = true } = {}) {
   const raw = memOf(gw.pid);
   const out = { rssRawMB: raw ? round(raw.rss / MB, 1) : null };
   if (gw.insp) {
@@ -430,7 +430,7 @@ async function gatewayMemory(gw, { gc = true } = {}) {
   return { ...out, rss: m?.rss ?? NaN, hwm: m?.hwm ?? NaN };
 }
 
-function mbView(m) {
+export function mbView(m) {
   const v = {};
   for (const [k, x] of Object.entries(m)) v[k] = typeof x === 'number' && k !== 'rssRawMB' ? round(x / MB, 1) : x;
   return v;

@@ -204,7 +204,8 @@ describe('control connection bad frames', () => {
     const t = setup();
     t.conn.start();
     t.handshake();
-    t.last().receive({ type: 'no.such.message' });
+    // (exec.start, once the example here, is a protocol 2 message: malformed, it closes with 4000.)
+    t.last().receive({ type: 'exec.pause' });
     expect(t.last().closedWith?.code).toBe(4001);
     expect(t.conn.state).toBe('backoff');
   });

@@ -161,6 +161,21 @@ describe('cluster: two nodes on PostgreSQL and NATS', () => {
     }
   });
 
+  it('runs a multi-server command from node B on the agent held by node A (exec frames over NATS both ways)', async () => {
+    // Node B has no connection to the agent: exec.start and exec.ack go out as bus requests answered by
+    // node A, the output and the exit come back on the job's bus subject.
+    const r = await cli(['exec', '--servers', NAME, ...AS, '--', 'echo', 'exec across']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`${NAME} | exec across\n`);
+    const job = /Job (exj_\S+):/.exec(r.stderr)![1]!;
+    const show = JSON.parse((await cli(['exec', 'show', job, '-o', 'json'])).stdout) as {
+      results: Array<{ server: string; status: string; exitCode: number; stdout: string }>;
+    };
+    expect(show.results).toEqual([
+      expect.objectContaining({ server: NAME, status: 'ok', exitCode: 0, stdout: 'exec across\n' }),
+    ]);
+  });
+
   it('terminates a live session from the other node (cluster-wide control over NATS)', async () => {
     const live = cli(['websh', NAME, ...AS, '--', 'echo started; sleep 60']);
     const id = await eventually(async () => {

@@ -195,6 +195,31 @@ describe('exec across servers', () => {
     expect(r.stderr).toMatch(/exec-01\s+failed\s+SIG\w+\s+[\d.]+s\s+timed out after 2 s/);
   });
 
+  it('Ctrl-C stops the commands still running on every server, which are kept as cancelled', async () => {
+    const live = new Proc(
+      BIN.cli,
+      ['exec', '--servers', 'exec-01,exec-02', ...AS, '--', 'echo started; sleep 60'],
+      env,
+    );
+    const job = (await live.waitFor(/Job (exj_\S+):/))[1]!;
+    await live.waitFor(/exec-01 \| started/);
+    await live.waitFor(/exec-02 \| started/);
+    await live.stop('SIGINT');
+    expect((await live.exited).code).toBe(130);
+    // The gateway goes on without the caller: it cancels both commands and finishes the job.
+    const show = await eventually(async () => {
+      const j = JSON.parse((await cli(['exec', 'show', job, '-o', 'json'])).stdout) as {
+        finishedAt: string | null;
+        results: Array<{ server: string; status: string; exitCode: number | null }>;
+      };
+      return j.finishedAt ? j : undefined;
+    });
+    expect(show.results.map((x) => [x.server, x.status, x.exitCode])).toEqual([
+      ['exec-01', 'cancelled', null],
+      ['exec-02', 'cancelled', null],
+    ]);
+  });
+
   it('needs a work session: a member without one is refused per server with the reason', async () => {
     const r = await dev(['exec', '--servers', 'exec-10', ...AS, '--', 'true']);
     // exec-10 is covered by the first work session: it runs.

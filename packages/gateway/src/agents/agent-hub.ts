@@ -121,10 +121,14 @@ export class AgentHub {
   }
 
   /**
-   * Send a frame to an agent on whichever node holds its control connection (through the bus; the
-   * in-process bus in single-node mode). False when no node holds it.
+   * Send a frame to an agent on whichever node holds its control connection. False when no node holds
+   * it. An agent connected to this node gets the frame directly; any other goes through the bus (a
+   * request, answered by the node that holds it). The shortcut matters for multi-server commands:
+   * three frames per server (exec.start, exec.ack, exec.cancel) would otherwise each pay a bus round
+   * trip, on the in-process bus a JSON copy, a timer and two microtask hops.
    */
   async send(serverId: string, msg: GatewayToAgent): Promise<boolean> {
+    if (this.sendLocal(serverId, msg)) return true;
     try {
       const answer = (await this.deps.bus.request(Subjects.agentSend(serverId), msg, 3000)) as { ok?: boolean } | null;
       return answer?.ok === true;

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { sql } from 'kysely';
 import { openDatabase, type OpenDb } from '../db/open.js';
 import { AuditLog, GENESIS_HASH } from './audit-log.js';
@@ -42,6 +42,21 @@ describe('audit log', () => {
     expect(await log.verify('ws_a')).toMatchObject({ ok: true, count: 1200 });
     // A later single append continues the chain.
     expect((await log.append(ev('ws_a', 'late'))).seq).toBe(1201);
+  });
+
+  it('groups events from separate callbacks of one event-loop turn into one transaction', async () => {
+    // What a burst of agent messages looks like: one callback per socket, all in the same poll phase.
+    // better-sqlite3 writes synchronously, so without the yield before the first batch each callback's
+    // event would be written (and committed) on its own.
+    const transactions = vi.spyOn(odb.db, 'transaction');
+    const appends = await new Promise<Array<Promise<unknown>>>((resolve) => {
+      const out: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 50; i++) setImmediate(() => out.push(log.append(ev('ws_a', `burst.${i}`))));
+      setImmediate(() => resolve(out));
+    });
+    await Promise.all(appends);
+    expect(transactions).toHaveBeenCalledTimes(1);
+    expect(await log.verify('ws_a')).toMatchObject({ ok: true, count: 50 });
   });
 
   it('detects an edited event, even when someone with database rights bypasses the trigger', async () => {

@@ -70,9 +70,10 @@ function toView(r: AuditEventsTable): AuditEventView {
  * across gateway nodes, by locking the workspace's chain head row (PostgreSQL `FOR UPDATE`; SQLite
  * serialises writers itself).
  *
- * Group commit: events that arrive while a write is in flight are chained and written together in the
- * next transaction (up to 500), so a burst (10,000 agents reconnecting after a restart) costs a few
- * transactions, not one each. Every append still resolves only once its own event is committed.
+ * Group commit: events that arrive in the same event-loop turn, or while a write is in flight, are
+ * chained and written together in the next transaction (up to 500), so a burst (10,000 agents
+ * reconnecting after a restart, an exec on 1,000 servers) costs a few transactions, not one each. Every
+ * append still resolves only once its own event is committed.
  */
 interface Pending {
   input: AuditInput;
@@ -110,6 +111,11 @@ export class AuditLog {
 
   private drain(workspaceId: string): void {
     const run = (async () => {
+      // Let the rest of this event-loop turn join the first batch. better-sqlite3 writes synchronously,
+      // so on SQLite a write is never "in flight" while other callbacks run: without this yield, events
+      // from different callbacks of one turn (a burst of 1,000 exec results arriving on as many agent
+      // sockets) would each get a transaction of their own.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       for (;;) {
         const list = this.pending.get(workspaceId);
         if (!list || list.length === 0) break;

@@ -16,6 +16,7 @@ import { type Clock, iso } from '../clock.js';
 import { parseSelector, selectorMatches } from '../iam/selectors.js';
 import { checkCommand } from './command-acl.js';
 import type { Elevation } from '../privilege/elevation.js';
+import { ExecResultWriter } from './result-writer.js';
 
 export interface ExecRequest {
   servers: string[];
@@ -60,6 +61,19 @@ export type ExecEvent =
     }
   | { type: 'done'; jobId: string; summary: ExecSummary };
 
+/** Where a run's events go (the HTTP response, in the API) and what the run learns from there. */
+export interface ExecSink {
+  /** One event of the live stream; never blocks. */
+  emit(e: ExecEvent): void;
+  /** The caller went away (Ctrl-C): commands still running are cancelled, queued ones not started. */
+  cancelled(): boolean;
+  /**
+   * Resolves once the caller takes events again (its buffer drained). No new command is dispatched
+   * before, so a slow reader holds the run back instead of the gateway buffering its output.
+   */
+  writable(): Promise<void>;
+}
+
 interface Target {
   n: number;
   server: ServersTable;
@@ -96,6 +110,14 @@ function agentUserOf(s: ServersTable): string {
 }
 /** Grace after the command's own timeout before a server that never answered counts as lost. */
 const LOST_AFTER_MS = 15_000;
+/** A cancelled run sends exec.cancel again this often to each command still running (agents reconnect). */
+const CANCEL_EVERY_MS = 250;
+/**
+ * Servers whose result (row and audit event) may still be on its way to the database while the run
+ * goes on; past it, dispatch waits for the writes. Bounds the output held in memory and keeps a slow
+ * database from being outrun.
+ */
+const MAX_UNWRITTEN = 500;
 
 /**
  * Multi-server commands: resolve the servers a selector names, check each (scope, online, work session,
@@ -103,6 +125,8 @@ const LOST_AFTER_MS = 15_000;
  * Agents on other gateway nodes are reached through the bus both ways, so a job runs from any node.
  */
 export class ExecService {
+  private readonly results: ExecResultWriter;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly audit: AuditLog,
@@ -114,15 +138,13 @@ export class ExecService {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly elevation: Elevation,
-  ) {}
+  ) {
+    this.results = new ExecResultWriter(db);
+  }
 
-  async run(
-    p: Principal,
-    req: ExecRequest,
-    sourceIp: string,
-    emit: (e: ExecEvent) => void,
-    cancelled: () => boolean,
-  ): Promise<ExecSummary> {
+  async run(p: Principal, req: ExecRequest, sourceIp: string, sink: ExecSink): Promise<ExecSummary> {
+    const emit = (e: ExecEvent): void => sink.emit(e);
+    const cancelled = (): boolean => sink.cancelled();
     const t0 = this.clock.now();
     const selectors = req.servers.map((s) => {
       try {
@@ -278,11 +300,36 @@ export class ExecService {
     const osUserOf = (s: ServersTable): string => req.osUser ?? agentUserOf(s);
     const timeoutMs = (req.timeoutSeconds ?? 30) * 1000;
     const queue = targets.filter((t) => t.status === 'queued');
+
+    // Results are written behind the run (group commit, ExecResultWriter and AuditLog): a server's lane
+    // takes its next server without waiting for the database, up to MAX_UNWRITTEN results in flight.
+    const unwritten = new Set<Promise<void>>();
+    const writeFailure: { err?: unknown; failed: boolean } = { failed: false };
+    const track = (write: Promise<void>): void => {
+      const tracked: Promise<void> = write.then(
+        () => void unwritten.delete(tracked),
+        (err: unknown) => {
+          unwritten.delete(tracked);
+          if (!writeFailure.failed) Object.assign(writeFailure, { failed: true, err });
+        },
+      );
+      unwritten.add(tracked);
+    };
+
+    // A cancelled run stops the commands still going: one watcher for the job, re-sending exec.cancel
+    // to each running command until it exits (its agent may be reconnecting).
+    const running = new Set<Target>();
+    const cancelWatch = setInterval(() => {
+      if (!cancelled()) return;
+      for (const t of running) void this.agents.send(t.server.id, { type: 'exec.cancel', execId: t.execId });
+    }, CANCEL_EVERY_MS);
+    cancelWatch.unref();
+
     const runOne = async (t: Target): Promise<void> => {
       if (cancelled()) {
         t.status = 'cancelled';
         t.reason = 'the run was cancelled';
-        return this.finish(p, jobId, t, null, emit, req, sourceIp);
+        return track(this.finish(p, jobId, t, null, emit, req, sourceIp));
       }
       const grant: Grant = {
         v: 1,
@@ -296,17 +343,12 @@ export class ExecService {
       t.startedAt = this.clock.now();
       t.status = 'running';
       let lostTimer: NodeJS.Timeout | undefined;
-      let cancelTimer: NodeJS.Timeout | undefined;
       const exit = new Promise<ExecAgentEvent | null>((resolve) => {
         t.exited = resolve;
         lostTimer = setTimeout(() => resolve(null), timeoutMs + LOST_AFTER_MS);
         lostTimer.unref();
-        // A cancelled run stops the commands that are still going.
-        cancelTimer = setInterval(() => {
-          if (cancelled()) void this.agents.send(t.server.id, { type: 'exec.cancel', execId: t.execId });
-        }, 250);
-        cancelTimer.unref();
       });
+      running.add(t);
       const sent = await this.agents.send(t.server.id, {
         type: 'exec.start',
         execId: t.execId,
@@ -315,15 +357,15 @@ export class ExecService {
         timeoutMs,
       });
       if (!sent) {
+        running.delete(t);
         clearTimeout(lostTimer);
-        clearInterval(cancelTimer);
         t.status = 'offline';
         t.reason = 'the agent went offline';
-        return this.finish(p, jobId, t, null, emit, req, sourceIp);
+        return track(this.finish(p, jobId, t, null, emit, req, sourceIp));
       }
       const ev = await exit;
+      running.delete(t);
       clearTimeout(lostTimer);
-      clearInterval(cancelTimer);
       if (!ev) {
         t.status = 'lost';
         t.reason = 'no answer from the agent (it or its gateway node went away)';
@@ -336,7 +378,7 @@ export class ExecService {
         if (ev.timedOut) t.reason = `timed out after ${timeoutMs / 1000} s`;
         void this.agents.send(t.server.id, { type: 'exec.ack', execId: t.execId });
       }
-      return this.finish(p, jobId, t, ev, emit, req, sourceIp);
+      return track(this.finish(p, jobId, t, ev, emit, req, sourceIp));
     };
     // Bounded parallelism: at most `parallel` commands running at once.
     const workers = Math.max(1, Math.min(req.parallel ?? 100, queue.length));
@@ -344,15 +386,22 @@ export class ExecService {
     try {
       await Promise.all(
         Array.from({ length: workers }, async () => {
-          while (next < queue.length) {
-            const t = queue[next++]!;
+          // A result that cannot be stored stops the run: no more commands whose results would be lost.
+          while (next < queue.length && !writeFailure.failed) {
+            await sink.writable();
+            const t = queue[next++];
+            if (!t) break;
             await runOne(t);
+            while (unwritten.size >= MAX_UNWRITTEN) await Promise.race(unwritten);
           }
         }),
       );
+      await Promise.all(unwritten);
     } finally {
       unsubscribe();
+      clearInterval(cancelWatch);
     }
+    if (writeFailure.failed) throw writeFailure.err;
     for (const t of targets) {
       if (t.status === 'offline' || t.status === 'refused') {
         if (!queue.includes(t)) emit(this.exitEvent(t, null));
@@ -392,6 +441,7 @@ export class ExecService {
     };
   }
 
+  /** Report a server's exit to the caller; resolves once its result row and audit event are committed. */
   private async finish(
     p: Principal,
     jobId: string,
@@ -403,23 +453,26 @@ export class ExecService {
   ): Promise<void> {
     const e = this.exitEvent(t, ev);
     emit(e);
-    await this.db
-      .updateTable('exec_results')
-      .set({
-        status: t.status,
-        reason: t.reason ?? null,
-        exit_code: e.exitCode,
-        signal: e.signal,
-        started_at: t.startedAt ? iso(t.startedAt) : null,
-        finished_at: iso(this.clock.now()),
-        stdout: Buffer.concat(t.out.stdout).toString('utf8'),
-        stderr: Buffer.concat(t.out.stderr).toString('utf8'),
-        truncated: t.truncated ? 1 : 0,
-      })
-      .where('job_id', '=', jobId)
-      .where('n', '=', t.n)
-      .execute();
-    await this.audit.append({
+    const row = this.results.write({
+      job_id: jobId,
+      n: t.n,
+      workspace_id: p.workspaceId,
+      server_id: t.server.id,
+      server_name: t.server.name,
+      status: t.status,
+      reason: t.reason ?? null,
+      work_session_id: t.workSessionId,
+      exit_code: e.exitCode,
+      signal: e.signal,
+      started_at: t.startedAt ? iso(t.startedAt) : null,
+      finished_at: iso(this.clock.now()),
+      stdout: Buffer.concat(t.out.stdout).toString('utf8'),
+      stderr: Buffer.concat(t.out.stderr).toString('utf8'),
+      truncated: t.truncated ? 1 : 0,
+    });
+    // The output now lives in the row being written: the target no longer holds it.
+    t.out = { stdout: [], stderr: [], bytes: t.out.bytes };
+    const event = this.audit.append({
       workspaceId: p.workspaceId,
       action: 'exec.run',
       outcome: t.status === 'ok' ? 'success' : 'failure',
@@ -437,6 +490,7 @@ export class ExecService {
         durationMs: e.durationMs,
       },
     });
+    await Promise.all([row, event]);
   }
 
   private async denied(

@@ -64,6 +64,7 @@ import {
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
 import { filesRoutes } from './files-routes.js';
+import { ndjsonStream } from './ndjson-stream.js';
 import type { Services } from '../services.js';
 import type { Principal } from '../auth/principal.js';
 import { roleAtLeast } from '../auth/principal.js';
@@ -753,30 +754,15 @@ export function apiRoutes(s: Services): AnyRoute[] {
       body: ExecRequest,
       errors: ['VALIDATION_FAILED'],
       handler: async ({ principal: p, body, req, reply }) => {
-        let aborted = false;
-        let started = false;
-        const lines: string[] = [];
-        const write = (e: object): void => {
-          const line = JSON.stringify(e) + '\n';
-          if (!started) {
-            started = true;
-            reply.hijack();
-            reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-          }
-          if (!aborted) reply.raw.write(line);
-          else lines.push(line);
-        };
-        // Ctrl-C in the CLI closes the request: commands still running are cancelled.
-        reply.raw.on('close', () => {
-          if (!reply.raw.writableFinished) aborted = true;
-        });
+        const out = ndjsonStream(reply);
         try {
-          await s.exec.run(p, body, req.ip, write, () => aborted);
+          // Ctrl-C in the CLI closes the request: commands still running are cancelled.
+          await s.exec.run(p, body, req.ip, { emit: out.write, cancelled: out.aborted, writable: out.writable });
         } catch (err) {
-          if (!started) throw err;
-          write({ type: 'error', code: 'INTERNAL', message: (err as Error).message });
+          if (!out.started()) throw err;
+          out.write({ type: 'error', code: 'INTERNAL', message: (err as Error).message });
         }
-        if (started) reply.raw.end();
+        out.end();
         return reply;
       },
     }),
