@@ -353,7 +353,8 @@ export async function run(ctx) {
 /** The filesystem type of a directory (the copies' speed depends on it). */
 async function fsType(dir) {
   try {
-    return (await runOk('stat', ['-f', '-c', '%T', dir])).stdout.trim();
+    // `stat -f` says ext2/ext3 for ext4 too; df reads the mount table.
+    return (await runOk('df', ['--output=fstype', dir])).stdout.trim().split('\n').pop().trim();
   } catch {
     return null;
   }

@@ -333,7 +333,12 @@ async function download(
   }
   // A temporary file beside the target, renamed at the end: a broken download leaves nothing behind.
   const temp = join(dirname(resolve(target)), `.${basename(target)}.corral-${randomBytes(4).toString('hex')}`);
-  let fd: number | null = openSync(temp, 'wx', st.entry.mode & 0o777);
+  let fd: number | null;
+  try {
+    fd = openSync(temp, 'wx', st.entry.mode & 0o777);
+  } catch (err) {
+    throw new CliError(`${dirname(resolve(target))}: cannot write here (${(err as Error).message})`);
+  }
   const hash = createHash('sha256');
   const bar = new Progress(ctx.stderr, name, st.entry.size);
   let got = 0;
