@@ -27,6 +27,12 @@ const SUITES = {
   websh: () => import('./suites/websh.mjs'),
   // Pure computation on the built gateway; starts no services (see `standalone` below).
   risk: () => import('./suites/risk.mjs'),
+  files: () => import('./suites/files.mjs'),
+};
+/** Targets each suite knows (its columns); --targets picks a subset for every suite of the run. */
+const SUITE_TARGETS = {
+  websh: ['corral', 'ssh', 'ssh-jump'],
+  files: ['corral', 'scp', 'sftp'],
 };
 
 const USAGE = `usage: npm run bench [-- [SUITE...] [options]]     (node bench/run.mjs ... once built)
@@ -35,19 +41,24 @@ suites: ${Object.keys(SUITES).join(', ')} (default: all), and scale, agent and e
         npm run bench -- scale --help, npm run bench -- agent --help, npm run bench -- exec --help)
 
 options:
-  --targets LIST   comma-separated subset of corral,ssh,ssh-jump (default: all three)
-  --big            also push 1 GiB through websh (pty and pipe) and run \`yes\` against a stalled
+  --targets LIST   comma-separated subset of each suite's targets: websh corral,ssh,ssh-jump;
+                   files corral,scp,sftp (default: all of them)
+  --big            websh: also push 1 GiB through websh (pty and pipe) and run \`yes\` against a stalled
                    reader, reporting the peak RSS of gateway and agent (adds ~1 minute)
-  --quick          a smoke run: fewer keystrokes, 32 MiB, one run each (docs are not updated)
+  --quick          a smoke run (docs are not updated): websh fewer keystrokes, 32 MiB, one run
+                   each; files 128 MiB, one run each
   --keys N         keystrokes for the echo test (default 2000)
-  --runs N         throughput runs per target (default 3)
-  --mib N          MiB per throughput run (default 256)
+  --runs N         throughput runs per target (default 3; files: copies each way per target, 3)
+  --mib N          MiB per throughput run (default 256; files: the file's size, 1024)
+  --dir DIR        files: where the test file and the copies go (default: the system's temp
+                   directory; /dev/shm takes the disk out of the figures)
   --os-user NAME   the account both ssh and websh log in as (default: a temporary ${BENCH_USER} user
                    with bash and an empty home, removed at the end; root's dotfiles would skew it)
   --wait-idle      first wait (up to 10 minutes) for the 1-minute load average to fall under 0.5
   --hops           also break the keystroke round trip down by hop (needs tcpdump: apt-get install
                    tcpdump): which process holds a keystroke for how long
-  --profile        start gateway and agent with --cpu-prof; profiles go to bench/results/profiles/
+  --profile        start gateway and agent (and the CLI, for files) with --cpu-prof; profiles go to
+                   bench/results/profiles/
   --no-docs        do not rewrite the generated table in docs/BENCHMARKS.md
   -h, --help       this text
 
@@ -67,6 +78,7 @@ const { values: o, positionals } = parseArgs({
     hops: { type: 'boolean' },
     'wait-idle': { type: 'boolean' },
     'os-user': { type: 'string' },
+    dir: { type: 'string' },
     'no-docs': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -89,13 +101,24 @@ const int = (name) => {
   }
   return n;
 };
-const opts = { big: o.big, hops: o.hops, quick: o.quick, keys: int('keys'), runs: int('runs'), mib: int('mib') };
-const targets = (o.targets ?? 'corral,ssh,ssh-jump').split(',').map((s) => s.trim());
-const badTarget = targets.find((t) => !['corral', 'ssh', 'ssh-jump'].includes(t));
+const opts = {
+  big: o.big,
+  hops: o.hops,
+  quick: o.quick,
+  keys: int('keys'),
+  runs: int('runs'),
+  mib: int('mib'),
+  dir: o.dir,
+};
+const allTargets = [...new Set(Object.values(SUITE_TARGETS).flat())];
+const targets = o.targets?.split(',').map((s) => s.trim());
+const badTarget = targets?.find((t) => !allTargets.includes(t));
 if (badTarget) {
-  console.error(`bench: unknown target ${badTarget} (corral, ssh, ssh-jump)`);
+  console.error(`bench: unknown target ${badTarget} (${allTargets.join(', ')})`);
   process.exit(2);
 }
+/** The targets a suite runs: --targets' subset of its own, or all of them. */
+const targetsOf = (name) => SUITE_TARGETS[name].filter((t) => !targets || targets.includes(t));
 
 const t0 = Date.now();
 const log = (msg) => console.error(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
@@ -131,7 +154,9 @@ const services = {
 };
 
 // The whole run is bounded: a watchdog stops everything if it takes far longer than it should.
-const limitMin = (opts.big ? 30 : 20) + (o['wait-idle'] ? 10 : 0);
+const suiteNames = positionals.length > 0 ? positionals : Object.keys(SUITES);
+const SUITE_MINUTES = { websh: opts.big ? 30 : 20, files: 15 };
+const limitMin = suiteNames.reduce((a, n) => a + SUITE_MINUTES[n], 0) + (o['wait-idle'] ? 10 : 0);
 const watchdog = setTimeout(() => {
   log(`bench: still running after ${limitMin} minutes; stopping everything`);
   runCleanups().finally(() => process.exit(1));
@@ -157,7 +182,7 @@ try {
       `warning: load average ${facts.loadAverageAtStart.join(' ')} on ${facts.nproc} CPUs: other work on this machine will skew the figures`,
     );
   }
-  for (const name of positionals.length > 0 ? positionals : Object.keys(SUITES)) {
+  for (const name of suiteNames) {
     const suite = await SUITES[name]();
     if (suite.standalone) {
       log(`suite ${name}: ${suite.description}`);
@@ -166,14 +191,14 @@ try {
     }
     const startedAt = new Date();
     log(`suite ${name}: ${suite.description}`);
-    const result = await suite.run({ opts, log, services, targets });
+    const result = await suite.run({ opts, log, services, targets: targetsOf(name) });
     const finishedAt = new Date();
     const doc = {
       suite: name,
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       durationSeconds: Math.round((finishedAt - startedAt) / 100) / 10,
-      options: { ...opts, targets, osUser: (await services.user()).name },
+      options: { ...opts, targets: targetsOf(name), osUser: (await services.user()).name },
       machine: { ...facts, loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
       ...result,
     };
@@ -201,7 +226,7 @@ try {
         `Raw figures: \`bench/results/${name}-${stamp}.json\`.`,
         '',
         markdownTable(rows, doc.targets, [
-          { header: 'aim (issue 2)', values: rows.map(([label]) => suite.aimFor(label)) },
+          { header: suite.aimHeader ?? 'aim (issue 2)', values: rows.map(([label]) => suite.aimFor(label)) },
         ]),
         suite.docsExtra?.(doc) ?? '',
         `\nLoad average at start ${facts.loadAverageAtStart.join(' ')}, at end ${doc.machine.loadAverageAtEnd.join(' ')}.`,

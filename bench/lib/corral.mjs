@@ -21,7 +21,7 @@ export function missingBuilds() {
 
 /**
  * Start gateway + agent, log the CLI in; websh() sessions log in as `osUser` (default: the agent's). Returns
- * {url, fingerprint, serverName, env, gateway, agent, websh(cmd, {tty}), cli(args), stop()}.
+ * {url, fingerprint, serverName, env, nodeFlags, gateway, agent, websh(cmd, {tty}), cli(args), stop()}.
  * `nodeFlags` (e.g. ['--cpu-prof', '--cpu-prof-dir=D']) go to the gateway and agent processes.
  */
 export async function startCorral({ log, serverName = 'bench-host', nodeFlags = [], osUser }) {
@@ -121,6 +121,7 @@ export async function startCorral({ log, serverName = 'bench-host', nodeFlags = 
     serverName,
     dir,
     env,
+    nodeFlags,
     gateway,
     agent,
     websh,

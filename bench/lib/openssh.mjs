@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { freePort, onCleanup, run, runOk, startServer } from './util.mjs';
 
 const SSHD = '/usr/sbin/sshd';
+const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
 
 /** Make sure Debian's openssh-server is there; install it (we are root on these machines) if not. */
 export async function ensureSshd(log) {
@@ -32,8 +33,9 @@ export async function ensureSshd(log) {
 }
 
 /**
- * Start sshd and return {port, dir, version, direct(cmdArgs, {tty}), jump(cmdArgs, {tty}), stop()}.
- * direct()/jump() return [file, args] for spawning the ssh client, logging in as `user`.
+ * Start sshd and return {port, dir, version, dest, direct(cmdArgs, {tty}), jump(cmdArgs, {tty}), scp(src, dst),
+ * sftp(batchFile), stop()}. Each returns [file, args] for spawning the client, logging in as `user`
+ * (`dest` is `user@127.0.0.1`, for scp's remote paths).
  */
 export async function startOpenSsh({ log, user = 'root' }) {
   await ensureSshd(log);
@@ -73,6 +75,8 @@ export async function startOpenSsh({ log, user = 'root' }) {
       'AllowTcpForwarding yes',
       'MaxStartups 100:30:200',
       'MaxSessions 100',
+      // For scp (SFTP protocol underneath) and sftp: Debian's sftp-server, as its own sshd_config has it.
+      `Subsystem sftp ${SFTP_SERVER}`,
       '',
     ].join('\n'),
   );
@@ -122,5 +126,9 @@ export async function startOpenSsh({ log, user = 'root' }) {
     );
   }
   const version = (await run('ssh', ['-V'])).stderr.trim();
-  return { port, dir, version, sshd, direct, jump, stop: () => sshd.stop() };
+  // File copies with the same key and options: scp (OpenSSH 9 speaks the SFTP protocol underneath
+  // unless given -O) and sftp running a batch file (-b: any failing command fails the run).
+  const scp = (src, dst) => ['scp', [...common, '-q', '-P', String(port), src, dst]];
+  const sftp = (batchFile) => ['sftp', [...common, '-q', '-b', batchFile, '-P', String(port), dest]];
+  return { port, dir, version, sshd, user, dest, direct, jump, scp, sftp, stop: () => sshd.stop() };
 }

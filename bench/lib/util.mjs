@@ -407,8 +407,9 @@ export function descendants(pid) {
 
 /**
  * CPU seconds used during a measurement by named groups of processes. `add(group, pid, {tree, fresh})`
- * watches a process (and with `tree` its descendants, found by polling every `everyMs`); `fresh`
- * means it started just now, so all its CPU time counts. Processes living less than one polling
+ * watches a process (and with `tree` its descendants, found by polling every `everyMs`; with
+ * `childrenOnly` the descendants but not the process itself); `fresh` means it started just now, so
+ * all its CPU time counts. Processes living less than one polling
  * period may be missed, and a process's last ~`everyMs` before it exits too: figures are approximate.
  * stop() returns {group: {total, byCommand: {comm: seconds}}}.
  */
@@ -418,6 +419,7 @@ export function sampleCpu(everyMs = 100) {
   const tick = () => {
     for (const r of roots) {
       for (const pid of r.tree ? descendants(r.pid) : [r.pid]) {
+        if (r.childrenOnly && pid === r.pid) continue;
         const c = cpuOf(pid);
         if (!c) continue;
         const s = seen.get(pid);
@@ -434,8 +436,8 @@ export function sampleCpu(everyMs = 100) {
   };
   const timer = setInterval(tick, everyMs);
   return {
-    add(group, pid, { tree = false, fresh = false } = {}) {
-      const r = { group, pid, tree, fresh, started: false };
+    add(group, pid, { tree = false, fresh = false, childrenOnly = false } = {}) {
+      const r = { group, pid, tree: tree || childrenOnly, fresh, childrenOnly, started: false };
       roots.push(r);
       tick();
       r.started = true;

@@ -1,6 +1,7 @@
 import { FsFromAgent, FS_ERROR_TEXT, type FsEntry, type FsErrorCode } from './files.js';
 import { ChannelError, Notice, Ready } from './messages.js';
 import { decodeFrame, typesOf } from './codec.js';
+import { MAX_DATA_FRAME_BYTES } from './close-codes.js';
 import { z } from 'zod';
 
 /**
@@ -47,8 +48,12 @@ const Incoming = z.discriminatedUnion('type', [...FsFromAgent.options, Ready, Ch
 const INCOMING_TYPES = typesOf(Incoming);
 /** Keep at most this much unsent before waiting (uploads). */
 const HIGH_WATER = 4 * 1024 * 1024;
-/** Upload pieces. */
-export const FS_CHUNK = 256 * 1024;
+/**
+ * Upload pieces: the largest binary frame every hop accepts (MAX_DATA_FRAME_BYTES, 1 MiB). Each frame
+ * costs every process on the path a fixed amount of work (a message event, a hash update, a write), so
+ * fewer, larger frames move a file with less CPU.
+ */
+export const FS_CHUNK = MAX_DATA_FRAME_BYTES;
 
 interface Pending {
   id: number;
@@ -107,7 +112,14 @@ export class FsClient {
   handleBinary(data: Uint8Array): void {
     const p = this.#pending;
     if (!p?.onData) return;
-    const r = p.onData(data);
+    let r: void | Promise<void>;
+    try {
+      r = p.onData(data);
+    } catch (err) {
+      // The sink failed (a full disk, ...): the download fails with its error.
+      this.#fail(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
     if (r && typeof (r as Promise<void>).then === 'function') {
       this.t.pause();
       (r as Promise<void>).then(

@@ -4,7 +4,7 @@ import { CloseCode, FsFromUser, decodeFrame, typesOf, MAX_CONTROL_FRAME_BYTES } 
 import { closeAndWait, closeSocket } from '../channels/channel-frames.js';
 import { deferred, type LiveChannel } from '../channels/live-channel.js';
 import type { ChannelRunOptions } from '../channels/pty-channel.js';
-import { encodeStdioFrame, FRAME_BINARY, FRAME_JSON, StdioFrameDecoder } from './stdio-frames.js';
+import { FRAME_BINARY, FRAME_JSON, StdioFrameDecoder, writeStdioHeader } from './stdio-frames.js';
 
 const TYPES = typesOf(FsFromUser);
 /** Pause the helper's output while this much waits in the socket. */
@@ -20,7 +20,8 @@ function toBuffer(data: RawData): Buffer {
  * Relay a file channel between its socket and the file helper (which runs as the channel's OS user):
  *
  *   socket text (validated) / binary  -> helper stdin frames  (socket paused while stdin is full)
- *   helper stdout frames              -> socket text / binary (helper paused above 1 MiB buffered)
+ *   helper stdout frames              -> socket text / binary (helper paused above 1 MiB buffered;
+ *                                        file bytes in the pieces the pipe gave, not re-joined)
  *   socket closed -> helper's stdin ends (an unfinished upload is removed), SIGKILL after the grace
  *   helper exited -> socket closed (1000, or 1011 if it failed)
  */
@@ -40,10 +41,13 @@ export function runFilesChannel(
       finished.resolve();
     }
   };
+  // Header and payload leave in one writev (one syscall), the payload uncopied.
   const toHelper = (kind: typeof FRAME_JSON | typeof FRAME_BINARY, payload: Buffer): void => {
-    const [h, p] = encodeStdioFrame(kind, payload);
-    child.stdin.write(h);
-    if (!child.stdin.write(p)) ws.pause();
+    child.stdin.cork();
+    child.stdin.write(writeStdioHeader(kind, payload.length));
+    const ok = child.stdin.write(payload);
+    child.stdin.uncork();
+    if (!ok) ws.pause();
   };
 
   child.stdin.on('error', () => {});
@@ -83,10 +87,13 @@ export function runFilesChannel(
       child.kill('SIGKILL');
       return;
     }
+    // File bytes go on as the pieces read from the pipe (up to 64 KiB each): joining them back into
+    // the helper's frames would copy every byte once more, for nothing (a binary message is just the
+    // next bytes of the file).
     for (const f of frames) {
       if (ws.readyState !== WebSocket.OPEN) return;
       if (f.kind === 'json') ws.send(f.text, onSent);
-      else ws.send(f.data, { binary: true }, onSent);
+      else if (f.data.length > 0) ws.send(f.data, { binary: true }, onSent);
     }
     if (!paused && ws.bufferedAmount > HIGH_WATER) {
       paused = true;

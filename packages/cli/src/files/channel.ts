@@ -80,6 +80,10 @@ export async function openFiles(
     perMessageDeflate: false,
     maxPayload: 4 * 1024 * 1024,
     handshakeTimeout: 30_000,
+    // An all-zero mask: ws then sends each frame as is instead of copying it into a masked buffer
+    // (and the gateway skips unmasking). Masking protects proxies from a browser page's crafted
+    // bytes; this is not a browser, and TLS hides the frames from anything in between anyway.
+    generateMask: () => {},
   });
   const client = attachClient(ws);
   await client.ready();

@@ -86,6 +86,9 @@ export async function openForHttp(
     ...(tlsOptions as ClientOptions),
     perMessageDeflate: false,
     maxPayload: 4 * 1024 * 1024,
+    // An all-zero mask: frames go out as they are, uncopied (the gateway talking to itself on
+    // loopback, not a browser; masking only protects proxies from a browser page's crafted bytes).
+    generateMask: () => {},
   });
   const client = new FsClient(transport(ws));
   ws.on('message', (data, isBinary) => {
