@@ -386,15 +386,19 @@ export const AccessCheckResponse = z.object({
 
 // --- workspace settings -----------------------------------------------------------------------------
 export const Plan = z.enum(['essentials', 'enterprise']);
-export const WorkspaceSettings = z.strictObject({
-  displayName: z.string().trim().min(1).max(100).optional(),
+const EMAIL = z
+  .string()
+  .max(320)
+  .regex(/^[^\s@]+@[^\s@]+$/, 'an email address');
+/** The settings a superuser changes (shared by the stored settings and the update request). */
+const SETTINGS_FIELDS = {
   /** Port forwarding targets: `server` (default: the server's own addresses) or `any`. */
   tunnelTargets: z.enum(['server', 'any']).optional(),
   /** Privilege elevation for root: `explicit` (default: -u root / --root) or `always` (root by default too). */
   rootElevation: z.enum(['explicit', 'always']).optional(),
   /** How long a step-up lasts (default 300 s). */
   stepUpGraceSeconds: z.number().int().min(60).max(3600).optional(),
-  /** Terminal recording: on unless false; input (keystrokes, command markers) only when true. */
+  /** Terminal recording: on unless false; input (keystrokes) only when true. */
   recordSessions: z.boolean().optional(),
   recordInput: z.boolean().optional(),
   /** Days recordings are kept (default by plan: essentials 365, enterprise 1825). */
@@ -415,11 +419,11 @@ export const WorkspaceSettings = z.strictObject({
     .max(200)
     .optional(),
   riskWebhookUrl: z.string().url().max(2000).optional(),
-  billingEmail: z
-    .string()
-    .max(320)
-    .regex(/^[^\s@]+@[^\s@]+$/, 'an email address')
-    .optional(),
+};
+export const WorkspaceSettings = z.strictObject({
+  displayName: z.string().trim().min(1).max(100).optional(),
+  billingEmail: EMAIL.optional(),
+  ...SETTINGS_FIELDS,
 });
 export const WorkspaceDetail = z.object({
   id: z.string(),
@@ -434,36 +438,13 @@ export type WorkspaceDetail = z.infer<typeof WorkspaceDetail>;
 /** `plan` needs workspace.billing; the settings need workspace.settings (both superuser). */
 export const WorkspaceUpdateRequest = z.strictObject({
   plan: Plan.optional(),
-  tunnelTargets: z.enum(['server', 'any']).optional(),
-  rootElevation: z.enum(['explicit', 'always']).optional(),
-  stepUpGraceSeconds: z.number().int().min(60).max(3600).optional(),
-  recordSessions: z.boolean().optional(),
-  recordInput: z.boolean().optional(),
-  recordingRetentionDays: z.number().int().min(1).max(3650).optional(),
-  /** Command risk: alert at this score (default 70); `terminate` also ends the session; own rules; a webhook. */
-  riskThreshold: z.number().int().min(1).max(100).optional(),
-  riskAction: z.enum(['alert', 'terminate']).optional(),
-  riskRules: z
-    .array(
-      z.strictObject({
-        name: z.string().min(1).max(64),
-        pattern: z.string().min(1).max(500),
-        score: z.number().int().min(0).max(100),
-        category: z.string().max(64),
-        reason: z.string().max(500),
-      }),
-    )
-    .max(200)
-    .optional(),
-  riskWebhookUrl: z.string().url().max(2000).optional(),
+  /** null clears these two. */
   displayName: z.string().trim().min(1).max(100).nullable().optional(),
-  billingEmail: z
-    .string()
-    .max(320)
-    .regex(/^[^\s@]+@[^\s@]+$/, 'an email address')
-    .nullable()
-    .optional(),
+  billingEmail: EMAIL.nullable().optional(),
+  ...SETTINGS_FIELDS,
 });
+/** The update fields that are settings (need workspace.settings); `plan` needs workspace.billing. */
+export const WORKSPACE_SETTING_KEYS = ['displayName', 'billingEmail', ...Object.keys(SETTINGS_FIELDS)] as const;
 /** Deleting a workspace: repeat its name to confirm. */
 export const WorkspaceDeleteRequest = z.strictObject({ confirm: z.string().min(1).max(64) });
 

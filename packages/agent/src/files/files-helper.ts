@@ -4,6 +4,7 @@ import { createReadStream, readFileSync, readSync, writeSync, type Stats } from 
 import * as fsp from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import {
+  FS_ERROR_TEXT,
   FsFromUser,
   typesOf,
   decodeFrame,
@@ -60,17 +61,7 @@ function asFail(err: unknown, path: string): FsFail {
   if (err instanceof FsFail) return err;
   const e = err as NodeJS.ErrnoException;
   const code = (e.code && KNOWN.has(e.code) ? e.code : 'EIO') as FsErrorCode;
-  const what: Record<string, string> = {
-    ENOENT: 'no such file or directory',
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-    EEXIST: 'already exists',
-    ENOTDIR: 'not a directory',
-    EISDIR: 'is a directory',
-    ENOTEMPTY: 'directory not empty',
-    ENOSPC: 'no space left on the device',
-  };
-  return new FsFail(code, `${path}: ${what[code] ?? e.message}`);
+  return new FsFail(code, `${path}: ${code === 'EIO' ? e.message : FS_ERROR_TEXT[code]}`);
 }
 
 function idNames(file: string): Map<number, string> {

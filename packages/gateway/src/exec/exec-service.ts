@@ -15,6 +15,7 @@ import { newId } from '../ids.js';
 import { type Clock, iso } from '../clock.js';
 import { parseSelector, selectorMatches } from '../iam/selectors.js';
 import { checkCommand } from './command-acl.js';
+import { agentUserOf } from '../servers/server-store.js';
 import type { Elevation } from '../privilege/elevation.js';
 import { ExecResultWriter } from './result-writer.js';
 
@@ -104,10 +105,6 @@ interface ExecAgentEvent {
 
 const GRANT_TTL_MS = 60_000;
 
-/** The account the server's agent runs as (the default OS user). */
-function agentUserOf(s: ServersTable): string {
-  return s.system ? ((JSON.parse(s.system) as { agentUser?: string }).agentUser ?? 'root') : 'root';
-}
 /** Grace after the command's own timeout before a server that never answered counts as lost. */
 const LOST_AFTER_MS = 15_000;
 /** A cancelled run sends exec.cancel again this often to each command still running (agents reconnect). */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { agentUserOf } from '../servers/server-store.js';
 import type { Kysely } from 'kysely';
 import type { FsFromAgent, FsRequest } from '@corral/protocol';
 import type { Database, ServersTable } from '../db/schema.js';
@@ -67,8 +68,7 @@ export class FilesService {
     if (server.status !== 'online') {
       throw new CorralError('SERVER_OFFLINE', `Server "${server.name}" is offline: its agent is not connected.`);
     }
-    const system = server.system ? (JSON.parse(server.system) as { agentUser?: string }) : {};
-    const osUser = opts.osUser ?? system.agentUser ?? 'root';
+    const osUser = opts.osUser ?? agentUserOf(server);
     const sessionId = newId('ses');
     await this.db
       .insertInto('websh_sessions')

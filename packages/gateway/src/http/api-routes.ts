@@ -53,6 +53,7 @@ import {
   TunnelOpenResponse,
   FilesOpenResponse,
   WorkspaceUpdateRequest,
+  WORKSPACE_SETTING_KEYS,
   WorkspaceDeleteRequest,
   MetricsQuery,
   MetricsResponse,
@@ -70,7 +71,7 @@ import type { Principal } from '../auth/principal.js';
 import { roleAtLeast } from '../auth/principal.js';
 import { CorralError } from '../errors.js';
 import { Subjects } from '../bus/bus.js';
-import { serverDetail, serverView } from '../servers/server-store.js';
+import { agentUserOf, serverDetail, serverView } from '../servers/server-store.js';
 import type { FastifyRequest } from 'fastify';
 
 export const GATEWAY_VERSION = '0.1.0';
@@ -451,8 +452,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
         const server = await s.servers.getByName(p.workspaceId, params.name ?? '');
         await s.iam.require(p, 'websh.open', server, req.ip);
         const ws = await s.workSessions.cover(p, server, 'terminal', body.workSessionId, req.ip);
-        const system = server.system ? (JSON.parse(server.system) as { agentUser?: string }) : {};
-        const osUser = body.osUser ?? system.agentUser ?? 'root';
+        const osUser = body.osUser ?? agentUserOf(server);
         if (await s.elevation.needed(p, osUser, body.osUser !== undefined)) {
           await s.elevation.require(p, server, 'terminal', req.ip, body.workSessionId);
         }
@@ -802,20 +802,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
       errors: ['VALIDATION_FAILED', 'FORBIDDEN'],
       handler: async ({ principal: p, body, req }) => {
         if (body.plan !== undefined) await requireRole(s, p, 'superuser', 'workspace.billing', req);
-        if (
-          body.displayName !== undefined ||
-          body.billingEmail !== undefined ||
-          body.tunnelTargets !== undefined ||
-          body.rootElevation !== undefined ||
-          body.stepUpGraceSeconds !== undefined ||
-          body.recordSessions !== undefined ||
-          body.recordInput !== undefined ||
-          body.recordingRetentionDays !== undefined ||
-          body.riskThreshold !== undefined ||
-          body.riskAction !== undefined ||
-          body.riskRules !== undefined ||
-          body.riskWebhookUrl !== undefined
-        ) {
+        if (WORKSPACE_SETTING_KEYS.some((k) => (body as Record<string, unknown>)[k] !== undefined)) {
           await requireRole(s, p, 'superuser', 'workspace.settings', req);
         }
         const updated = await s.workspaces.update(p, body, s.defaultWorkspaceId, req.ip);

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { workspaceSettings } from '../workspaces/workspace-service.js';
 import type { Database, ServersTable } from '../db/schema.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { AuthService } from '../auth/auth-service.js';
@@ -31,12 +32,7 @@ export class Elevation {
   ) {}
 
   async settings(workspaceId: string): Promise<Required<WorkspacePrivilegeSettings>> {
-    const w = await this.db
-      .selectFrom('workspaces')
-      .select('settings')
-      .where('id', '=', workspaceId)
-      .executeTakeFirst();
-    const s = w ? (JSON.parse(w.settings) as WorkspacePrivilegeSettings) : {};
+    const s = await workspaceSettings<WorkspacePrivilegeSettings>(this.db, workspaceId);
     return {
       rootElevation: s.rootElevation ?? 'explicit',
       stepUpGraceSeconds: s.stepUpGraceSeconds ?? DEFAULT_STEP_UP_GRACE_SECONDS,

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { workspaceSettings } from '../workspaces/workspace-service.js';
 import type { Database } from '../db/schema.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ChannelHub } from '../channels/channel-hub.js';
@@ -50,12 +51,7 @@ export class SessionRisk {
   async #forWorkspace(workspaceId: string): Promise<{ analyzer: RiskAnalyzer; settings: RiskSettings }> {
     const hit = this.#cache.get(workspaceId);
     if (hit && this.clock.now() - hit.at < 10_000) return hit;
-    const w = await this.db
-      .selectFrom('workspaces')
-      .select('settings')
-      .where('id', '=', workspaceId)
-      .executeTakeFirst();
-    const settings = w ? (JSON.parse(w.settings) as RiskSettings) : {};
+    const settings = await workspaceSettings<RiskSettings>(this.db, workspaceId);
     let rules: RuleAnalyzer;
     try {
       rules = new RuleAnalyzer({ rules: settings.riskRules ?? [] });

@@ -18,6 +18,11 @@ function platformOf(sys: SystemInfo | null): string | null {
   return `${name} (${sys.arch})`;
 }
 
+/** The account the server's agent runs as: the default OS user for its sessions. */
+export function agentUserOf(server: Pick<ServersTable, 'system'>): string {
+  return (server.system ? (JSON.parse(server.system) as { agentUser?: string }).agentUser : undefined) ?? 'root';
+}
+
 export function serverView(r: ServersTable): ServerView {
   const sys = parseSystem(r.system);
   return {

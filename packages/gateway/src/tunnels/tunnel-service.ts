@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { workspaceSettings } from '../workspaces/workspace-service.js';
 import type { Database, ServersTable } from '../db/schema.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ChannelHub } from '../channels/channel-hub.js';
@@ -45,12 +46,8 @@ export class TunnelService {
     if (server.status !== 'online') {
       throw new CorralError('SERVER_OFFLINE', `Server "${server.name}" is offline: its agent is not connected.`);
     }
-    const ws = await this.db
-      .selectFrom('workspaces')
-      .select('settings')
-      .where('id', '=', p.workspaceId)
-      .executeTakeFirstOrThrow();
-    const policy = (JSON.parse(ws.settings) as { tunnelTargets?: 'server' | 'any' }).tunnelTargets ?? 'server';
+    const ws = await workspaceSettings<{ tunnelTargets: 'server' | 'any' }>(this.db, p.workspaceId);
+    const policy = ws.tunnelTargets ?? 'server';
     const where = `${target.host}:${target.port}`;
     if (!tunnelTargetAllowed(server, target.host, policy)) {
       const reason = `${target.host} is not one of ${server.name}'s own addresses (the workspace allows tunnels to the server itself only)`;

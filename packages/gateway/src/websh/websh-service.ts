@@ -1,4 +1,6 @@
 import type { Kysely } from 'kysely';
+import { workspaceSettings } from '../workspaces/workspace-service.js';
+import { agentUserOf } from '../servers/server-store.js';
 import type { z } from 'zod';
 import type { WebshOpenRequest, WebshOpenResponse, WebshSessionView } from '@corral/protocol';
 import type { Database } from '../db/schema.js';
@@ -40,12 +42,7 @@ export class WebshService {
 
   /** The workspace's recording settings (input recording is off unless a superuser turns it on). */
   private async recordingPolicy(workspaceId: string): Promise<{ record: boolean; recordInput: boolean }> {
-    const w = await this.db
-      .selectFrom('workspaces')
-      .select('settings')
-      .where('id', '=', workspaceId)
-      .executeTakeFirst();
-    const s = w ? (JSON.parse(w.settings) as { recordSessions?: boolean; recordInput?: boolean }) : {};
+    const s = await workspaceSettings<{ recordSessions: boolean; recordInput: boolean }>(this.db, workspaceId);
     return { record: s.recordSessions !== false, recordInput: s.recordInput === true };
   }
 
@@ -61,8 +58,7 @@ export class WebshService {
     if (server.status !== 'online') {
       throw new CorralError('SERVER_OFFLINE', `Server "${server.name}" is offline: its agent is not connected.`);
     }
-    const system = server.system ? (JSON.parse(server.system) as { agentUser?: string }) : {};
-    const osUser = req.osUser ?? system.agentUser ?? 'root';
+    const osUser = req.osUser ?? agentUserOf(server);
     const pty = req.pty ?? req.command === undefined;
     const sessionId = newId('ses');
     const startedAt = iso(this.clock.now());

@@ -6,7 +6,8 @@ import { newId } from '../ids.js';
 import { type Clock, iso } from '../clock.js';
 import { WORKSPACE_NAME_RE } from './workspace-router.js';
 import type { Selectable } from 'kysely';
-import type { WorkspaceDetail } from '@corral/protocol';
+import { WORKSPACE_SETTING_KEYS, type WorkspaceDetail, type WorkspaceUpdateRequest } from '@corral/protocol';
+import type { z } from 'zod';
 import type { WorkspacesTable } from '../db/schema.js';
 import type { Principal } from '../auth/principal.js';
 
@@ -65,42 +66,15 @@ export class WorkspaceService {
   /** Change plan and settings (the route checks the roles); audited with before and after. */
   async update(
     p: Principal,
-    patch: {
-      plan?: 'essentials' | 'enterprise';
-      displayName?: string | null;
-      billingEmail?: string | null;
-      tunnelTargets?: 'server' | 'any';
-      rootElevation?: 'explicit' | 'always';
-      stepUpGraceSeconds?: number;
-      recordSessions?: boolean;
-      recordInput?: boolean;
-      recordingRetentionDays?: number;
-      riskThreshold?: number;
-      riskAction?: 'alert' | 'terminate';
-      riskRules?: unknown[];
-      riskWebhookUrl?: string;
-    },
+    patch: z.infer<typeof WorkspaceUpdateRequest>,
     defaultId: string,
     sourceIp: string,
   ): Promise<WorkspaceDetail> {
     const before = await this.detail(p.workspaceId, defaultId);
     const settings: Record<string, unknown> = { ...before.settings };
-    for (const k of [
-      'recordSessions',
-      'recordInput',
-      'recordingRetentionDays',
-      'riskThreshold',
-      'riskAction',
-      'riskRules',
-      'riskWebhookUrl',
-    ] as const) {
-      if (patch[k] !== undefined) settings[k] = patch[k];
-    }
-    if (patch.tunnelTargets) settings.tunnelTargets = patch.tunnelTargets;
-    if (patch.rootElevation) settings.rootElevation = patch.rootElevation;
-    if (patch.stepUpGraceSeconds) settings.stepUpGraceSeconds = patch.stepUpGraceSeconds;
-    for (const k of ['displayName', 'billingEmail'] as const) {
-      const v = patch[k];
+    // null clears a setting (displayName, billingEmail); absent leaves it.
+    for (const k of WORKSPACE_SETTING_KEYS) {
+      const v = (patch as Record<string, unknown>)[k];
       if (v === null) delete settings[k];
       else if (v !== undefined) settings[k] = v;
     }
@@ -215,4 +189,13 @@ export class WorkspaceService {
     });
     return { workspaceId, email, password };
   }
+}
+
+/** A workspace's settings JSON (what superusers set with `corral workspace update`); {} when unknown. */
+export async function workspaceSettings<T extends object>(
+  db: Kysely<Database>,
+  workspaceId: string,
+): Promise<Partial<T>> {
+  const w = await db.selectFrom('workspaces').select('settings').where('id', '=', workspaceId).executeTakeFirst();
+  return w ? (JSON.parse(w.settings) as Partial<T>) : {};
 }
