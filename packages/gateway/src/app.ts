@@ -10,7 +10,13 @@ import { clientHost } from './config.js';
 import { ensureLocalTls, loadOperatorTls, type TlsMaterial } from './tls/local-ca.js';
 import { openDatabase } from './db/open.js';
 import { AuditLog } from './audit/audit-log.js';
-import { AuthService, DEFAULT_AUTH_OPTIONS, type AuthServiceOptions } from './auth/auth-service.js';
+import { AuthService, DEFAULT_AUTH_OPTIONS, SIGN_IN_WINDOW_MS, type AuthServiceOptions } from './auth/auth-service.js';
+import { SignInGuard } from './auth/rate-limit.js';
+import { MfaService } from './mfa/mfa-service.js';
+import { SecretBox } from './mfa/secret-box.js';
+import { OutboxPhoneSender, WebhookPhoneSender } from './mfa/sms.js';
+import { ENROLLMENT_ROUTES } from './http/mfa-routes.js';
+import { registerWebauthnPage } from './http/webauthn-page.js';
 import { JoinTokens } from './servers/join-tokens.js';
 import { ServerStore } from './servers/server-store.js';
 import { GrantSigner } from './agents/grant-signer.js';
@@ -102,7 +108,24 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const ws = await findWorkspace(db, DEFAULT_WORKSPACE);
   if (!ws) throw new Error('default workspace missing after bootstrap');
 
-  const auth = new AuthService(db, audit, clock, { ...DEFAULT_AUTH_OPTIONS, ...opts.auth });
+  const mailer = config.smtp
+    ? new SmtpMailer(config.smtp.url, config.smtp.from, opts.smtpTls ?? {})
+    : new OutboxMailer(db, clock);
+  const authOptions = { ...DEFAULT_AUTH_OPTIONS, ...opts.auth };
+  const guard = new SignInGuard({ ...authOptions, windowMs: SIGN_IN_WINDOW_MS }, clock);
+  const mfa = new MfaService(
+    db,
+    audit,
+    clock,
+    SecretBox.loadOrCreate(join(config.dataDir, 'mfa-secrets.key')),
+    mailer,
+    config.smsWebhook
+      ? new WebhookPhoneSender(config.smsWebhook.url, config.smsWebhook.secret)
+      : new OutboxPhoneSender(db, clock),
+    guard,
+    config.publicUrl,
+  );
+  const auth = new AuthService(db, audit, clock, authOptions, guard, mfa);
   const joinTokens = new JoinTokens(db, clock);
   const servers = new ServerStore(db, joinTokens, clock);
   await servers.markNodeOffline(config.nodeId);
@@ -125,9 +148,6 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const channels = new ChannelHub(agents, signer, clock, log, bus, () => nodeUrl, new ChannelForwarder(tls.caPem, log));
   const websh = new WebshService(db, audit, servers, channels, clock, log, join(config.dataDir, 'recordings'));
   const iam = new IamService(db, audit, bus, clock);
-  const mailer = config.smtp
-    ? new SmtpMailer(config.smtp.url, config.smtp.from, opts.smtpTls ?? {})
-    : new OutboxMailer(db, clock);
   const workSessions = new WorkSessionService({ db, audit, iam, channels, mailer, clock, log });
   const elevation = new Elevation(db, audit, auth, workSessions, clock);
   const recordings = new RecordingService(db, audit, clock, log);
@@ -165,6 +185,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     db,
     audit,
     auth,
+    mfa,
     joinTokens,
     servers,
     signer,
@@ -255,6 +276,10 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     const p = m?.[1] ? await auth.authenticate(m[1]) : null;
     // A token is valid only at its own workspace's host: another workspace never sees it as a principal.
     if (!p || p.workspaceId !== req.workspaceId) throw new CorralError('UNAUTHENTICATED');
+    // With MFA enforced, a session that has proved no factor reaches enrolment (and whoami, logout) only.
+    if (p.enrollmentOnly && !ENROLLMENT_ROUTES.has(req.routeOptions.url ?? '')) {
+      throw new CorralError('MFA_ENROLLMENT_REQUIRED');
+    }
     return p;
   };
 
@@ -307,6 +332,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   app.get('/api/v1/openapi.json', async () => openapi);
   registerRoutes(app, routes, authenticate);
   registerArtifactRoutes(app, artifacts, () => url);
+  registerWebauthnPage(app);
 
   app.server.on('upgrade', (req, socket, head) => {
     const u = new URL(req.url ?? '/', 'https://gateway');

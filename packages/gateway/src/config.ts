@@ -39,6 +39,8 @@ export interface GatewayConfig {
    * platform: --artifacts (default DATA/artifacts), then the repository's build output when present.
    */
   readonly artifactDirs: readonly string[];
+  /** HTTP webhook for SMS/voice MFA codes (POST {to, message, channel}); null: the outbox. */
+  readonly smsWebhook: { readonly url: string; readonly secret: string | null } | null;
 }
 
 export interface GatewayConfigInput {
@@ -65,6 +67,8 @@ export interface GatewayConfigInput {
   artifacts?: string | undefined;
   /** The repository's `dist/artifacts` (npm run build:agent), added after --artifacts when it exists. */
   buildArtifacts?: string | undefined;
+  smsWebhookUrl?: string | undefined;
+  smsWebhookSecret?: string | undefined;
 }
 
 /** Parse a size like "16G", "512M", "2MiB" or a number of bytes. */
@@ -127,6 +131,7 @@ export function makeConfig(input: GatewayConfigInput): GatewayConfig {
         ...(input.buildArtifacts ? [resolve(input.buildArtifacts)] : []),
       ].filter((d, i, all) => all.indexOf(d) === i),
     ),
+    smsWebhook: checkWebhook(input.smsWebhookUrl, input.smsWebhookSecret),
   });
 }
 
@@ -150,6 +155,15 @@ function checkSmtp(url: string | undefined, from: string | undefined): { url: st
       `--smtp-url must be smtp://[user:pass@]host:port or smtps://... (got "${url.replace(/\/\/[^@/]*@/, '//***@')}")`,
     );
   return Object.freeze({ url, from: from ?? 'Corral <corral@localhost>' });
+}
+
+function checkWebhook(
+  url: string | undefined,
+  secret: string | undefined,
+): { url: string; secret: string | null } | null {
+  if (!url) return null;
+  if (!/^https?:\/\/[^/]+/.test(url)) throw new Error(`--sms-webhook-url must be an http(s):// URL (got "${url}")`);
+  return Object.freeze({ url, secret: secret || null });
 }
 
 function checkBus(url: string | undefined): string | null {

@@ -52,6 +52,8 @@ function configFrom(o: Record<string, unknown>): ReturnType<typeof makeConfig> {
     riskAiUrl: o.riskAiUrl as string | undefined,
     riskAiModel: o.riskAiModel as string | undefined,
     riskAiKey: process.env.CORRAL_RISK_AI_KEY,
+    smsWebhookUrl: o.smsWebhookUrl as string | undefined,
+    smsWebhookSecret: process.env.CORRAL_SMS_WEBHOOK_SECRET,
     artifacts: o.artifacts as string | undefined,
     buildArtifacts: existsSync(REPO_ARTIFACTS) ? REPO_ARTIFACTS : undefined,
   };
@@ -107,6 +109,11 @@ commonOptions(
       process.env.CORRAL_SMTP_URL,
     )
     .option('--smtp-from <address>', 'sender of the mail', process.env.CORRAL_SMTP_FROM)
+    .option(
+      '--sms-webhook-url <url>',
+      'send SMS/voice MFA codes by POSTing {to, message, channel} here (default: the outbox; bearer secret in CORRAL_SMS_WEBHOOK_SECRET)',
+      process.env.CORRAL_SMS_WEBHOOK_URL,
+    )
     .option('--max-upload-size <size>', 'largest file upload, e.g. 512M or 16G (default 16G)')
     .option('--max-edit-size <size>', 'largest file the code editor opens or saves (default 2M)')
     .option(

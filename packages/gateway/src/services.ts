@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from './db/schema.js';
 import type { AuditLog } from './audit/audit-log.js';
 import type { AuthService } from './auth/auth-service.js';
+import type { MfaService } from './mfa/mfa-service.js';
 import type { JoinTokens } from './servers/join-tokens.js';
 import type { ServerStore } from './servers/server-store.js';
 import type { GrantSigner } from './agents/grant-signer.js';
@@ -28,6 +29,7 @@ export interface Services {
   db: Kysely<Database>;
   audit: AuditLog;
   auth: AuthService;
+  mfa: MfaService;
   joinTokens: JoinTokens;
   servers: ServerStore;
   signer: GrantSigner;

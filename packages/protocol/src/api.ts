@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DiskUsage, SystemInfo } from './messages.js';
+import { MfaFactorKind, MfaMethod, StepUpAction } from './mfa.js';
 
 /**
  * HTTP API bodies and answers, shared by the gateway (validation, OpenAPI) and the clients.
@@ -23,18 +24,48 @@ export const LoginRequest = z.strictObject({
   email: z.string().min(1).max(320),
   password: z.string().min(1).max(1024),
 });
-export const LoginResponse = z.object({
+/** A signed-in session. `enrollmentRequired`: the workspace enforces MFA and the session can only enrol a factor. */
+export const LoginSession = z.object({
   token: z.string(),
   expiresAt: z.string(),
   user: UserView,
   workspace: WorkspaceView,
+  enrollmentRequired: z.boolean().optional(),
 });
+export type LoginSession = z.infer<typeof LoginSession>;
+/** The password was right and the user has a second factor: answer the challenge at /auth/login/mfa. */
+export const MfaChallengeResponse = z.object({
+  mfaRequired: z.literal(true),
+  /** Opaque, single use, valid 5 minutes (10 once a code was sent). */
+  challenge: z.string(),
+  methods: z.array(MfaMethod),
+  /** PublicKeyCredentialRequestOptionsJSON when the user has a passkey / security key. */
+  webauthn: z.unknown().optional(),
+});
+export type MfaChallengeResponse = z.infer<typeof MfaChallengeResponse>;
+export const LoginResponse = z.union([LoginSession, MfaChallengeResponse]);
 export type LoginResponse = z.infer<typeof LoginResponse>;
+/** Second sign-in step. */
+export const LoginMfaRequest = z.strictObject({
+  challenge: z.string().min(1).max(200),
+  method: MfaMethod,
+  code: z.string().trim().min(4).max(64).optional(),
+  /** AuthenticationResponseJSON from @simplewebauthn/browser's startAuthentication. */
+  webauthn: z.record(z.string(), z.unknown()).optional(),
+});
+export type LoginMfaRequest = z.infer<typeof LoginMfaRequest>;
+export const LoginMfaSendRequest = z.strictObject({
+  challenge: z.string().min(1).max(200),
+  method: z.enum(['email', 'sms']),
+});
+export const LoginMfaSendResponse = z.object({ sentTo: z.string(), expiresAt: z.string() });
 
 export const WhoamiResponse = z.object({
   user: UserView,
   workspace: WorkspaceView,
   tokenExpiresAt: z.string().nullable(),
+  /** The workspace enforces MFA and this session has proved no factor: it can only enrol one. */
+  enrollmentRequired: z.boolean().optional(),
 });
 export type WhoamiResponse = z.infer<typeof WhoamiResponse>;
 
@@ -419,6 +450,12 @@ const SETTINGS_FIELDS = {
     .max(200)
     .optional(),
   riskWebhookUrl: z.string().url().max(2000).optional(),
+  /** MFA at sign-in: when true, users without a factor can only enrol one. */
+  mfaEnforced: z.boolean().optional(),
+  /** Second factors users may enrol and use (default: all). Recovery codes always work as a backup. */
+  mfaMethods: z.array(MfaFactorKind).min(1).max(4).optional(),
+  /** Actions that need a fresh step-up within stepUpGraceSeconds (privilege elevation always does). */
+  stepUpActions: z.array(StepUpAction).max(10).optional(),
 };
 export const WorkspaceSettings = z.strictObject({
   displayName: z.string().trim().min(1).max(100).optional(),

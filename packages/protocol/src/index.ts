@@ -5,6 +5,7 @@ export * from './grant.js';
 export * from './artifacts.js';
 export * from './messages.js';
 export * from './codec.js';
+export * from './mfa.js';
 export * from './api.js';
 export * from './channel-state.js';
 export * from './work-sessions.js';

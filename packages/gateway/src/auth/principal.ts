@@ -10,6 +10,13 @@ export interface Principal {
   workspaceName: string;
   tokenId: string;
   tokenExpiresAt: string;
+  /** The second factor the session signed in (or enrolled) with; null or absent: password only. */
+  mfaMethod?: string | null;
+  /**
+   * The workspace enforces MFA and this session has not proved a factor: it may only enrol one (and
+   * call whoami, step-up, logout) until then.
+   */
+  enrollmentOnly?: boolean;
 }
 
 const RANK: Record<Role, number> = { member: 0, staff: 1, superuser: 2 };

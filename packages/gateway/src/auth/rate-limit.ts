@@ -50,3 +50,36 @@ export class FailureLimiter {
     this.entries.delete(key);
   }
 }
+
+/**
+ * Sign-in attempt limits shared by every proof of identity (password, second factor, step-up): failures
+ * count per account and per source address in one window, so guessing codes and guessing passwords
+ * draw on the same budget.
+ */
+export class SignInGuard {
+  private readonly byAccount: FailureLimiter;
+  private readonly byAddress: FailureLimiter;
+
+  constructor(
+    limits: { maxFailuresPerAccount: number; maxFailuresPerAddress: number; windowMs: number },
+    clock: Clock,
+  ) {
+    this.byAccount = new FailureLimiter({ max: limits.maxFailuresPerAccount, windowMs: limits.windowMs }, clock);
+    this.byAddress = new FailureLimiter({ max: limits.maxFailuresPerAddress, windowMs: limits.windowMs }, clock);
+  }
+
+  /** Milliseconds to wait before the next attempt for this account or address (0: go ahead). */
+  retryAfterMs(workspaceId: string, email: string, sourceIp: string): number {
+    return Math.max(this.byAccount.retryAfterMs(`${workspaceId}\n${email}`), this.byAddress.retryAfterMs(sourceIp));
+  }
+
+  fail(workspaceId: string, email: string, sourceIp: string): void {
+    this.byAccount.fail(`${workspaceId}\n${email}`);
+    this.byAddress.fail(sourceIp);
+  }
+
+  /** A complete, successful sign-in clears the account's count (not the address's). */
+  succeed(workspaceId: string, email: string): void {
+    this.byAccount.succeed(`${workspaceId}\n${email}`);
+  }
+}

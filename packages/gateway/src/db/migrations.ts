@@ -422,6 +422,78 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0014_mfa': {
+      async up(db: Kysely<unknown>) {
+        // Second factors. TOTP secrets are AES-256-GCM encrypted (auth/secret-box.ts); WebAuthn keeps the
+        // public key only; last_step refuses a TOTP code's time step twice (replay).
+        await db.schema
+          .createTable('mfa_factors')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+          .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('label', 'text', (c) => c.notNull())
+          .addColumn('secret_enc', 'text')
+          .addColumn('phone', 'text')
+          .addColumn('channel', 'text')
+          .addColumn('credential_id', 'text')
+          .addColumn('public_key', 'text')
+          .addColumn('sign_count', 'bigint')
+          .addColumn('transports', 'text')
+          .addColumn('last_step', 'bigint')
+          .addColumn('confirmed_at', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('last_used_at', 'text')
+          .execute();
+        await db.schema.createIndex('mfa_factors_user').on('mfa_factors').columns(['workspace_id', 'user_id']).execute();
+        await db.schema
+          .createIndex('mfa_factors_credential')
+          .on('mfa_factors')
+          .column('credential_id')
+          .unique()
+          .execute();
+        await db.schema
+          .createTable('mfa_recovery_codes')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+          .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+          .addColumn('code_hash', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('used_at', 'text')
+          .execute();
+        await db.schema
+          .createIndex('mfa_recovery_codes_user')
+          .on('mfa_recovery_codes')
+          .columns(['workspace_id', 'user_id'])
+          .execute();
+        // Pending second steps: a sign-in waiting for its factor, a step-up or an enrolment waiting for a
+        // code or an authenticator's answer. In the database so that any cluster node can finish them.
+        await db.schema
+          .createTable('mfa_challenges')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+          .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+          .addColumn('purpose', 'text', (c) => c.notNull())
+          .addColumn('secret_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('auth_token_id', 'text')
+          .addColumn('factor_id', 'text')
+          .addColumn('code_method', 'text')
+          .addColumn('code_hash', 'text')
+          .addColumn('code_expires_at', 'text')
+          .addColumn('webauthn_challenge', 'text')
+          .addColumn('webauthn_origin', 'text')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('source_ip', 'text')
+          .addColumn('user_agent', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('used_at', 'text')
+          .execute();
+        // Sign-in sessions: the browser or CLI that holds them, and how they signed in (null: password only).
+        await db.schema.alterTable('auth_tokens').addColumn('user_agent', 'text').execute();
+        await db.schema.alterTable('auth_tokens').addColumn('mfa_method', 'text').execute();
+      },
+    },
   };
 }
 

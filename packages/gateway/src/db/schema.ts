@@ -38,6 +38,58 @@ export interface AuthTokensTable {
   /** Last step-up (password again) for privileged actions, or null. */
   stepped_up_at: string | null;
   source_ip: string | null;
+  user_agent: string | null;
+  /** The second factor this session signed in (or enrolled) with; null: password only. */
+  mfa_method: string | null;
+}
+
+export interface MfaFactorsTable {
+  id: string;
+  workspace_id: string;
+  user_id: string;
+  kind: string;
+  label: string;
+  secret_enc: string | null;
+  phone: string | null;
+  channel: string | null;
+  credential_id: string | null;
+  public_key: string | null;
+  sign_count: number | string | null;
+  transports: string | null;
+  last_step: number | string | null;
+  confirmed_at: string | null;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+export interface MfaRecoveryCodesTable {
+  id: string;
+  workspace_id: string;
+  user_id: string;
+  code_hash: string;
+  created_at: string;
+  used_at: string | null;
+}
+
+export interface MfaChallengesTable {
+  id: string;
+  workspace_id: string;
+  user_id: string;
+  purpose: string;
+  secret_hash: string;
+  auth_token_id: string | null;
+  factor_id: string | null;
+  code_method: string | null;
+  code_hash: string | null;
+  code_expires_at: string | null;
+  webauthn_challenge: string | null;
+  webauthn_origin: string | null;
+  attempts: Generated<number>;
+  source_ip: string | null;
+  user_agent: string | null;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
 }
 
 export interface JoinTokensTable {
@@ -357,6 +409,9 @@ export interface Database {
   workspaces: WorkspacesTable;
   users: UsersTable;
   auth_tokens: AuthTokensTable;
+  mfa_factors: MfaFactorsTable;
+  mfa_recovery_codes: MfaRecoveryCodesTable;
+  mfa_challenges: MfaChallengesTable;
   join_tokens: JoinTokensTable;
   servers: ServersTable;
   websh_sessions: WebshSessionsTable;

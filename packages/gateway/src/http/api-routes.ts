@@ -6,8 +6,6 @@ import {
   JoinTokenCreateRequest,
   JoinTokenCreateResponse,
   JoinTokenList,
-  LoginRequest,
-  LoginResponse,
   PROTOCOL_VERSION,
   RegisterRequest,
   RegisterResponse,
@@ -65,6 +63,7 @@ import {
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
 import { filesRoutes } from './files-routes.js';
+import { checkPolicyChange, mfaRoutes } from './mfa-routes.js';
 import { ndjsonStream } from './ndjson-stream.js';
 import type { Services } from '../services.js';
 import type { Principal } from '../auth/principal.js';
@@ -109,36 +108,12 @@ export function apiRoutes(s: Services): AnyRoute[] {
     }),
     route({
       method: 'POST',
-      url: '/api/v1/auth/login',
-      summary: 'Sign in with email and password; returns a bearer token',
-      tag: 'auth',
-      auth: false,
-      body: LoginRequest,
-      response: LoginResponse,
-      errors: ['VALIDATION_FAILED', 'INVALID_CREDENTIALS', 'RATE_LIMITED', 'WORKSPACE_NOT_FOUND'],
-      handler: async ({ body, req }) => s.auth.login(req.workspaceId, body.email, body.password, req.ip),
-    }),
-    route({
-      method: 'POST',
       url: '/api/v1/auth/logout',
       summary: 'Revoke the calling token',
       tag: 'auth',
       status: 204,
       handler: async ({ principal, req }) => {
         await s.auth.logout(principal, req.ip);
-      },
-    }),
-    route({
-      method: 'POST',
-      url: '/api/v1/auth/step-up',
-      summary: 'Prove it is you again (password) before privileged actions; valid for the grace window (5 min)',
-      tag: 'auth',
-      body: z.strictObject({ password: z.string().min(1).max(1024) }),
-      response: z.object({ validUntil: z.string() }),
-      errors: ['INVALID_CREDENTIALS', 'RATE_LIMITED'],
-      handler: async ({ principal: p, body, req }) => {
-        const { stepUpGraceSeconds } = await s.elevation.settings(p.workspaceId);
-        return s.auth.stepUp(p, body.password, req.ip, stepUpGraceSeconds * 1000);
       },
     }),
     route({
@@ -151,6 +126,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
         user: { id: p.userId, email: p.email, role: p.role },
         workspace: { id: p.workspaceId, name: p.workspaceName },
         tokenExpiresAt: p.tokenExpiresAt,
+        ...(p.enrollmentOnly ? { enrollmentRequired: true } : {}),
       }),
     }),
     route({
@@ -161,9 +137,10 @@ export function apiRoutes(s: Services): AnyRoute[] {
       body: JoinTokenCreateRequest,
       response: JoinTokenCreateResponse,
       status: 201,
-      errors: ['VALIDATION_FAILED', 'FORBIDDEN'],
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'STEP_UP_REQUIRED'],
       handler: async ({ body, principal: p, req }) => {
         await requireRole(s, p, 'staff', 'join_token.create', req);
+        await s.auth.requireStepUp(p, 'token_create', req.ip);
         const { view, token } = await s.joinTokens.create(p.workspaceId, { ...body, createdBy: p.email });
         await s.audit.append({
           workspaceId: p.workspaceId,
@@ -546,9 +523,10 @@ export function apiRoutes(s: Services): AnyRoute[] {
       summary: "Change a user's role (superusers)",
       tag: 'iam',
       body: SetRoleRequest,
-      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'USER_NOT_FOUND'],
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'USER_NOT_FOUND', 'STEP_UP_REQUIRED'],
       handler: async ({ principal: p, params, body, req }) => {
         await requireRole(s, p, 'superuser', 'iam.user.role', req);
+        await s.auth.requireStepUp(p, 'role_change', req.ip);
         return s.users.setRole(p, params.user ?? '', body.role, req.ip);
       },
     }),
@@ -557,9 +535,10 @@ export function apiRoutes(s: Services): AnyRoute[] {
       url: '/api/v1/users/:user/deactivate',
       summary: 'Deactivate a user: tokens revoked and live sessions ended at once (staff and superusers)',
       tag: 'iam',
-      errors: ['FORBIDDEN', 'USER_NOT_FOUND'],
+      errors: ['FORBIDDEN', 'USER_NOT_FOUND', 'STEP_UP_REQUIRED'],
       handler: async ({ principal: p, params, req }) => {
         await requireRole(s, p, 'staff', 'iam.user.deactivate', req);
+        await s.auth.requireStepUp(p, 'user_deactivate', req.ip);
         return s.users.deactivate(p, params.user ?? '', req.ip);
       },
     }),
@@ -705,6 +684,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
       },
     }),
     ...filesRoutes(s),
+    ...mfaRoutes(s),
     route({
       method: 'GET',
       url: '/api/v1/recordings',
@@ -799,11 +779,12 @@ export function apiRoutes(s: Services): AnyRoute[] {
       tag: 'workspace',
       body: WorkspaceUpdateRequest,
       response: WorkspaceDetail,
-      errors: ['VALIDATION_FAILED', 'FORBIDDEN'],
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'STEP_UP_REQUIRED', 'MFA_REQUIRED'],
       handler: async ({ principal: p, body, req }) => {
         if (body.plan !== undefined) await requireRole(s, p, 'superuser', 'workspace.billing', req);
         if (WORKSPACE_SETTING_KEYS.some((k) => (body as Record<string, unknown>)[k] !== undefined)) {
           await requireRole(s, p, 'superuser', 'workspace.settings', req);
+          await checkPolicyChange(s, p, body, req.ip);
         }
         const updated = await s.workspaces.update(p, body, s.defaultWorkspaceId, req.ip);
         s.bus.publish(Subjects.workspaceChanged, { id: p.workspaceId, name: p.workspaceName });
