@@ -25,6 +25,9 @@ interface Tenant {
   userId: string;
   grantId: string;
   workSessionId: string;
+  /** The sign-in session (auth token row) and a pending second factor of this tenant's user. */
+  authSessionId: string;
+  factorId: string;
 }
 
 describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
@@ -122,7 +125,36 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
         body: { servers: [serverName], features: ['terminal'], durationSeconds: 3600, reason: 'isolation' },
       });
       expect(wks.body.status, JSON.stringify(wks.body)).toBe('approved');
+      const authSession = await gw.services.db
+        .selectFrom('auth_tokens')
+        .select('id')
+        .where('user_id', '=', login.body.user.id)
+        .executeTakeFirstOrThrow();
+      const factorId = `mfa_${name}`;
+      await gw.services.db
+        .insertInto('mfa_factors')
+        .values({
+          id: factorId,
+          workspace_id: login.body.workspace.id,
+          user_id: login.body.user.id,
+          kind: 'email',
+          label: `ops@${name}.test`,
+          secret_enc: null,
+          phone: null,
+          channel: null,
+          credential_id: null,
+          public_key: null,
+          sign_count: null,
+          transports: null,
+          last_step: null,
+          confirmed_at: null,
+          created_at: new Date().toISOString(),
+          last_used_at: null,
+        })
+        .execute();
       t[key] = {
+        authSessionId: authSession.id,
+        factorId,
         workSessionId: wks.body.id,
         name,
         host,
@@ -184,6 +216,9 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/extend`, { durationSeconds: 600 }],
     ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/complete`],
     ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/cancel`],
+    ['DELETE', `/api/v1/auth/sessions/${t.b.authSessionId}`],
+    ['DELETE', `/api/v1/auth/mfa/factors/${t.b.factorId}`],
+    ['POST', `/api/v1/auth/mfa/factors/${t.b.factorId}/confirm`, { code: '123456' }],
   ];
   const listCalls = [
     '/api/v1/servers',
@@ -200,6 +235,8 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     '/api/v1/workspace',
     '/api/v1/exec',
     '/api/v1/recordings',
+    '/api/v1/auth/sessions',
+    '/api/v1/auth/mfa',
   ];
   const selfCalls = ['/api/v1/auth/whoami', '/api/v1/audit/verify'];
 
@@ -215,6 +252,13 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'POST /api/v1/join-tokens',
       'POST /api/v1/auth/logout',
       'POST /api/v1/auth/step-up', // acts on the caller's own token only
+      'POST /api/v1/auth/step-up/begin', // likewise
+      'POST /api/v1/auth/mfa/factors', // enrols for the caller only
+      'POST /api/v1/auth/mfa/recovery-codes', // the caller's own codes only
+      'POST /api/v1/auth/password', // the caller's own password only
+      'DELETE /api/v1/auth/sessions/:id',
+      'DELETE /api/v1/auth/mfa/factors/:id',
+      'POST /api/v1/auth/mfa/factors/:id/confirm',
       'POST /api/v1/users/:user/role',
       'POST /api/v1/users/:user/deactivate',
       'POST /api/v1/users/invitations', // creates in the caller's own workspace only
@@ -301,6 +345,8 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
         t.b.userId,
         t.b.grantId,
         t.b.workSessionId,
+        t.b.authSessionId,
+        t.b.factorId,
       ]) {
         expect(text, path).not.toContain(secret);
       }

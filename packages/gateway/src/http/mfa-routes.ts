@@ -212,6 +212,8 @@ export function mfaRoutes(s: Services): AnyRoute[] {
       status: 204,
       errors: ['STEP_UP_REQUIRED', 'MFA_FACTOR_NOT_FOUND', 'MFA_LAST_FACTOR'],
       handler: async ({ principal: p, params, req }) => {
+        // Someone else's factor is 404 whatever the proof (the isolation matrix relies on it).
+        await s.mfa.assertOwnFactor(p, params.id ?? '');
         await s.auth.requireFreshProof(p, 'mfa_remove', req.ip);
         await s.mfa.remove(p, params.id ?? '', clientMeta(req));
       },

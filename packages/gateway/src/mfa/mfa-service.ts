@@ -801,6 +801,11 @@ export class MfaService {
     return Number(r?.n ?? 0);
   }
 
+  /** Throw MFA_FACTOR_NOT_FOUND unless `id` is one of the caller's factors (pending or confirmed). */
+  async assertOwnFactor(p: Principal, id: string): Promise<void> {
+    await this.ownFactor(p, id);
+  }
+
   private async ownFactor(p: Principal, id: string): Promise<FactorRow> {
     const f = await this.db
       .selectFrom('mfa_factors')
