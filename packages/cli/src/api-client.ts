@@ -127,7 +127,15 @@ export interface ApiClientOptions {
   token?: string | null;
   /** Per-request limit in ms (default 30 s). */
   timeoutMs?: number;
+  /**
+   * Called when the gateway answers 403 STEP_UP_REQUIRED: prove it is you again (e.g. ask for a code on
+   * the terminal and POST /auth/step-up); resolve true to have the request sent once more.
+   */
+  onStepUpRequired?: (err: ApiError) => Promise<boolean>;
 }
+
+/** Sent with every request, so that `corral signins ls` can tell sessions apart. */
+export const USER_AGENT = `corral-cli (${process.platform}-${process.arch}; node ${process.versions.node})`;
 
 export interface RequestOptions<T> {
   /** JSON body. */
@@ -151,11 +159,14 @@ export class ApiClient {
   readonly baseUrl: string;
   private readonly token: string | null;
   private readonly timeoutMs: number;
+  private readonly onStepUpRequired: ((err: ApiError) => Promise<boolean>) | undefined;
+  private steppingUp = false;
 
   constructor(opts: ApiClientOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     this.token = opts.token ?? null;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.onStepUpRequired = opts.onStepUpRequired;
     this.agent = new Agent({ ...tlsOptions(opts.caPem), keepAlive: true, maxSockets: 4 });
   }
 
@@ -171,7 +182,26 @@ export class ApiClient {
    * rejects with ApiError (gateway said no), NetworkError (could not talk to it) or CliError (odd answer).
    */
   async request<T = unknown>(method: string, path: string, opts: RequestOptions<T> = {}): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+    try {
+      return await this.requestOnce(method, path, opts);
+    } catch (err) {
+      // A fresh step-up, then the same request once more (never while a step-up is itself in progress).
+      if (!(err instanceof ApiError) || err.code !== 'STEP_UP_REQUIRED' || !this.onStepUpRequired || this.steppingUp)
+        throw err;
+      this.steppingUp = true;
+      let again: boolean;
+      try {
+        again = await this.onStepUpRequired(err);
+      } finally {
+        this.steppingUp = false;
+      }
+      if (!again) throw err;
+      return this.requestOnce(method, path, opts);
+    }
+  }
+
+  private async requestOnce<T>(method: string, path: string, opts: RequestOptions<T>): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     let body: string | undefined;
     if (opts.body !== undefined) {
@@ -219,7 +249,11 @@ export class ApiClient {
     onLine: (value: unknown) => void,
     signal?: AbortSignal,
   ): Promise<void> {
-    const headers: Record<string, string> = { accept: 'application/x-ndjson', 'content-type': 'application/json' };
+    const headers: Record<string, string> = {
+      accept: 'application/x-ndjson',
+      'content-type': 'application/json',
+      'user-agent': USER_AGENT,
+    };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     const payload = JSON.stringify(body);
     const url = this.url(path);

@@ -58,6 +58,8 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
       '--ca-fingerprint <sha256>',
       "expected SHA-256 fingerprint of the gateway's CA (64 hex digits, colons allowed)",
     )
+    .option('--totp <code>', 'second factor for scripts: a code from your authenticator app')
+    .option('--recovery-code <code>', 'second factor: one of your recovery codes (used up)')
     .addHelpText(
       'after',
       examples([
@@ -66,12 +68,25 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
         'printf %s "$PW" | corral login https://gw:8443 --email me@example.com --password-stdin --ca-fingerprint 3A9F...C2',
       ]) +
         '\nThe first login to a gateway shows its CA fingerprint and asks whether to trust it (or checks\n' +
-        '--ca-fingerprint). Later logins to the same URL reuse the pinned CA and refuse if it changed.\n',
+        '--ca-fingerprint). Later logins to the same URL reuse the pinned CA and refuse if it changed.\n' +
+        'When the account has a second factor, login asks for it: the code from your authenticator app,\n' +
+        '"email" or "sms" to have a code sent, or a recovery code (--totp / --recovery-code in scripts).\n',
     )
-    .action(async (url: string, opts: { email?: string; passwordStdin?: boolean; caFingerprint?: string }) => {
-      const { login } = await import('./commands/auth.js');
-      await login(ctx, url, opts);
-    });
+    .action(
+      async (
+        url: string,
+        opts: {
+          email?: string;
+          passwordStdin?: boolean;
+          caFingerprint?: string;
+          totp?: string;
+          recoveryCode?: string;
+        },
+      ) => {
+        const { login } = await import('./commands/auth.js');
+        await login(ctx, url, opts);
+      },
+    );
 
   program
     .command('logout')
@@ -315,12 +330,170 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
 
   program
     .command('step-up')
-    .description('prove it is you again (password) before root terminals and commands; lasts the grace window')
-    .option('--password-stdin', 'read the password from stdin')
-    .addHelpText('after', examples(['corral step-up', 'corral step-up && corral websh db-01 --root']))
-    .action(async (opts: { passwordStdin?: boolean }) => {
+    .description(
+      'prove it is you again (your second factor, or the password without one) before root and other privileged actions; lasts the grace window',
+    )
+    .option('--totp <code>', 'a code from your authenticator app (for scripts)')
+    .option('--recovery-code <code>', 'one of your recovery codes (used up)')
+    .option('--password-stdin', 'read the password from stdin (accounts without a second factor)')
+    .addHelpText(
+      'after',
+      examples(['corral step-up', 'corral step-up --totp 123456', 'corral step-up && corral websh db-01 --root']) +
+        '\nAsks for the code from your authenticator app, or "email"/"sms" to have a code sent, or a recovery\n' +
+        'code. Commands that need a step-up ask for it themselves on a terminal and then carry on.\n',
+    )
+    .action(async (opts: { passwordStdin?: boolean; totp?: string; recoveryCode?: string }) => {
       const { stepUp } = await import('./commands/auth.js');
       await stepUp(ctx, opts);
+    });
+
+  // --- second factors, sign-in sessions, password ----------------------------------------------------
+  const mfa = program
+    .command('mfa')
+    .description(
+      'your second factors (authenticator app, passkey, email, SMS), recovery codes, the workspace MFA policy',
+    )
+    .addHelpText(
+      'after',
+      examples([
+        'corral mfa ls',
+        'corral mfa add totp',
+        'corral mfa add sms --phone +15551234567',
+        'corral mfa remove mfa_5J8...',
+        'corral mfa recovery-codes',
+        'corral mfa policy set --enforce on --methods totp,webauthn',
+      ]) + '\nAdding, removing and new recovery codes need a fresh proof: on a terminal the CLI asks for a step-up.\n',
+    );
+  mfa
+    .command('ls')
+    .alias('list')
+    .description('list your second factors: ID KIND LABEL STATUS ADDED LAST USED; recovery codes left')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { mfaLs } = await import('./commands/mfa.js');
+      await mfaLs(ctx, opts);
+    });
+  mfa
+    .command('add')
+    .description('add a second factor: totp (authenticator app), email, sms (--phone), webauthn (in the browser)')
+    .argument('<kind>', 'totp, email, sms or webauthn')
+    .option('--label <name>', 'a name for it (totp)')
+    .option('--phone <number>', 'sms: an international number, e.g. +15551234567')
+    .option('--voice', 'sms: have the code read out by a voice call')
+    .option('--code <code>', 'confirm at once with this code (otherwise asked for, or `corral mfa confirm`)')
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples(['corral mfa add totp', 'corral mfa add email', 'corral mfa add sms --phone +15551234567 --voice']) +
+        '\ntotp prints the secret and otpauth:// URI for your app, then asks for its first code. email and sms\n' +
+        'send a code to confirm. Your first factor also prints ten recovery codes, shown once.\n',
+    )
+    .action(
+      async (
+        kind: string,
+        opts: { output: 'table' | 'json'; label?: string; phone?: string; voice?: boolean; code?: string },
+      ) => {
+        const { mfaAdd } = await import('./commands/mfa.js');
+        await mfaAdd(ctx, kind, opts);
+      },
+    );
+  mfa
+    .command('confirm')
+    .description('confirm a pending factor with its first code')
+    .argument('<id>', 'the factor id (corral mfa ls)')
+    .argument('<code>', 'the code from the app, the mail or the text')
+    .addOption(outputOption())
+    .action(async (id: string, code: string, opts: { output: 'table' | 'json' }) => {
+      const { mfaConfirm } = await import('./commands/mfa.js');
+      await mfaConfirm(ctx, id, code, opts);
+    });
+  mfa
+    .command('remove')
+    .alias('rm')
+    .description('remove one of your second factors (not the last one while the workspace enforces MFA)')
+    .argument('<id>', 'the factor id (corral mfa ls)')
+    .action(async (id: string) => {
+      const { mfaRemove } = await import('./commands/mfa.js');
+      await mfaRemove(ctx, id);
+    });
+  mfa
+    .command('recovery-codes')
+    .description('make ten new recovery codes (shown once); the old ones stop working')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { mfaRecoveryCodes } = await import('./commands/mfa.js');
+      await mfaRecoveryCodes(ctx, opts);
+    });
+  const mfaPolicyCmd = mfa.command('policy').description("the workspace's MFA policy (superusers change it)");
+  mfaPolicyCmd
+    .command('show')
+    .description('MFA at sign-in, allowed methods, actions that need a step-up, the grace window')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { mfaPolicyShow } = await import('./commands/mfa.js');
+      await mfaPolicyShow(ctx, opts);
+    });
+  mfaPolicyCmd
+    .command('set')
+    .description('change the MFA policy (superusers)')
+    .option('--enforce <on|off>', 'on: users without a second factor can only enrol one')
+    .option('--methods <list>', 'allowed factors, comma-separated: totp,webauthn,email,sms')
+    .option(
+      '--step-up-for <list>',
+      'actions that need a fresh step-up: privilege_elevation,token_create,role_change,policy_change,user_deactivate,password_change (or none; root always needs one)',
+    )
+    .option('--step-up-grace <d>', 'how long a step-up lasts, e.g. 5m (1m..1h)')
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples([
+        'corral mfa policy set --enforce on --methods totp,webauthn',
+        'corral mfa policy set --step-up-for role_change,token_create,policy_change --step-up-grace 10m',
+      ]) + '\nEnforcing MFA needs an allowed factor of your own first (corral mfa add totp).\n',
+    )
+    .action(
+      async (opts: {
+        output: 'table' | 'json';
+        enforce?: string;
+        methods?: string;
+        stepUpFor?: string;
+        stepUpGrace?: string;
+      }) => {
+        const { mfaPolicySet } = await import('./commands/mfa.js');
+        await mfaPolicySet(ctx, opts);
+      },
+    );
+
+  const signins = program
+    .command('signins')
+    .description('your sign-in sessions (CLI and browser logins): list them, revoke one')
+    .addHelpText('after', examples(['corral signins ls', 'corral signins revoke tok_5J8...']));
+  signins
+    .command('ls')
+    .alias('list')
+    .description('list your sign-in sessions: ID SIGNED IN LAST USED FROM METHOD CLIENT (* marks this one)')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { signinsLs } = await import('./commands/mfa.js');
+      await signinsLs(ctx, opts);
+    });
+  signins
+    .command('revoke')
+    .description('revoke one of your sign-in sessions (it stops working at once)')
+    .argument('<id>', 'the session id (corral signins ls)')
+    .action(async (id: string) => {
+      const { signinsRevoke } = await import('./commands/mfa.js');
+      await signinsRevoke(ctx, id);
+    });
+
+  program
+    .command('passwd')
+    .description('change your password; your other sign-in sessions are revoked')
+    .option('--stdin', 'read two lines from stdin: the current password, then the new one')
+    .addHelpText('after', examples(['corral passwd', 'printf "%s\\n%s\\n" "$OLD" "$NEW" | corral passwd --stdin']))
+    .action(async (opts: { stdin?: boolean }) => {
+      const { passwd } = await import('./commands/mfa.js');
+      await passwd(ctx, opts);
     });
 
   // --- exec --------------------------------------------------------------------------------------

@@ -54,7 +54,10 @@ describe.each(DB_KINDS)('MFA end to end (%s)', (dbKind) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {
-      texts.push({ ...(JSON.parse(body) as { to: string; message: string; channel: string }), auth: req.headers.authorization });
+      texts.push({
+        ...(JSON.parse(body) as { to: string; message: string; channel: string }),
+        auth: req.headers.authorization,
+      });
       res.writeHead(204).end();
     });
   });
@@ -145,7 +148,11 @@ describe.each(DB_KINDS)('MFA end to end (%s)', (dbKind) => {
     adminSecret = secret;
     adminRecovery = recoveryCodes;
     expect(recoveryCodes).toHaveLength(10);
-    const row = await gw.services.db.selectFrom('mfa_factors').selectAll().where('kind', '=', 'totp').executeTakeFirstOrThrow();
+    const row = await gw.services.db
+      .selectFrom('mfa_factors')
+      .selectAll()
+      .where('kind', '=', 'totp')
+      .executeTakeFirstOrThrow();
     expect(row.secret_enc).toMatch(/^v1\./);
     expect(row.secret_enc).not.toContain(secret);
     const codes = await gw.services.db.selectFrom('mfa_recovery_codes').select('code_hash').execute();
@@ -473,10 +480,15 @@ describe.each(DB_KINDS)('MFA end to end (%s)', (dbKind) => {
       .executeTakeFirstOrThrow();
     const notMine = await call('DELETE', `/api/v1/auth/sessions/${other.id}`, a);
     expect(notMine.body.error.code).toBe('AUTH_SESSION_NOT_FOUND');
-    const bId = (await call('GET', '/api/v1/auth/sessions', b)).body.items.find((s: { current: boolean }) => s.current).id;
+    const bId = (await call('GET', '/api/v1/auth/sessions', b)).body.items.find(
+      (s: { current: boolean }) => s.current,
+    ).id;
     expect((await call('DELETE', `/api/v1/auth/sessions/${bId}`, a)).status).toBe(204);
     expect((await call('GET', '/api/v1/auth/whoami', b)).status).toBe(401);
-    const wrong = await call('POST', '/api/v1/auth/password', a, { current: 'not it at all', new: 'a new password 456' });
+    const wrong = await call('POST', '/api/v1/auth/password', a, {
+      current: 'not it at all',
+      new: 'a new password 456',
+    });
     expect(wrong.body.error.code).toBe('INVALID_CREDENTIALS');
     const changed = await call('POST', '/api/v1/auth/password', a, { current: USER_PW, new: 'a new password 456' });
     expect(changed.body).toEqual({ revokedSessions: 1 });
@@ -503,14 +515,19 @@ describe('SMS codes without a webhook go to the operator outbox', () => {
     });
     const url = await gw.listen();
     const ca = gw.tls.caPem;
-    const t = (await request(url, ca, 'POST', '/api/v1/auth/login', { body: { email: 'admin@localhost', password: PW } }))
-      .body.token as string;
+    const t = (
+      await request(url, ca, 'POST', '/api/v1/auth/login', { body: { email: 'admin@localhost', password: PW } })
+    ).body.token as string;
     const add = await request(url, ca, 'POST', '/api/v1/auth/mfa/factors', {
       token: t,
       body: { kind: 'sms', phone: '+4930123456', channel: 'voice' },
     });
     expect(add.status, JSON.stringify(add.body)).toBe(201);
-    const msg = await gw.services.db.selectFrom('outbox').selectAll().where('recipient', '=', '+4930123456').executeTakeFirstOrThrow();
+    const msg = await gw.services.db
+      .selectFrom('outbox')
+      .selectAll()
+      .where('recipient', '=', '+4930123456')
+      .executeTakeFirstOrThrow();
     expect(msg.subject).toBe('Voice call');
     const ok = await request(url, ca, 'POST', `/api/v1/auth/mfa/factors/${add.body.factor.id}/confirm`, {
       token: t,

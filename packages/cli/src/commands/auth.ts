@@ -1,4 +1,4 @@
-import { LoginResponse, WhoamiResponse } from '@corral/protocol';
+import { LoginResponse, WhoamiResponse, type LoginSession } from '@corral/protocol';
 import { X509Certificate } from 'node:crypto';
 import { ApiClient } from '../api-client.js';
 import { ConfigStore } from '../config-store.js';
@@ -21,11 +21,15 @@ export interface LoginOptions {
   email?: string;
   passwordStdin?: boolean;
   caFingerprint?: string;
+  /** Second factor for scripts: a TOTP code or a recovery code. */
+  totp?: string;
+  recoveryCode?: string;
 }
 
 /**
  * `corral login URL`: pin the gateway's CA (flag, earlier pin, or a question on the terminal), ask for
- * the credentials, log in over verified TLS 1.3 and save the session.
+ * the credentials (and the second factor when the account has one), log in over verified TLS 1.3 and
+ * save the session.
  */
 export async function login(ctx: CliContext, urlInput: string, opts: LoginOptions): Promise<void> {
   const url = normalizeGatewayUrl(urlInput);
@@ -58,12 +62,16 @@ export async function login(ctx: CliContext, urlInput: string, opts: LoginOption
   if (!password) throw new CliError('no password given');
 
   const api = new ApiClient({ baseUrl: url, caPem });
-  let res: LoginResponse;
+  let res: LoginSession;
   try {
-    res = await api.request('POST', '/api/v1/auth/login', {
+    const first = await api.request('POST', '/api/v1/auth/login', {
       body: { email, password },
       parse: (v) => LoginResponse.parse(v),
     });
+    if ('mfaRequired' in first) {
+      const { completeMfaLogin } = await import('./second-factor.js');
+      res = await completeMfaLogin(ctx, api, first, { totp: opts.totp, recoveryCode: opts.recoveryCode }, url);
+    } else res = first;
   } finally {
     api.close();
   }
@@ -73,6 +81,16 @@ export async function login(ctx: CliContext, urlInput: string, opts: LoginOption
     ctx.stdout,
     `Logged in to ${url} as ${sanitize(res.user.email)} (workspace ${sanitize(res.workspace.name)}); ` +
       `the session expires ${relativeTime(res.expiresAt, ctx.now())} (${formatTimestamp(res.expiresAt)}).`,
+  );
+  if (res.enrollmentRequired) warnEnrollment(ctx);
+}
+
+/** The workspace enforces MFA and the account has no factor yet: say what to do. */
+export function warnEnrollment(ctx: CliContext): void {
+  println(
+    ctx.stderr,
+    'This workspace requires a second factor: until you add one (`corral mfa add totp`, or email, sms, webauthn), ' +
+      'this session can only enrol it.',
   );
 }
 
@@ -107,7 +125,7 @@ export function saveSession(
   url: string,
   caPem: string,
   caFingerprint: string,
-  res: LoginResponse,
+  res: LoginSession,
 ): void {
   store.save({
     url,
@@ -163,18 +181,16 @@ export async function whoami(ctx: CliContext, opts: OutputOptions): Promise<void
 }
 
 /**
- * `corral step-up`: prove it is you again (the password) so that root terminals and commands are
- * allowed for the workspace's grace window (5 minutes by default).
+ * `corral step-up`: prove it is you again (a second factor when the account has one, else the password)
+ * so that root and the actions the workspace lists are allowed for its grace window (5 minutes by default).
  */
-export async function stepUp(ctx: CliContext, opts: { passwordStdin?: boolean }): Promise<void> {
+export async function stepUp(
+  ctx: CliContext,
+  opts: { passwordStdin?: boolean; totp?: string; recoveryCode?: string },
+): Promise<void> {
+  const { stepUpWithFactor } = await import('./second-factor.js');
   await withApi(ctx, async (api, config) => {
-    const password = opts.passwordStdin
-      ? await readAllTrimmed(ctx.stdin)
-      : await promptHidden(ctx, `Password for ${config.email ?? 'your account'} (step-up): `);
-    const r = await api.request('POST', '/api/v1/auth/step-up', {
-      body: { password },
-      parse: (x) => x as { validUntil: string },
-    });
-    println(ctx.stdout, `Stepped up until ${r.validUntil.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}.`);
+    const validUntil = await stepUpWithFactor(ctx, api, { email: config.email, url: config.url }, opts);
+    println(ctx.stdout, `Stepped up until ${validUntil.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}.`);
   });
 }

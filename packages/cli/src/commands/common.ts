@@ -34,7 +34,21 @@ export async function withApi<T>(
   fn: (api: ApiClient, config: LoggedInConfig) => Promise<T>,
 ): Promise<T> {
   const config = requireLogin(ctx);
-  const api = new ApiClient({ baseUrl: config.url, caPem: config.caPem, token: config.token });
+  const who = { email: config.email, url: config.url };
+  // On a terminal, a 403 STEP_UP_REQUIRED asks for the second factor (or password) and retries once.
+  const api: ApiClient = new ApiClient({
+    baseUrl: config.url,
+    caPem: config.caPem,
+    token: config.token,
+    ...(ctx.stdin.isTTY
+      ? {
+          onStepUpRequired: async (err: ApiError) => {
+            const { stepUpOnDemand } = await import('./second-factor.js');
+            return (stepUpOnDemand(ctx, () => api, who) ?? (() => Promise.resolve(false)))(err);
+          },
+        }
+      : {}),
+  });
   try {
     return await fn(api, config);
   } catch (err) {

@@ -1,11 +1,11 @@
-import { InviteResponse, LoginResponse, UserList, UserListItem, type Role } from '@corral/protocol';
+import { InviteResponse, LoginSession, UserList, UserListItem, type Role } from '@corral/protocol';
 import { ApiClient } from '../api-client.js';
 import { ConfigStore } from '../config-store.js';
 import { CliError } from '../errors.js';
 import { println, type CliContext } from '../context.js';
 import { promptHidden, readAllTrimmed } from '../prompt.js';
 import { isValidFingerprint, normalizeGatewayUrl } from '../tls-pin.js';
-import { pinGatewayCa, saveSession } from './auth.js';
+import { pinGatewayCa, saveSession, warnEnrollment } from './auth.js';
 import { renderTable, type Column } from '../format/table.js';
 import { formatTimestamp, relativeTime } from '../format/time.js';
 import { sanitize } from '../format/text.js';
@@ -119,13 +119,14 @@ export async function acceptInvite(
     });
     const res = await api.request('POST', '/api/v1/auth/login', {
       body: { email: user.email, password },
-      parse: (v) => LoginResponse.parse(v),
+      parse: (v) => LoginSession.parse(v),
     });
     saveSession(new ConfigStore(ctx.configDir), url, caPem, served, res);
     println(
       ctx.stdout,
       `Welcome, ${sanitize(user.email)} (${user.role}, workspace ${sanitize(res.workspace.name)}): you are signed in.`,
     );
+    if (res.enrollmentRequired) warnEnrollment(ctx);
   } finally {
     api.close();
   }

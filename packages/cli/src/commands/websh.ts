@@ -110,10 +110,10 @@ async function webshInner(ctx: CliContext, server: string, command: string[], op
     } catch (err) {
       if (err instanceof ApiError && err.code === 'UNAUTHENTICATED') throw sessionExpired(config.url);
       if (err instanceof ApiError && err.code === 'STEP_UP_REQUIRED' && ctx.stdin.isTTY) {
-        // Ask for the password here, step up, and try once more.
-        const { promptHidden } = await import('../prompt.js');
-        const password = await promptHidden(ctx, `Password for ${config.email ?? 'your account'} (step-up for root): `);
-        await api.request('POST', '/api/v1/auth/step-up', { body: { password }, parse: (x) => x });
+        // Ask for the second factor (or the password) here, step up, and try once more.
+        const { stepUpWithFactor } = await import('./second-factor.js');
+        println(ctx.stderr, 'Root needs a fresh proof that it is you (step-up).');
+        await stepUpWithFactor(ctx, api, { email: config.email, url: config.url }, {});
         open = await api.request('POST', `/api/v1/servers/${encodeURIComponent(server)}/websh`, {
           body,
           parse: parseWebshOpen,

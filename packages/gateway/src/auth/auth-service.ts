@@ -137,11 +137,11 @@ export class AuthService {
       .select(['users.role', 'workspaces.name as workspace_name'])
       .where('users.id', '=', user.id)
       .executeTakeFirstOrThrow();
-    return this.issueSession(
-      { ...user, role: row.role, workspaceName: row.workspace_name },
-      meta,
-      { method: `password+${answer.method}`, mfaMethod: answer.method, enrollmentOnly: false },
-    );
+    return this.issueSession({ ...user, role: row.role, workspaceName: row.workspace_name }, meta, {
+      method: `password+${answer.method}`,
+      mfaMethod: answer.method,
+      enrollmentOnly: false,
+    });
   }
 
   /**
@@ -507,7 +507,7 @@ export class AuthService {
 let lastSettings: { text: string; enforced: boolean } | null = null;
 function enforcesMfa(settingsJson: string): boolean {
   if (lastSettings?.text === settingsJson) return lastSettings.enforced;
-  let enforced = false;
+  let enforced: boolean;
   try {
     enforced = policyFromSettings(JSON.parse(settingsJson) as object).enforced;
   } catch {

@@ -445,7 +445,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('created_at', 'text', (c) => c.notNull())
           .addColumn('last_used_at', 'text')
           .execute();
-        await db.schema.createIndex('mfa_factors_user').on('mfa_factors').columns(['workspace_id', 'user_id']).execute();
+        await db.schema
+          .createIndex('mfa_factors_user')
+          .on('mfa_factors')
+          .columns(['workspace_id', 'user_id'])
+          .execute();
         await db.schema
           .createIndex('mfa_factors_credential')
           .on('mfa_factors')

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { FastifyRequest } from 'fastify';
 import {
   AuthSessionList,
@@ -201,8 +201,7 @@ export function mfaRoutes(s: Services): AnyRoute[] {
       body: MfaConfirmRequest,
       response: MfaConfirmResponse,
       errors: ['VALIDATION_FAILED', 'MFA_FACTOR_NOT_FOUND', 'MFA_INVALID', 'RATE_LIMITED'],
-      handler: async ({ principal: p, params, body, req }) =>
-        s.mfa.confirm(p, params.id ?? '', body, clientMeta(req)),
+      handler: async ({ principal: p, params, body, req }) => s.mfa.confirm(p, params.id ?? '', body, clientMeta(req)),
     }),
     route({
       method: 'DELETE',

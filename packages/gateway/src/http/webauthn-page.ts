@@ -118,7 +118,9 @@ export function registerWebauthnPage(app: FastifyInstance): void {
     'x-content-type-options': 'nosniff',
     'cache-control': 'no-store',
   };
-  app.get('/auth/webauthn', async (_req, reply) => reply.headers(headers).type('text/html; charset=utf-8').send(PAGE_HTML));
+  app.get('/auth/webauthn', async (_req, reply) =>
+    reply.headers(headers).type('text/html; charset=utf-8').send(PAGE_HTML),
+  );
   app.get('/auth/webauthn/page.js', async (_req, reply) =>
     reply.headers(headers).type('text/javascript; charset=utf-8').send(PAGE_JS),
   );

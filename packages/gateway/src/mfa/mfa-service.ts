@@ -23,7 +23,7 @@ import { codeDigest, codeMatches, maskDestination, normalizeRecoveryCode, numeri
 import { mfaPolicy, type MfaPolicy } from './policy.js';
 import type { SecretBox } from './secret-box.js';
 import type { PhoneSender } from './sms.js';
-import { base32Decode, base32Encode, otpauthUri, verifyTotp } from './totp.js';
+import { base32Encode, otpauthUri, verifyTotp } from './totp.js';
 import {
   authenticationOptions,
   registrationOptions,
@@ -264,7 +264,8 @@ export class MfaService {
         .where('purpose', '=', 'step_up')
         .where('auth_token_id', '=', p.tokenId)
         .executeTakeFirst();
-      if (!c || c.used_at || Date.parse(c.expires_at) <= this.clock.now()) throw new CorralError('MFA_CHALLENGE_INVALID');
+      if (!c || c.used_at || Date.parse(c.expires_at) <= this.clock.now())
+        throw new CorralError('MFA_CHALLENGE_INVALID');
       challenge = c;
     }
     await this.verify(userOf(p), answer, challenge, meta, 'step_up');
@@ -532,7 +533,7 @@ export class MfaService {
       created_at: now,
       last_used_at: null,
     };
-    let out: Omit<MfaEnrollResponse, 'factor'> = {};
+    let out: Omit<MfaEnrollResponse, 'factor'>;
     if (req.kind === 'totp') {
       const key = randomBytes(20);
       const secret = base32Encode(key);
@@ -630,7 +631,8 @@ export class MfaService {
     if (f.confirmed_at) return { factor: factorView(f) };
     const user = userOf(p);
     const wait = this.guard.retryAfterMs(p.workspaceId, p.email, meta.sourceIp);
-    if (wait > 0) throw new CorralError('RATE_LIMITED', `Too many failed attempts; try again in ${Math.ceil(wait / 1000)} s.`);
+    if (wait > 0)
+      throw new CorralError('RATE_LIMITED', `Too many failed attempts; try again in ${Math.ceil(wait / 1000)} s.`);
     const challenge = await this.db
       .selectFrom('mfa_challenges')
       .selectAll()

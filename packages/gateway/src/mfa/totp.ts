@@ -55,8 +55,7 @@ export function hotp(key: Uint8Array, counter: number, digits = TOTP_DIGITS): st
   msg.writeBigUInt64BE(BigInt(counter));
   const mac = createHmac('sha1', key).update(msg).digest();
   const offset = mac[mac.length - 1]! & 0x0f;
-  const bin =
-    ((mac[offset]! & 0x7f) << 24) | (mac[offset + 1]! << 16) | (mac[offset + 2]! << 8) | mac[offset + 3]!;
+  const bin = ((mac[offset]! & 0x7f) << 24) | (mac[offset + 1]! << 16) | (mac[offset + 2]! << 8) | mac[offset + 3]!;
   return String(bin % 10 ** digits).padStart(digits, '0');
 }
 
