@@ -349,6 +349,11 @@ describe.each(DB_KINDS)('MFA end to end (%s)', (dbKind) => {
         code: oathtool(adminSecret, clock.now()),
       })
     ).body.token as string;
+    // Two password-only sessions of a user from before enforcement; the user enrols TOTP in the first.
+    await addUser('old@localhost');
+    const old1 = (await login('old@localhost', USER_PW)).body.token as string;
+    const old2 = (await login('old@localhost', USER_PW)).body.token as string;
+    const oldSecret = (await enrolTotp(old1)).secret;
     const set = await call('PATCH', '/api/v1/workspace', admin, { mfaEnforced: true, mfaMethods: ['totp', 'email'] });
     expect(set.status, JSON.stringify(set.body)).toBe(200);
     expect(set.body.settings).toMatchObject({ mfaEnforced: true, mfaMethods: ['totp', 'email'] });
@@ -376,6 +381,16 @@ describe.each(DB_KINDS)('MFA end to end (%s)', (dbKind) => {
     // The SMS user's factor is not allowed now either: with no allowed factor they are in enrolment too.
     const phone = await login('phone@localhost', USER_PW);
     expect(phone.body.enrollmentRequired).toBe(true);
+    // The session that proved a factor goes on; the other one is held to enrolment until it steps up with one.
+    expect((await call('GET', '/api/v1/servers', old1)).status).toBe(200);
+    expect((await call('GET', '/api/v1/servers', old2)).body.error.code).toBe('MFA_ENROLLMENT_REQUIRED');
+    advance(30_000);
+    const oldUp = await call('POST', '/api/v1/auth/step-up', old2, {
+      method: 'totp',
+      code: oathtool(oldSecret, clock.now()),
+    });
+    expect(oldUp.status, JSON.stringify(oldUp.body)).toBe(200);
+    expect((await call('GET', '/api/v1/servers', old2)).status).toBe(200);
     const { secret } = await enrolTotp(t);
     expect((await call('GET', '/api/v1/servers', t)).status).toBe(200);
     expect((await call('GET', '/api/v1/auth/whoami', t)).body.enrollmentRequired).toBeUndefined();

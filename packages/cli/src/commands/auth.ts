@@ -177,6 +177,7 @@ export async function whoami(ctx: CliContext, opts: OutputOptions): Promise<void
       ctx.stdout,
       `${sanitize(me.user.email)} (${me.user.role}) in workspace ${sanitize(me.workspace.name)} at ${config.url}; the session ${expires}`,
     );
+    if (me.enrollmentRequired) warnEnrollment(ctx);
   });
 }
 

@@ -39,7 +39,8 @@ export const SIGN_IN_WINDOW_MS = 15 * 60_000;
 /** last_used_at is written at most this often per session (not on every request). */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-interface SignInUser {
+/** Who a sign-in session is issued to. */
+export interface SignInUser {
   id: string;
   email: string;
   role: string;
@@ -288,6 +289,16 @@ export class AuthService {
       .where('id', '=', p.tokenId)
       .where('workspace_id', '=', p.workspaceId)
       .execute();
+    // A session that signed in with the password only (before its user enrolled, or before MFA was
+    // enforced) has now proved a factor: it counts as an MFA session from here on.
+    if (method !== 'password') {
+      await this.db
+        .updateTable('auth_tokens')
+        .set({ mfa_method: method })
+        .where('id', '=', p.tokenId)
+        .where('mfa_method', 'is', null)
+        .execute();
+    }
     await this.audit.append({
       workspaceId: p.workspaceId,
       action: 'auth.step_up',
