@@ -63,6 +63,7 @@ import { systemClock, type Clock } from './clock.js';
 import { stderrLogger, type Logger } from './log.js';
 import type { Services } from './services.js';
 import type { Principal } from './auth/principal.js';
+import { requestToken } from './auth/browser-session.js';
 
 export interface BuildOptions {
   clock?: Clock;
@@ -146,7 +147,11 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   metrics.start();
   const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log, bus, metrics });
   const channels = new ChannelHub(agents, signer, clock, log, bus, () => nodeUrl, new ChannelForwarder(tls.caPem, log));
-  const websh = new WebshService(db, audit, servers, channels, clock, log, join(config.dataDir, 'recordings'));
+  const websh = new WebshService(db, audit, servers, channels, clock, log, join(config.dataDir, 'recordings'), {
+    agents,
+    bus,
+    nodeId: config.nodeId,
+  });
   const iam = new IamService(db, audit, bus, clock);
   const workSessions = new WorkSessionService({ db, audit, iam, channels, mailer, clock, log });
   const elevation = new Elevation(db, audit, auth, workSessions, clock);
@@ -271,9 +276,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   );
 
   const authenticate = async (req: FastifyRequest): Promise<Principal> => {
-    const h = req.headers.authorization;
-    const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
-    const p = m?.[1] ? await auth.authenticate(m[1]) : null;
+    const token = requestToken(req);
+    const p = token ? await auth.authenticate(token) : null;
     // A token is valid only at its own workspace's host: another workspace never sees it as a principal.
     if (!p || p.workspaceId !== req.workspaceId) throw new CorralError('UNAUTHENTICATED');
     // With MFA enforced, a session that has proved no factor reaches enrolment (and whoami, logout) only.
@@ -372,6 +376,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       await agents.close();
       await metrics.close();
       channels.close();
+      websh.close();
       await nodes.stop().catch(() => {});
       await audit.flush();
       await app.close();

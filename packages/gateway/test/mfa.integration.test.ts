@@ -206,6 +206,30 @@ describe.each(DB_KINDS)('MFA end to end (%s)', (dbKind) => {
     expect(ok.status).toBe(200);
   });
 
+  it('finishes a browser sign-in with the session cookie when the second step asks for it', async () => {
+    advance(30_000);
+    const first = await call('POST', '/api/v1/auth/login', undefined, {
+      email: 'admin@localhost',
+      password: PW,
+      cookie: true,
+    });
+    expect(first.body.mfaRequired).toBe(true);
+    expect(first.headers['set-cookie']).toBeUndefined();
+    const done = await call('POST', '/api/v1/auth/login/mfa', undefined, {
+      challenge: first.body.challenge,
+      method: 'totp',
+      code: oathtool(adminSecret, clock.now()),
+      cookie: true,
+    });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    expect(done.body).toMatchObject({ cookie: true, user: { email: 'admin@localhost' } });
+    expect(done.body.token).toBeUndefined();
+    const cookie = String(done.headers['set-cookie']).split(';')[0]!;
+    expect(cookie).toMatch(/^__Host-corral_session=crl_/);
+    const me = await request(url, ca, 'GET', '/api/v1/auth/whoami', { headers: { cookie } });
+    expect(me.body.csrfToken).toBe(done.body.csrfToken);
+  });
+
   it('signs in with a recovery code once; regenerating makes the old ones useless', async () => {
     const c1 = await login('admin@localhost', PW);
     const used = await call('POST', '/api/v1/auth/login/mfa', undefined, {

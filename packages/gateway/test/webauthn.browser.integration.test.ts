@@ -20,7 +20,7 @@ declare global {
   interface Window {
     corral: {
       api(method: string, path: string, body?: unknown): Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-      login(email: string, password: string): Promise<{ token: string; user: { email: string } }>;
+      login(email: string, password: string): Promise<{ cookie: boolean; csrfToken: string; user: { email: string } }>;
       register(label: string): Promise<{ factor: { kind: string; confirmed: boolean }; recoveryCodes?: string[] }>;
       stepUp(): Promise<{ validUntil: string }>;
     };
@@ -82,7 +82,8 @@ describe('WebAuthn in chromium with a virtual authenticator', () => {
 
   it('registers a passkey from the page; the first factor comes with recovery codes', async () => {
     const session = await page.evaluate(([e, p]) => window.corral.login(e!, p!), ['admin@localhost', PW]);
-    expect(session.token).toMatch(/^crl_/);
+    expect(session).toMatchObject({ cookie: true, user: { email: 'admin@localhost' } });
+    expect(await page.evaluate(() => document.cookie)).toBe(''); // HttpOnly: page scripts cannot read it
     const added = await page.evaluate(() => window.corral.register('laptop passkey'));
     expect(added.factor).toMatchObject({ kind: 'webauthn', confirmed: true });
     expect(added.recoveryCodes).toHaveLength(10);
@@ -96,15 +97,15 @@ describe('WebAuthn in chromium with a virtual authenticator', () => {
   });
 
   it('signs in on the page with password and then the passkey', async () => {
+    await page.evaluate(() => window.corral.api('POST', '/api/v1/auth/logout'));
     await page.evaluate(() => sessionStorage.clear());
     await page.fill('#email', 'admin@localhost');
     await page.fill('#password', PW);
     await page.click('#signin-button');
     await page.waitForFunction(() => /Signed in|failed/.test(document.getElementById('status')!.textContent ?? ''));
     expect(await page.textContent('#status')).toBe('Signed in as admin@localhost.');
-    const token = await page.evaluate(() => sessionStorage.getItem('corral.token'));
-    const me = await request(url, gw.tls.caPem, 'GET', '/api/v1/auth/sessions', { token: token! });
-    expect(me.body.items.find((s: { current: boolean }) => s.current).method).toBe('password+webauthn');
+    const me = await page.evaluate(() => window.corral.api('GET', '/api/v1/auth/sessions'));
+    expect(me.items.find((s: { current: boolean }) => s.current).method).toBe('password+webauthn');
     const creds = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
     expect(creds.credentials[0]!.signCount).toBeGreaterThan(0);
     // The CLI's address (an IP) cannot use the passkey: the challenge there offers only the recovery codes.

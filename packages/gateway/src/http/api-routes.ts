@@ -64,11 +64,13 @@ import {
 import { route, type AnyRoute } from './routes.js';
 import { filesRoutes } from './files-routes.js';
 import { checkPolicyChange, mfaRoutes } from './mfa-routes.js';
+import { webshRoutes } from './websh-routes.js';
 import { ndjsonStream } from './ndjson-stream.js';
 import type { Services } from '../services.js';
 import type { Principal } from '../auth/principal.js';
 import { roleAtLeast } from '../auth/principal.js';
 import { CorralError } from '../errors.js';
+import { clearSessionCookies, csrfTokenFor, sessionCookieOf } from '../auth/browser-session.js';
 import { Subjects } from '../bus/bus.js';
 import { agentUserOf, serverDetail, serverView } from '../servers/server-store.js';
 import type { FastifyRequest } from 'fastify';
@@ -81,7 +83,13 @@ const WorkSessionListQuery = z.strictObject({
 });
 
 /** Deny unless the principal's role is at least `min`; every denial is audited. */
-async function requireRole(s: Services, p: Principal, min: Role, action: string, req: FastifyRequest): Promise<void> {
+export async function requireRole(
+  s: Services,
+  p: Principal,
+  min: Role,
+  action: string,
+  req: FastifyRequest,
+): Promise<void> {
   if (roleAtLeast(p.role, min)) return;
   await s.audit.append({
     workspaceId: p.workspaceId,
@@ -112,8 +120,9 @@ export function apiRoutes(s: Services): AnyRoute[] {
       summary: 'Revoke the calling token',
       tag: 'auth',
       status: 204,
-      handler: async ({ principal, req }) => {
+      handler: async ({ principal, req, reply }) => {
         await s.auth.logout(principal, req.ip);
+        if (sessionCookieOf(req)) clearSessionCookies(reply);
       },
     }),
     route({
@@ -122,12 +131,16 @@ export function apiRoutes(s: Services): AnyRoute[] {
       summary: 'The signed-in user',
       tag: 'auth',
       response: WhoamiResponse,
-      handler: async ({ principal: p }) => ({
-        user: { id: p.userId, email: p.email, role: p.role },
-        workspace: { id: p.workspaceId, name: p.workspaceName },
-        tokenExpiresAt: p.tokenExpiresAt,
-        ...(p.enrollmentOnly ? { enrollmentRequired: true } : {}),
-      }),
+      handler: async ({ principal: p, req }) => {
+        const cookie = req.headers.authorization ? null : sessionCookieOf(req);
+        return {
+          user: { id: p.userId, email: p.email, role: p.role },
+          workspace: { id: p.workspaceId, name: p.workspaceName },
+          tokenExpiresAt: p.tokenExpiresAt,
+          ...(cookie ? { csrfToken: csrfTokenFor(cookie) } : {}),
+          ...(p.enrollmentOnly ? { enrollmentRequired: true } : {}),
+        };
+      },
     }),
     route({
       method: 'POST',
@@ -453,27 +466,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
         return s.files.open(p, server, { osUser: body.osUser, purpose, workSessionId: ws.id }, req.ip);
       },
     }),
-    route({
-      method: 'GET',
-      url: '/api/v1/websh/sessions',
-      summary: 'Terminal sessions, newest first',
-      tag: 'websh',
-      response: WebshSessionList,
-      handler: async ({ principal: p }) => ({ items: await s.websh.list(p.workspaceId) }),
-    }),
-    route({
-      method: 'POST',
-      url: '/api/v1/websh/sessions/:id/terminate',
-      summary: 'End a live terminal session, on whichever gateway node it runs (staff and superusers)',
-      tag: 'websh',
-      status: 202,
-      errors: ['FORBIDDEN', 'SESSION_NOT_FOUND'],
-      handler: async ({ principal: p, params, req }) => {
-        await requireRole(s, p, 'staff', 'session.terminate', req);
-        if (!(await s.websh.terminate(p, params.id ?? '', req.ip))) throw new CorralError('SESSION_NOT_FOUND');
-        return { ok: true };
-      },
-    }),
+    ...webshRoutes(s),
     route({
       method: 'GET',
       url: '/api/v1/users',

@@ -1,7 +1,8 @@
-import type { z } from 'zod';
-import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   AuthSessionList,
+  BrowserLoginResponse,
   LoginMfaRequest,
   LoginMfaSendRequest,
   LoginMfaSendResponse,
@@ -27,6 +28,7 @@ import type { Services } from '../services.js';
 import type { Principal } from '../auth/principal.js';
 import type { ClientMeta } from '../mfa/mfa-service.js';
 import { CorralError } from '../errors.js';
+import { csrfTokenFor, setSessionCookies } from '../auth/browser-session.js';
 
 /**
  * Routes a session limited to MFA enrolment may call (the workspace enforces MFA and the session has not
@@ -43,6 +45,19 @@ export const ENROLLMENT_ROUTES: ReadonlySet<string> = new Set([
   '/api/v1/auth/mfa/factors/:id/confirm',
   '/api/v1/auth/mfa/factors/:id',
 ]);
+
+/** Finish a sign-in for a browser: the token goes into the HttpOnly cookie, the page gets the CSRF token. */
+export function browserSession(reply: FastifyReply, res: LoginSession): BrowserLoginResponse {
+  setSessionCookies(reply, res.token, res.expiresAt);
+  return {
+    cookie: true,
+    csrfToken: csrfTokenFor(res.token),
+    expiresAt: res.expiresAt,
+    user: res.user,
+    workspace: res.workspace,
+    ...(res.enrollmentRequired ? { enrollmentRequired: true } : {}),
+  };
+}
 
 /** Who is asking, for audit, limits and the WebAuthn relying party. */
 export function clientMeta(req: FastifyRequest): ClientMeta {
@@ -87,13 +102,16 @@ export function mfaRoutes(s: Services): AnyRoute[] {
       method: 'POST',
       url: '/api/v1/auth/login',
       summary:
-        'Sign in with email and password: a bearer token, or {mfaRequired, challenge, methods} when the user has a second factor',
+        'Sign in with email and password: a bearer token (with `cookie: true` an HttpOnly session cookie and its CSRF token), or {mfaRequired, challenge, methods} when the user has a second factor',
       tag: 'auth',
       auth: false,
       body: LoginRequest,
-      response: LoginResponse,
+      response: z.union([LoginResponse, BrowserLoginResponse]),
       errors: ['VALIDATION_FAILED', 'INVALID_CREDENTIALS', 'RATE_LIMITED', 'WORKSPACE_NOT_FOUND'],
-      handler: async ({ body, req }) => s.auth.login(req.workspaceId, body.email, body.password, clientMeta(req)),
+      handler: async ({ body, req, reply }) => {
+        const res = await s.auth.login(req.workspaceId, body.email, body.password, clientMeta(req));
+        return body.cookie && !('mfaRequired' in res) ? browserSession(reply, res) : res;
+      },
     }),
     route({
       method: 'POST',
@@ -102,7 +120,7 @@ export function mfaRoutes(s: Services): AnyRoute[] {
       tag: 'auth',
       auth: false,
       body: LoginMfaRequest,
-      response: LoginSession,
+      response: z.union([LoginSession, BrowserLoginResponse]),
       errors: [
         'VALIDATION_FAILED',
         'MFA_CHALLENGE_INVALID',
@@ -111,13 +129,15 @@ export function mfaRoutes(s: Services): AnyRoute[] {
         'RATE_LIMITED',
         'WORKSPACE_NOT_FOUND',
       ],
-      handler: async ({ body, req }) =>
-        s.auth.loginMfa(
+      handler: async ({ body, req, reply }) => {
+        const res = await s.auth.loginMfa(
           req.workspaceId,
           body.challenge,
           { method: body.method, code: body.code, webauthn: body.webauthn },
           clientMeta(req),
-        ),
+        );
+        return body.cookie ? browserSession(reply, res) : res;
+      },
     }),
     route({
       method: 'POST',

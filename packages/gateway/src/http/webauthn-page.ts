@@ -6,8 +6,9 @@ import type { FastifyInstance } from 'fastify';
 /**
  * A small page for passkeys and security keys, served at /auth/webauthn: sign in (with a passkey as the
  * second factor) and add a passkey to your account. WebAuthn only runs in a browser, so `corral mfa add
- * webauthn` sends people here. It uses the JSON API like any client (bearer token kept in the tab's
- * sessionStorage) and @simplewebauthn/browser for navigator.credentials; the web UI builds on the same API.
+ * webauthn` sends people here. It uses the JSON API like any browser client (the session in the HttpOnly
+ * cookie, changes with X-CSRF-Token) and @simplewebauthn/browser for navigator.credentials; the web UI
+ * builds on the same API.
  */
 
 const PAGE_HTML = `<!doctype html>
@@ -49,11 +50,24 @@ const PAGE_JS = `'use strict';
 (function () {
   const W = window.SimpleWebAuthnBrowser;
   const status = (t) => { document.getElementById('status').textContent = t; };
+  // The session lives in the HttpOnly cookie; changes carry its CSRF token (kept for this tab).
+  async function csrf() {
+    let t = sessionStorage.getItem('corral.csrf');
+    if (!t) {
+      const me = await api('GET', '/api/v1/auth/whoami');
+      t = me.csrfToken || '';
+      sessionStorage.setItem('corral.csrf', t);
+    }
+    return t;
+  }
   async function api(method, path, body) {
-    const token = sessionStorage.getItem('corral.token');
+    const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+    const signedIn = path.indexOf('/api/v1/auth/login') !== 0;
+    if (method !== 'GET' && signedIn) headers['x-csrf-token'] = await csrf();
     const res = await fetch(path, {
       method,
-      headers: Object.assign({ 'content-type': 'application/json' }, token ? { authorization: 'Bearer ' + token } : {}),
+      headers,
+      credentials: 'same-origin',
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
@@ -63,13 +77,13 @@ const PAGE_JS = `'use strict';
   }
   /** Sign in; a passkey answers the second step when the account has one. Resolves to the session. */
   async function login(email, password) {
-    let r = await api('POST', '/api/v1/auth/login', { email, password });
+    let r = await api('POST', '/api/v1/auth/login', { email, password, cookie: true });
     if (r.mfaRequired) {
       if (!r.webauthn) throw new Error('this account has no passkey usable here: methods ' + r.methods.join(', '));
       const answer = await W.startAuthentication({ optionsJSON: r.webauthn });
-      r = await api('POST', '/api/v1/auth/login/mfa', { challenge: r.challenge, method: 'webauthn', webauthn: answer });
+      r = await api('POST', '/api/v1/auth/login/mfa', { challenge: r.challenge, method: 'webauthn', webauthn: answer, cookie: true });
     }
-    sessionStorage.setItem('corral.token', r.token);
+    sessionStorage.setItem('corral.csrf', r.csrfToken);
     return r;
   }
   /** Add a passkey to the signed-in account; resolves to the confirmed factor (and recovery codes, the first time). */
