@@ -424,7 +424,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     },
     '0014_mfa': {
       async up(db: Kysely<unknown>) {
-        // Second factors. TOTP secrets are AES-256-GCM encrypted (auth/secret-box.ts); WebAuthn keeps the
+        // Second factors. TOTP secrets are AES-256-GCM encrypted (mfa/secret-box.ts); WebAuthn keeps the
         // public key only; last_step refuses a TOTP code's time step twice (replay).
         await db.schema
           .createTable('mfa_factors')
