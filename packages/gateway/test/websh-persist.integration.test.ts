@@ -199,6 +199,7 @@ describe('websh persistence, sharing and watching (gateway, agent, CLI)', () => 
     proxy.cut();
     await eventually(async () => t.since().includes('re-attaching session'), 15_000);
     // The replay starts with a screen reset, then the terminal's recent output: before and during.
+    // eslint-disable-next-line no-control-regex
     await eventually(async () => /\x1b\[2J[\s\S]*before-2[\s\S]*during-4/.test(t.since()), 30_000).catch(
       (e: unknown) => {
         throw new Error(
