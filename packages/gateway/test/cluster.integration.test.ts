@@ -231,6 +231,25 @@ describe('cluster: two nodes on PostgreSQL and NATS', () => {
     expect(ended.stderr).toMatch(/terminated by admin@localhost/);
   });
 
+  it('ending the work session on node A closes the terminal on node B, with the reason', async () => {
+    const live = cli(['websh', NAME, ...AS, '--', 'echo started; sleep 60']);
+    const ws = await eventually(async () => {
+      const r = await cli(['audit', 'ls', '--action', 'session.start', '--output', 'json', '--limit', '5']);
+      const items = (
+        JSON.parse(r.stdout) as { items: Array<{ details: { command?: string; workSessionId?: string } }> }
+      ).items;
+      return items.find((e) => e.details.command?.includes('sleep 60'))?.details.workSessionId;
+    });
+    const ca = readFileSync(join(dir.path, 'a', 'tls', 'ca.crt'), 'utf8');
+    // The admin's own (auto-approved) work session: its owner completes it; revoking someone else's
+    // goes the same way (one terminate filter over NATS, tested on one node in work-sessions.e2e).
+    const r = await request(urlA, ca, 'POST', `/api/v1/work-sessions/${ws}/complete`, { token: findToken(dir.path) });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const ended = await live;
+    expect(ended.code).toBe(255);
+    expect(ended.stderr).toMatch(/WORK_SESSION_ENDED|work session/i);
+  });
+
   it('shares and watches a terminal across nodes: the watcher on node A, the session on node B', async () => {
     const owner = await term(['websh', NAME, ...AS]);
     await eventually(async () => owner.out().length > 0, 15_000);

@@ -354,6 +354,27 @@ describe('websh persistence, sharing and watching (gateway, agent, CLI)', () => 
     expect(await owner.exited).toBe(0);
   });
 
+  it('a gateway restart keeps the terminal: the CLI re-attaches to the new process, which adopts the session', async () => {
+    const t = await term('admin', ['websh', SRV, ...AS]);
+    await eventually(async () => t.screen().length > 0, 15_000);
+    t.pty.write('echo pre-restart-$((8*8))\r');
+    await eventually(async () => t.screen().includes('pre-restart-64'), 15_000);
+    const port = new URL(url).port;
+    await gw.close();
+    gw = await buildApp(makeConfig({ data: join(dir.path, 'gw'), listen: `127.0.0.1:${port}` }), {
+      log: silentLogger,
+    });
+    await gw.listen();
+    await eventually(async () => t.screen().includes('re-attaching session'), 15_000);
+    t.mark();
+    // The agent reconnects (backoff), then the CLI's next attempt lands; the replay brings the screen back.
+    await eventually(async () => t.since().includes('pre-restart-64'), 60_000);
+    t.pty.write('echo post-restart-$((9*9))\r');
+    await eventually(async () => t.since().includes('post-restart-81'), 15_000);
+    t.pty.write('exit\r');
+    expect(await t.exited).toBe(0);
+  });
+
   it('a recorded interactive session plays back byte-identical to what the user saw', async () => {
     const t = await term('admin', ['websh', SRV, ...AS]);
     await eventually(async () => t.screen().length > 0, 15_000);
