@@ -371,8 +371,27 @@ describe('websh persistence, sharing and watching (gateway, agent, CLI)', () => 
     await eventually(async () => t.since().includes('pre-restart-64'), 60_000);
     t.pty.write('echo post-restart-$((9*9))\r');
     await eventually(async () => t.since().includes('post-restart-81'), 15_000);
+    const id = (await liveSessions())[0]!.id;
     t.pty.write('exit\r');
     expect(await t.exited).toBe(0);
+    // One recording for the whole session: the part written before the restart, then the rest.
+    const cast = await eventually(async () => {
+      const e = await as('admin', ['recording', 'export', id]);
+      return e.code === 0 ? e.stdout : undefined;
+    });
+    const events = cast
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => JSON.parse(l) as [number, string, string]);
+    const output = events
+      .filter((e) => e[1] === 'o')
+      .map((e) => e[2])
+      .join('');
+    expect(output.indexOf('pre-restart-64')).toBeGreaterThan(-1);
+    expect(output.indexOf('post-restart-81')).toBeGreaterThan(output.indexOf('pre-restart-64'));
+    expect(events.map((e) => e[0])).toEqual([...events.map((e) => e[0])].sort((a, b) => a - b));
+    expect(events.filter((e) => e[1] === 'm').map((e) => e[2])).toContain('adopted by this gateway node');
   });
 
   it('a recorded interactive session plays back byte-identical to what the user saw', async () => {
