@@ -288,6 +288,15 @@ describe('websh persistence, sharing and watching (gateway, agent, CLI)', () => 
     await eventually(async () => rw.screen().includes('read-write'), 15_000);
     rw.pty.write('echo from-sam-$((5*5))\r');
     await eventually(async () => owner.screen().includes('from-sam-25'), 15_000);
+    // What a participant types is audited like the owner's commands (and scored for risk).
+    await eventually(async () => {
+      const rows = await gw.services.db
+        .selectFrom('audit_events')
+        .select('details')
+        .where('action', '=', 'session.command')
+        .execute();
+      return rows.some((r) => (JSON.parse(r.details) as { command: string }).command === 'echo from-sam-$((5*5))');
+    });
     // Ctrl-] leaves; the session goes on.
     rw.pty.write('\x1d');
     expect(await rw.exited).toBe(0);
