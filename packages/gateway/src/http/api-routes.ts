@@ -13,7 +13,6 @@ import {
   ServerList,
   WebshOpenRequest,
   WebshOpenResponse,
-  WebshSessionList,
   WhoamiResponse,
   ServerView,
   ServerUpdateRequest,
