@@ -28,6 +28,10 @@ function describe(w: WorkspaceDetail): string {
     ],
     ['Step-up grace', `${Math.round((w.settings.stepUpGraceSeconds ?? 300) / 60)} min`],
     [
+      'MFA',
+      `${w.settings.mfaEnforced ? 'enforced' : 'optional'}${w.settings.mfaMethods ? ` (${w.settings.mfaMethods.join(', ')})` : ''}; see corral mfa policy show`,
+    ],
+    [
       'Detached terminals',
       w.settings.sessionPersistSeconds === 0
         ? 'not kept (hang up when the connection drops)'
