@@ -195,7 +195,7 @@ export function mfaRoutes(s: Services): AnyRoute[] {
       summary: 'My second factors, recovery codes left, and the workspace MFA policy',
       tag: 'mfa',
       response: MfaStatus,
-      handler: async ({ principal: p }) => s.mfa.status(p),
+      handler: async ({ principal: p }) => s.mfa.enrolment.status(p),
     }),
     route({
       method: 'POST',
@@ -209,7 +209,7 @@ export function mfaRoutes(s: Services): AnyRoute[] {
       errors: ['VALIDATION_FAILED', 'STEP_UP_REQUIRED', 'MFA_METHOD_NOT_ALLOWED', 'MFA_DELIVERY_FAILED'],
       handler: async ({ principal: p, body, req }) => {
         await s.auth.requireFreshProof(p, 'mfa_enroll', req.ip);
-        return s.mfa.enroll(p, body, clientMeta(req));
+        return s.mfa.enrolment.enroll(p, body, clientMeta(req));
       },
     }),
     route({
@@ -221,7 +221,8 @@ export function mfaRoutes(s: Services): AnyRoute[] {
       body: MfaConfirmRequest,
       response: MfaConfirmResponse,
       errors: ['VALIDATION_FAILED', 'MFA_FACTOR_NOT_FOUND', 'MFA_INVALID', 'RATE_LIMITED'],
-      handler: async ({ principal: p, params, body, req }) => s.mfa.confirm(p, params.id ?? '', body, clientMeta(req)),
+      handler: async ({ principal: p, params, body, req }) =>
+        s.mfa.enrolment.confirm(p, params.id ?? '', body, clientMeta(req)),
     }),
     route({
       method: 'DELETE',
@@ -232,9 +233,9 @@ export function mfaRoutes(s: Services): AnyRoute[] {
       errors: ['STEP_UP_REQUIRED', 'MFA_FACTOR_NOT_FOUND', 'MFA_LAST_FACTOR'],
       handler: async ({ principal: p, params, req }) => {
         // Someone else's factor is 404 whatever the proof (the isolation matrix relies on it).
-        await s.mfa.assertOwnFactor(p, params.id ?? '');
+        await s.mfa.enrolment.assertOwnFactor(p, params.id ?? '');
         await s.auth.requireFreshProof(p, 'mfa_remove', req.ip);
-        await s.mfa.remove(p, params.id ?? '', clientMeta(req));
+        await s.mfa.enrolment.remove(p, params.id ?? '', clientMeta(req));
       },
     }),
     route({
@@ -246,7 +247,7 @@ export function mfaRoutes(s: Services): AnyRoute[] {
       errors: ['STEP_UP_REQUIRED', 'MFA_FACTOR_NOT_FOUND'],
       handler: async ({ principal: p, req }) => {
         await s.auth.requireFreshProof(p, 'recovery_codes', req.ip);
-        return { recoveryCodes: await s.mfa.regenerateRecoveryCodes(p, clientMeta(req)) };
+        return { recoveryCodes: await s.mfa.enrolment.regenerateRecoveryCodes(p, clientMeta(req)) };
       },
     }),
     // --- sign-in sessions and password -------------------------------------------------------------------
