@@ -65,6 +65,8 @@ export interface ControlConnectionOptions {
   onWelcome?: (message: WelcomeMessage) => void;
   /** An `upgrade` arrived; announced in hello as the `upgrade` capability only when set. */
   onUpgrade?: (message: UpgradeFrame) => void;
+  /** More capabilities to announce in each hello (e.g. `shell-marks`), asked at each connect. */
+  capabilities?: () => readonly string[];
   onStateChange?: (state: ControlState) => void;
   /** Default: 1 s doubling to 60 s. */
   backoff?: BackoffOptions;
@@ -212,7 +214,7 @@ export class ControlConnection {
         protocolVersion: PROTOCOL_VERSION,
         agentId: this.#o.agentId,
         system: this.#o.systemInfo(),
-        ...(this.#o.onUpgrade ? { capabilities: ['upgrade'] } : {}),
+        ...this.#capabilities(),
       });
     });
     socket.on('message', (data, isBinary) => {
@@ -225,6 +227,12 @@ export class ControlConnection {
       // ws follows every 'error' with 'close'; that is where we reconnect.
       if (socket === this.#socket) this.#o.logger.warn('control socket error', { error: err.message });
     });
+  }
+
+  /** The hello's `capabilities` (absent when there are none, as protocol 1 agents sent it). */
+  #capabilities(): { capabilities?: string[] } {
+    const caps = [...(this.#o.onUpgrade ? ['upgrade'] : []), ...(this.#o.capabilities?.() ?? [])];
+    return caps.length > 0 ? { capabilities: caps } : {};
   }
 
   #onFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {

@@ -27,7 +27,7 @@ import { forward } from './bridge.js';
 import { Subjects, type Bus, type TerminateFilter } from '../bus/bus.js';
 import type { ChannelForwarder } from './channel-forwarder.js';
 import type { SessionRecorder } from '../recordings/recorder.js';
-import { CommandCapture } from './command-capture.js';
+import type { CommandTracker } from './command-capture.js';
 
 const CONTROL_TYPES = typesOf(ChannelControl);
 const FS_USER_TYPES = typesOf(FsFromUser);
@@ -72,8 +72,11 @@ export interface ChannelSpec {
   osUser: string;
   /** Terminal channels: the session recording (output, input, resizes). */
   recorder?: SessionRecorder;
-  /** Terminal channels: called with each command line reconstructed from the user's keystrokes. */
-  onCommand?: (line: string) => void;
+  /**
+   * Interactive terminals: the session's commands (shell integration marks, stripped from the output
+   * here, or keystrokes); its nonce goes to the agent in `channel.open`.
+   */
+  commands?: CommandTracker;
   /** File channels: the inspector that audits and limits each operation. */
   files?: FileChannelInspector;
   /** File channels: the work-session feature they run under. */
@@ -101,7 +104,6 @@ interface Channel {
   result: ChannelResult;
   ended: boolean;
   unsubscribe: Array<() => void>;
-  capture: CommandCapture | null;
 }
 
 /**
@@ -210,7 +212,6 @@ export class ChannelHub {
       result: { bytesIn: 0, bytesOut: 0, exitCode: null, exitSignal: null, endReason: 'unknown' },
       ended: false,
       unsubscribe: [],
-      capture: spec.onCommand ? new CommandCapture() : null,
     };
     ch.unsubscribe.push(
       this.bus.subscribe(Subjects.channelEvent(id), (data) => this.onAgentEvent(ch, data)),
@@ -323,6 +324,7 @@ export class ChannelHub {
       ...(ch.spec.pty
         ? { ptyParams: { cols: ch.spec.cols, rows: ch.spec.rows, ...(ch.spec.term ? { term: ch.spec.term } : {}) } }
         : {}),
+      ...(ch.spec.commands?.nonce ? { shellMarks: { nonce: ch.spec.commands.nonce } } : {}),
     });
     if (ch.ended) return;
     if (!sent) {
@@ -436,15 +438,7 @@ export class ChannelHub {
       const buf = data as Buffer;
       ch.result.bytesIn += buf.length;
       ch.spec.recorder?.input(buf);
-      if (ch.capture) {
-        for (const line of ch.capture.input(buf)) {
-          try {
-            ch.spec.onCommand?.(line);
-          } catch (err) {
-            this.log.error('command hook failed', { err: String(err) });
-          }
-        }
-      }
+      ch.spec.commands?.input(buf);
       forward(user, agent, buf, true);
       return;
     }
@@ -463,10 +457,11 @@ export class ChannelHub {
     const user = ch.user;
     if (!user) return;
     if (isBinary) {
-      const buf = data as Buffer;
-      ch.result.bytesOut += buf.length;
+      ch.result.bytesOut += (data as Buffer).length;
+      // The shell integration's marks never reach the user or the recording.
+      const buf = ch.spec.commands ? ch.spec.commands.output(data as Buffer) : (data as Buffer);
+      if (buf.length === 0) return;
       ch.spec.recorder?.output(buf);
-      ch.capture?.output(buf);
       forward(agent, user, buf, true);
       return;
     }
@@ -541,6 +536,7 @@ export class ChannelHub {
         ws.terminate();
       }
     }
+    ch.spec.commands?.end();
     try {
       ch.spec.files?.end();
     } catch (err) {

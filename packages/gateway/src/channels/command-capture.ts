@@ -1,4 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
+import type { Clock } from '../clock.js';
+import { ShellMarkParser, type ShellMark } from './shell-marks.js';
 
 /** A prompt that asks for a secret: the line typed next is not a command and is never captured. */
 const SECRET_PROMPT = /(pass(word|phrase)|passcode|pin|token|secret|otp|verification code)[^\n:]*:\s*$/i;
@@ -37,7 +39,7 @@ export class CommandCapture {
         const line = this.#line.trim();
         // eslint-disable-next-line no-control-regex
         const secret = SECRET_PROMPT.test(this.#tail.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''));
-        if (line && !secret) done.push(line.slice(0, 2000));
+        if (line && !secret) done.push(line.slice(0, MAX_COMMAND_CHARS));
         this.#line = '';
         this.#tail = '';
       } else if (ch === '\x7f' || ch === '\b') {
@@ -49,5 +51,153 @@ export class CommandCapture {
       }
     }
     return done;
+  }
+}
+
+/** A command the session ran, as the gateway learnt it. */
+export interface CapturedCommand {
+  /** The command line (at most 2000 characters). */
+  command: string;
+  /** `shell`: reported by the shell integration's marks; `keystrokes`: reconstructed from typing. */
+  source: 'shell' | 'keystrokes';
+  /** shell: the exit status; null when it never finished (the shell or the session ended first). */
+  exitCode?: number | null;
+  /** shell: from the command's start mark to its end mark (or the session's end), in ms. */
+  durationMs?: number;
+  /** shell: only the first simple command is known (bash could not read the line from its history). */
+  partial?: boolean;
+  /** keystrokes typed while a shell-reported command ran (a nested shell, sudo -i, ssh, a REPL): that command. */
+  typedInto?: string;
+}
+
+/** What a {@link CommandTracker} reports. Errors thrown by these are caught and given to `onError`. */
+export interface CommandTrackerHooks {
+  /** A command starts (the shell's C mark, or Enter when reconstructing): recording marker, risk scoring. */
+  started(c: CapturedCommand): void;
+  /** A command is over (D mark, session end) or, for keystrokes, typed: the audit event. */
+  finished(c: CapturedCommand): void;
+  onError?(err: unknown): void;
+}
+
+/** Longest command line kept, in characters. */
+export const MAX_COMMAND_CHARS = 2000;
+
+/**
+ * The commands of one interactive terminal session, from its shell integration's marks when the shell has
+ * them, otherwise from the keystrokes:
+ *
+ *   output -> ShellMarkParser -> marks stripped from the stream
+ *             A (cmd=1) ......... the shell reports its commands: lines typed at its prompt are not
+ *                                 reconstructed any more (the C mark gives the exact line)
+ *             C ................. started({source: 'shell'})
+ *             D ................. finished({exitCode, durationMs})
+ *   input  -> CommandCapture   -> at the prompt of a reporting shell: dropped; otherwise (no integration,
+ *                                 sh's prompt-only marks, or typed into a running command such as
+ *                                 `sudo -i`) started + finished({source: 'keystrokes'})
+ *   end()  -> a command still running is finished with exitCode null
+ */
+export class CommandTracker {
+  /** The nonce the agent puts into the marks; undefined: keystrokes only (no integration asked for). */
+  readonly nonce: string | undefined;
+  readonly #parser: ShellMarkParser | undefined;
+  readonly #keys = new CommandCapture();
+  readonly #hooks: CommandTrackerHooks;
+  readonly #clock: Clock;
+  /** The shell reports each command line (bash and zsh marks: `A;...;cmd=1`). */
+  #reporting = false;
+  /** Between a prompt mark and the next command's C mark. */
+  #atPrompt = false;
+  #running: { c: CapturedCommand; startedAt: number } | null = null;
+  #ended = false;
+
+  constructor(opts: { nonce?: string; clock: Clock; hooks: CommandTrackerHooks }) {
+    this.nonce = opts.nonce;
+    this.#parser = opts.nonce ? new ShellMarkParser(opts.nonce) : undefined;
+    this.#hooks = opts.hooks;
+    this.#clock = opts.clock;
+  }
+
+  /** Whether the shell's own marks are the source of its commands. */
+  get reporting(): boolean {
+    return this.#reporting;
+  }
+
+  /** Terminal output from the server; returns it without the integration's marks. */
+  output(data: Buffer): Buffer {
+    if (!this.#parser) {
+      this.#keys.output(data);
+      return data;
+    }
+    const { data: shown, marks } = this.#parser.feed(data);
+    for (const m of marks) this.#mark(m);
+    if (shown.length > 0) this.#keys.output(shown);
+    return shown;
+  }
+
+  /** Keystrokes from the user. */
+  input(data: Buffer): void {
+    for (const line of this.#keys.input(data)) {
+      // At a reporting shell's prompt, the C mark will carry this very line, exactly.
+      if (this.#reporting && this.#atPrompt) continue;
+      const c: CapturedCommand = {
+        command: line,
+        source: 'keystrokes',
+        ...(this.#running ? { typedInto: this.#running.c.command } : {}),
+      };
+      this.#call('started', c);
+      this.#call('finished', c);
+    }
+  }
+
+  /** The session is over: a command still running is reported as unfinished. Idempotent. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#finish(null);
+  }
+
+  #mark(m: ShellMark): void {
+    if (this.#ended) return;
+    switch (m.kind) {
+      case 'A':
+        if (m.reportsCommands) this.#reporting = true;
+        this.#atPrompt = true;
+        return;
+      case 'B':
+        return;
+      case 'C': {
+        this.#reporting = true;
+        this.#atPrompt = false;
+        // A C without a D before it: the previous command's end was never marked.
+        this.#finish(null);
+        const c: CapturedCommand = {
+          command: m.commandLine.slice(0, MAX_COMMAND_CHARS),
+          source: 'shell',
+          ...(m.partial ? { partial: true } : {}),
+        };
+        this.#running = { c, startedAt: this.#clock.now() };
+        this.#call('started', c);
+        return;
+      }
+      case 'D':
+        this.#finish(m.exitCode);
+        this.#atPrompt = true;
+        return;
+    }
+  }
+
+  #finish(exitCode: number | null): void {
+    const r = this.#running;
+    if (!r) return;
+    this.#running = null;
+    this.#call('finished', { ...r.c, exitCode, durationMs: Math.max(0, this.#clock.now() - r.startedAt) });
+  }
+
+  #call(hook: 'started' | 'finished', c: CapturedCommand): void {
+    try {
+      this.#hooks[hook](c);
+    } catch (err) {
+      this.#hooks.onError?.(err);
+    }
   }
 }

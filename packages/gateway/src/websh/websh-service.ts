@@ -13,6 +13,8 @@ import { CorralError } from '../errors.js';
 import { join } from 'node:path';
 import { AsciicastRecorder } from '../recordings/recorder.js';
 import { newId } from '../ids.js';
+import { randomBytes } from 'node:crypto';
+import { CommandTracker } from '../channels/command-capture.js';
 import { type Clock, iso } from '../clock.js';
 
 /** Opens websh sessions: a session row, an audited start and end, a channel to bridge. */
@@ -109,23 +111,33 @@ export class WebshService {
       : undefined;
     const { channelId, token } = this.channels.create({
       ...(recorder ? { recorder } : {}),
-      // Interactive terminals: each command line typed becomes an audit event and a recording marker.
+      // Interactive terminals: each command becomes a recording marker, a risk check (as it starts) and a
+      // session.command audit event (once it is over, with its exit status when the shell reports it).
       ...(pty && !req.command
         ? {
-            onCommand: (line: string) => {
-              recorder?.marker(line);
-              this.audit
-                .append({
-                  workspaceId: p.workspaceId,
-                  action: 'session.command',
-                  actor: { type: 'user', id: p.userId, name: p.email },
-                  target: { type: 'server', id: server.id, name: server.name },
-                  sourceIp,
-                  details: { sessionId, command: line, osUser, workSessionId, source: 'keystrokes' },
-                })
-                .catch((err: unknown) => this.log.error('command audit failed', { err: String(err) }));
-              this.onCommand?.({ p, server, sessionId, osUser, command: line, sourceIp });
-            },
+            commands: new CommandTracker({
+              nonce: randomBytes(16).toString('base64url'),
+              clock: this.clock,
+              hooks: {
+                started: (c) => {
+                  recorder?.marker(c.command);
+                  this.onCommand?.({ p, server, sessionId, osUser, command: c.command, sourceIp });
+                },
+                finished: (c) => {
+                  this.audit
+                    .append({
+                      workspaceId: p.workspaceId,
+                      action: 'session.command',
+                      actor: { type: 'user', id: p.userId, name: p.email },
+                      target: { type: 'server', id: server.id, name: server.name },
+                      sourceIp,
+                      details: { sessionId, osUser, workSessionId, ...c },
+                    })
+                    .catch((err: unknown) => this.log.error('command audit failed', { err: String(err) }));
+                },
+                onError: (err) => this.log.error('command hook failed', { err: String(err) }),
+              },
+            }),
           }
         : {}),
       sessionId,
