@@ -6,14 +6,16 @@
  *
  *   ESC ] 133 ; A ; n=<nonce> [; cmd=1] BEL            prompt start (cmd=1: C marks follow; bash, zsh)
  *   ESC ] 133 ; B ; n=<nonce> BEL                      prompt end (where the user types; best effort)
- *   ESC ] 133 ; C ; n=<nonce> ; cmdline=<esc> [; partial=1] BEL   a command line starts running
+ *   ESC ] 133 ; C ; n=<nonce> ; cmdline=<esc> [; partial=1] [; late=1] BEL   a command line runs
  *   ESC ] 133 ; D ; <exit status> ; n=<nonce> BEL      it finished
  *
  * `<esc>` is the command line with `\` written `\\`, `;` written `\x3b` and every control character
  * (0x01-0x1f, 0x7f) written `\xHH`, so the mark never contains BEL, ESC or a bare `;`. At most 4096
  * characters of the line are sent. `partial=1`: bash could not read the whole line from its history
  * (history off, or the line was not saved: a leading space with ignorespace, a duplicate with
- * ignoredups) and sent only the first simple command (BASH_COMMAND).
+ * ignoredups) and sent only the first simple command (BASH_COMMAND). `late=1`: the line ran no simple
+ * command in the shell itself (bash: a lone `( subshell )`, which fires no DEBUG trap), so its C comes
+ * only when it is over, right before its D: the duration is not known.
  *
  * The nonce arrives in CORRAL_SHELL_NONCE, which each script moves into a shell variable and unsets
  * before any of the user's own startup files run, so programs started from the shell do not inherit it.
@@ -41,6 +43,7 @@ if [[ -n $__corral_nonce && $- == *i* && -z ${'$'}{__corral_hooked-} ]]; then
   __corral_running=0
   __corral_armed=0
   __corral_histno=
+  __corral_ps0=
   __corral_ctl=()
   __corral_hex=()
   for __corral_i in {1..31} 127; do
@@ -63,14 +66,39 @@ if [[ -n $__corral_nonce && $- == *i* && -z ${'$'}{__corral_hooked-} ]]; then
     __corral_out=$s
   }
 
+  # The line just read, into __corral_line: whole from the history when it went there (it got the
+  # number the prompt expected: HISTCMD minus $2 equals it), else $1 (BASH_COMMAND, the first simple
+  # command) with partial=1.
+  __corral_read_line() {
+    if [[ -o history && -n $__corral_histno ]] && ((HISTCMD - $2 == __corral_histno)); then
+      __corral_line=$(HISTTIMEFORMAT= builtin history 1)
+      __corral_line=${'$'}{__corral_line#"${'$'}{__corral_line%%[![:space:]]*}"}
+      __corral_line=${'$'}{__corral_line#"${'$'}{__corral_line%%[!0-9]*}"}
+      __corral_line=${'$'}{__corral_line:2}
+      __corral_partial=
+    else
+      __corral_line=$1
+      __corral_partial=';partial=1'
+    fi
+  }
+
   # First in PROMPT_COMMAND: D for the command that just ended, then A. Keeps $? for what follows.
   __corral_precmd() {
     local ec=$?
+    if [[ $__corral_armed == 1 && -n $__corral_ps0 ]]; then
+      # A line ran without a single DEBUG trap (only a ( subshell )): its C comes now, marked late.
+      __corral_armed=0
+      __corral_read_line '' 1
+      if [[ -z $__corral_partial ]]; then
+        __corral_escape "$__corral_line"
+        builtin printf '\e]133;C;n=%s;cmdline=%s;late=1\a' "$__corral_nonce" "$__corral_out"
+        __corral_running=1
+      fi
+    fi
     if [[ $__corral_running == 1 ]]; then
       __corral_running=0
       builtin printf '\e]133;D;%s;n=%s\a' "$ec" "$__corral_nonce"
     fi
-    __corral_armed=0
     __corral_histno=$HISTCMD
     builtin printf '\e]133;A;n=%s;cmd=1\a' "$__corral_nonce"
     [[ $PS1 == *"$__corral_b" ]] || PS1="$PS1$__corral_b"
@@ -80,22 +108,12 @@ if [[ -n $__corral_nonce && $- == *i* && -z ${'$'}{__corral_hooked-} ]]; then
   # The DEBUG trap: the first simple command after a line was read (PS0 armed us) emits C.
   __corral_preexec() {
     [[ $__corral_armed == 1 ]] || return 0
-    __corral_armed=0
     [[ $BASH_COMMAND == __corral_precmd* ]] && return 0
-    local line partial=
-    if [[ -o history && $HISTCMD == "$__corral_histno" ]]; then
-      # The line went into the history (it got the number the prompt expected): take it whole.
-      line=$(HISTTIMEFORMAT= builtin history 1)
-      line=${'$'}{line#"${'$'}{line%%[![:space:]]*}"}
-      line=${'$'}{line#"${'$'}{line%%[!0-9]*}"}
-      line=${'$'}{line:2}
-    else
-      line=$BASH_COMMAND
-      partial=';partial=1'
-    fi
-    __corral_escape "$line"
+    __corral_armed=0
+    __corral_read_line "$BASH_COMMAND" 0
+    __corral_escape "$__corral_line"
     __corral_running=1
-    builtin printf '\e]133;C;n=%s;cmdline=%s%s\a' "$__corral_nonce" "$__corral_out" "$partial"
+    builtin printf '\e]133;C;n=%s;cmdline=%s%s\a' "$__corral_nonce" "$__corral_out" "$__corral_partial"
   }
 
   if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))); then
@@ -108,6 +126,7 @@ $PROMPT_COMMAND}"
     # PS0 is expanded once per command line read, never for an empty line or PROMPT_COMMAND; the
     # arithmetic in the subscript arms the DEBUG trap and the expansion itself prints nothing.
     PS0="${'$'}{PS0-}"'${'$'}{__corral_z[$((__corral_armed=1))]-}'
+    __corral_ps0=1
   else
     PROMPT_COMMAND="$PROMPT_COMMAND
 __corral_armed=1"

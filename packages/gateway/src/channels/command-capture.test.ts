@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CommandCapture } from './command-capture.js';
+import { CommandCapture, CommandTracker, type CapturedCommand } from './command-capture.js';
 
 const feed = (c: CommandCapture, s: string) => c.input(Buffer.from(s));
 
@@ -26,5 +26,101 @@ describe('CommandCapture', () => {
     expect(feed(c, 'uptime\r')).toEqual(['uptime']);
     c.output(Buffer.from('Enter passphrase for key /root/.ssh/id_ed25519: '));
     expect(feed(c, 's3cret\r')).toEqual([]);
+  });
+});
+
+describe('CommandTracker', () => {
+  const NONCE = 'tracker-nonce-AAAAAAAA';
+  const A = `\x1b]133;A;n=${NONCE};cmd=1\x07`;
+  const C = (cmd: string) => `\x1b]133;C;n=${NONCE};cmdline=${cmd}\x07`;
+  const D = (code: number) => `\x1b]133;D;${code};n=${NONCE}\x07`;
+  const setup = (nonce: string | null = NONCE) => {
+    let now = 1000;
+    const started: CapturedCommand[] = [];
+    const finished: CapturedCommand[] = [];
+    const t = new CommandTracker({
+      ...(nonce ? { nonce } : {}),
+      clock: { now: () => now },
+      hooks: { started: (c) => started.push(c), finished: (c) => finished.push(c) },
+    });
+    return { t, started, finished, tick: (ms: number) => (now += ms) };
+  };
+  const out = (t: CommandTracker, s: string) => t.output(Buffer.from(s)).toString();
+
+  it('reports each command from the marks with exit status and duration, and strips the marks', () => {
+    const { t, started, finished, tick } = setup();
+    expect(out(t, `${A}$ `)).toBe('$ ');
+    t.input(Buffer.from('sleep 1\r'));
+    expect(started).toEqual([]); // at a reporting shell's prompt the keystrokes are not used
+    expect(out(t, `sleep 1\r\n${C('sleep 1')}`)).toBe('sleep 1\r\n');
+    expect(started).toEqual([{ command: 'sleep 1', source: 'shell' }]);
+    tick(1005);
+    expect(out(t, `${D(0)}${A}$ `)).toBe('$ ');
+    expect(finished).toEqual([{ command: 'sleep 1', source: 'shell', exitCode: 0, durationMs: 1005 }]);
+    expect(t.reporting).toBe(true);
+  });
+
+  it('reconstructs lines typed into a running command (a nested shell, a REPL) and names that command', () => {
+    const { t, finished } = setup();
+    out(t, `${A}$ ${C('sudo -i')}`);
+    t.input(Buffer.from('rm -rf /tmp/x\r'));
+    expect(finished).toEqual([{ command: 'rm -rf /tmp/x', source: 'keystrokes', typedInto: 'sudo -i' }]);
+  });
+
+  it('falls back to keystrokes when no marks come (no integration) and for prompt-only marks (sh)', () => {
+    const none = setup();
+    out(none.t, '$ ');
+    none.t.input(Buffer.from('ls\r'));
+    expect(none.finished).toEqual([{ command: 'ls', source: 'keystrokes' }]);
+    const sh = setup();
+    expect(out(sh.t, `\x1b]133;D;0;n=${NONCE}\x07\x1b]133;A;n=${NONCE}\x07$ `)).toBe('$ ');
+    sh.t.input(Buffer.from('ls\r'));
+    expect(sh.finished).toEqual([{ command: 'ls', source: 'keystrokes' }]);
+    const off = setup(null);
+    expect(off.t.nonce).toBeUndefined();
+    expect(out(off.t, `${A}$ `)).toBe(`${A}$ `);
+  });
+
+  it('security: a forged mark without the nonce neither reports a command nor disables the fallback', () => {
+    const { t, started, finished } = setup();
+    const forged = `\x1b]133;A;cmd=1\x07\x1b]133;C;cmdline=ls\x07\x1b]133;D;0\x07`;
+    expect(out(t, forged)).toBe(forged);
+    t.input(Buffer.from('whoami\r'));
+    expect(started).toEqual([{ command: 'whoami', source: 'keystrokes' }]);
+    expect(finished).toEqual([{ command: 'whoami', source: 'keystrokes' }]);
+  });
+
+  it('reports a command still running at the end (or the shell exited) as unfinished, once', () => {
+    const { t, finished, tick } = setup();
+    out(t, `${A}$ ${C('exit')}`);
+    tick(5);
+    t.end();
+    t.end();
+    expect(finished).toEqual([{ command: 'exit', source: 'shell', exitCode: null, durationMs: 5 }]);
+  });
+
+  it('reports no duration for a command whose start mark came late (after it ran)', () => {
+    const { t, finished, tick } = setup();
+    out(t, `${A}$ `);
+    tick(3000);
+    out(t, `\x1b]133;C;n=${NONCE};cmdline=(sleep 3);late=1\x07${D(0)}`);
+    expect(finished).toEqual([{ command: '(sleep 3)', source: 'shell', exitCode: 0 }]);
+  });
+
+  it('keeps going when a hook throws', () => {
+    const errors: unknown[] = [];
+    const t = new CommandTracker({
+      nonce: NONCE,
+      clock: { now: () => 0 },
+      hooks: {
+        started: () => {
+          throw new Error('boom');
+        },
+        finished: () => {},
+        onError: (e) => errors.push(e),
+      },
+    });
+    expect(out(t, `${A}${C('x')}${D(0)}ok`)).toBe('ok');
+    expect(errors).toHaveLength(1);
   });
 });

@@ -62,7 +62,10 @@ export interface CapturedCommand {
   source: 'shell' | 'keystrokes';
   /** shell: the exit status; null when it never finished (the shell or the session ended first). */
   exitCode?: number | null;
-  /** shell: from the command's start mark to its end mark (or the session's end), in ms. */
+  /**
+   * shell: from the command's start mark to its end mark (or the session's end), in ms, as the gateway
+   * saw them; absent when the start mark came only after the command ran (bash, a lone `( subshell )`).
+   */
   durationMs?: number;
   /** shell: only the first simple command is known (bash could not read the line from its history). */
   partial?: boolean;
@@ -107,7 +110,8 @@ export class CommandTracker {
   #reporting = false;
   /** Between a prompt mark and the next command's C mark. */
   #atPrompt = false;
-  #running: { c: CapturedCommand; startedAt: number } | null = null;
+  /** startedAt null: the C mark came late (after the command ran), so no duration. */
+  #running: { c: CapturedCommand; startedAt: number | null } | null = null;
   #ended = false;
 
   constructor(opts: { nonce?: string; clock: Clock; hooks: CommandTrackerHooks }) {
@@ -175,7 +179,7 @@ export class CommandTracker {
           source: 'shell',
           ...(m.partial ? { partial: true } : {}),
         };
-        this.#running = { c, startedAt: this.#clock.now() };
+        this.#running = { c, startedAt: m.late ? null : this.#clock.now() };
         this.#call('started', c);
         return;
       }
@@ -190,7 +194,11 @@ export class CommandTracker {
     const r = this.#running;
     if (!r) return;
     this.#running = null;
-    this.#call('finished', { ...r.c, exitCode, durationMs: Math.max(0, this.#clock.now() - r.startedAt) });
+    this.#call('finished', {
+      ...r.c,
+      exitCode,
+      ...(r.startedAt !== null ? { durationMs: Math.max(0, this.#clock.now() - r.startedAt) } : {}),
+    });
   }
 
   #call(hook: 'started' | 'finished', c: CapturedCommand): void {

@@ -7,7 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 export type ShellMark =
   | { kind: 'A'; reportsCommands: boolean }
   | { kind: 'B' }
-  | { kind: 'C'; commandLine: string; partial: boolean }
+  | { kind: 'C'; commandLine: string; partial: boolean; late: boolean }
   | { kind: 'D'; exitCode: number | null };
 
 /** `ESC ] 133 ;`: every mark starts with it. */
@@ -103,6 +103,7 @@ export class ShellMarkParser {
     let nonce: string | undefined;
     let cmdline: string | undefined;
     let partial = false;
+    let late = false;
     let reports = false;
     let status: string | undefined;
     for (let i = 1; i < fields.length; i++) {
@@ -117,6 +118,7 @@ export class ShellMarkParser {
       if (key === 'n') nonce = value;
       else if (key === 'cmdline') cmdline = value;
       else if (key === 'partial') partial = value === '1';
+      else if (key === 'late') late = value === '1';
       else if (key === 'cmd') reports = value === '1';
     }
     if (nonce === undefined || !this.#isNonce(nonce)) return null;
@@ -126,7 +128,9 @@ export class ShellMarkParser {
       case 'B':
         return { kind: 'B' };
       case 'C':
-        return cmdline === undefined ? 'ours-unknown' : { kind: 'C', commandLine: unescapeCommandLine(cmdline), partial };
+        return cmdline === undefined
+          ? 'ours-unknown'
+          : { kind: 'C', commandLine: unescapeCommandLine(cmdline), partial, late };
       case 'D': {
         const n = status !== undefined && /^\d{1,3}$/.test(status) ? Number(status) : null;
         return { kind: 'D', exitCode: n };
