@@ -14,6 +14,7 @@ import { planLaunch } from '../src/channels/launch-plan.js';
 
 const NONCE = 'TestNonce_0123456789ab';
 const has = (shell: string) => spawnSync(shell, ['-c', 'exit 0']).status === 0;
+// eslint-disable-next-line no-control-regex
 const MARK = /\x1b\]133;([^\x07]*)\x07/g;
 
 let integration: ShellIntegration;
