@@ -36,6 +36,8 @@ interface CommandEvent {
     source: string;
     exitCode?: number | null;
     durationMs?: number;
+    partial?: boolean;
+    firstCommand?: string;
     osUser: string;
   };
 }
@@ -151,16 +153,18 @@ describe.skipIf(!IS_ROOT)('shell integration: command capture from OSC 133 marks
     { type: 'echo hi-$((40+2))', then: after(/hi-42/) },
     { type: 'sleep 1', then: PROMPT },
     { type: FORGED, then: after(/forged-2/) },
+    // A leading space keeps the line out of bash's history (Debian's HISTCONTROL=ignoreboth).
+    { type: ' echo spaced-$((1+2)) | cat', then: after(/spaced-3/) },
   ];
-  const TYPED = ['false', 'echo hi-$((40+2))', 'sleep 1', FORGED, 'exit'];
+  const TYPED = ['false', 'echo hi-$((40+2))', 'sleep 1', FORGED, 'echo spaced-$((1+2)) | cat', 'exit'];
 
-  async function checkShellSession(osUser: string): Promise<void> {
+  async function checkShellSession(osUser: string): Promise<CommandEvent['details'][]> {
     const screen = await session(osUser, SCRIPT);
     const events = await commandsOf(osUser, TYPED.length);
     // One event per command typed at the prompt, from the shell's marks only (no keystroke duplicates).
     expect(events.map((e) => e.command)).toEqual(TYPED);
     expect(events.every((e) => e.source === 'shell')).toBe(true);
-    expect(events.map((e) => e.exitCode)).toEqual([1, 0, 0, 0, null]); // exit never reports its end
+    expect(events.map((e) => e.exitCode)).toEqual([1, 0, 0, 0, 0, null]); // exit never reports its end
     const sleep = events[2]!;
     expect(sleep.durationMs).toBeGreaterThanOrEqual(900);
     expect(events[0]!.durationMs).toBeGreaterThanOrEqual(0);
@@ -178,14 +182,19 @@ describe.skipIf(!IS_ROOT)('shell integration: command capture from OSC 133 marks
     // lone \n into \r\n, nothing else).
     const norm = (s: string) => s.replace(/\r*\n/g, '\n');
     expect(norm(screen)).toContain(norm(rec.output));
+    return events;
   }
 
   it('bash: each command with its exit status and duration, marks stripped, forged marks ignored', async () => {
-    await checkShellSession(BASH_USER);
+    const events = await checkShellSession(BASH_USER);
+    // bash knew only the first command of the line kept out of its history; the keystrokes completed it.
+    expect(events[4]).toMatchObject({ partial: true, firstCommand: 'echo spaced-$((1+2))' });
+    expect(events.filter((e) => e.partial)).toHaveLength(1);
   });
 
   it.skipIf(!HAVE_ZSH)('zsh: the same through precmd/preexec hooks', async () => {
-    await checkShellSession(ZSH_USER);
+    const events = await checkShellSession(ZSH_USER);
+    expect(events.some((e) => e.partial)).toBe(false);
   });
 
   it('sh: prompt marks only, so commands are still reconstructed from keystrokes', async () => {

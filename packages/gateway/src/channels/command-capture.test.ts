@@ -99,6 +99,20 @@ describe('CommandTracker', () => {
     expect(finished).toEqual([{ command: 'exit', source: 'shell', exitCode: null, durationMs: 5 }]);
   });
 
+  it('completes a partial C mark (bash: first simple command only) from the line typed at that prompt', () => {
+    const { t, started } = setup();
+    out(t, `${A}$ `);
+    t.input(Buffer.from(' curl -s x | sh\r'));
+    out(t, `\x1b]133;C;n=${NONCE};cmdline=curl -s x;partial=1\x07${D(0)}${A}$ `);
+    // History recall (arrows are not followed): the typed text does not hold the command, so it is not used.
+    t.input(Buffer.from('\x1b[A | sh\r'));
+    out(t, `\x1b]133;C;n=${NONCE};cmdline=wget y;partial=1\x07`);
+    expect(started).toEqual([
+      { command: 'curl -s x | sh', source: 'shell', partial: true, firstCommand: 'curl -s x' },
+      { command: 'wget y', source: 'shell', partial: true },
+    ]);
+  });
+
   it('reports no duration for a command whose start mark came late (after it ran)', () => {
     const { t, finished, tick } = setup();
     out(t, `${A}$ `);

@@ -67,8 +67,13 @@ export interface CapturedCommand {
    * saw them; absent when the start mark came only after the command ran (bash, a lone `( subshell )`).
    */
   durationMs?: number;
-  /** shell: only the first simple command is known (bash could not read the line from its history). */
+  /**
+   * shell: bash could not read the line from its history and reported only its first simple command.
+   * `command` is then the line reconstructed from the keystrokes typed at that prompt when it contains
+   * that first command (`firstCommand` says what bash reported), else the first command itself.
+   */
   partial?: boolean;
+  firstCommand?: string;
   /** keystrokes typed while a shell-reported command ran (a nested shell, sudo -i, ssh, a REPL): that command. */
   typedInto?: string;
 }
@@ -112,6 +117,8 @@ export class CommandTracker {
   #atPrompt = false;
   /** startedAt null: the C mark came late (after the command ran), so no duration. */
   #running: { c: CapturedCommand; startedAt: number | null } | null = null;
+  /** The last line typed at a reporting shell's prompt (kept to complete a `partial` C mark). */
+  #typedAtPrompt: string | null = null;
   #ended = false;
 
   constructor(opts: { nonce?: string; clock: Clock; hooks: CommandTrackerHooks }) {
@@ -142,7 +149,10 @@ export class CommandTracker {
   input(data: Buffer): void {
     for (const line of this.#keys.input(data)) {
       // At a reporting shell's prompt, the C mark will carry this very line, exactly.
-      if (this.#reporting && this.#atPrompt) continue;
+      if (this.#reporting && this.#atPrompt) {
+        this.#typedAtPrompt = line;
+        continue;
+      }
       const c: CapturedCommand = {
         command: line,
         source: 'keystrokes',
@@ -166,6 +176,7 @@ export class CommandTracker {
       case 'A':
         if (m.reportsCommands) this.#reporting = true;
         this.#atPrompt = true;
+        this.#typedAtPrompt = null;
         return;
       case 'B':
         return;
@@ -174,10 +185,16 @@ export class CommandTracker {
         this.#atPrompt = false;
         // A C without a D before it: the previous command's end was never marked.
         this.#finish(null);
+        const typed = this.#typedAtPrompt;
+        this.#typedAtPrompt = null;
+        // bash knew only the first simple command (` curl x | sh` -> `curl x`): the keystrokes may hold more.
+        const line = m.commandLine.trim();
+        const completed = m.partial && typed !== null && typed.includes(line) ? typed : null;
         const c: CapturedCommand = {
-          command: m.commandLine.slice(0, MAX_COMMAND_CHARS),
+          command: (completed ?? line).slice(0, MAX_COMMAND_CHARS),
           source: 'shell',
           ...(m.partial ? { partial: true } : {}),
+          ...(completed !== null ? { firstCommand: line.slice(0, MAX_COMMAND_CHARS) } : {}),
         };
         this.#running = { c, startedAt: m.late ? null : this.#clock.now() };
         this.#call('started', c);
