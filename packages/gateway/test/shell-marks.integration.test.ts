@@ -38,6 +38,7 @@ interface CommandEvent {
     durationMs?: number;
     partial?: boolean;
     firstCommand?: string;
+    typedInto?: string;
     osUser: string;
   };
 }
@@ -90,7 +91,7 @@ describe.skipIf(!IS_ROOT)('shell integration: command capture from OSC 133 marks
   });
 
   /** An interactive websh session as `osUser` in a real pty; each line is typed once `ready` matches. */
-  async function session(osUser: string, lines: Array<{ type: string; then: RegExp }>) {
+  async function session(osUser: string, lines: Array<{ type: string; then: RegExp | null }>) {
     const pty = await import('node-pty');
     const term = pty.spawn(process.execPath, [BIN.cli, 'websh', 'marks-01', '-u', osUser], {
       cols: 120,
@@ -104,7 +105,8 @@ describe.skipIf(!IS_ROOT)('shell integration: command capture from OSC 133 marks
     for (const l of lines) {
       const before = screen.length;
       term.write(l.type + '\r');
-      await eventually(async () => l.then.test(screen.slice(before)), 15_000, 50);
+      const then = l.then ?? PROMPT;
+      await eventually(async () => then.test(screen.slice(before)), 15_000, 50);
     }
     term.write('exit\r');
     expect(await exited).toBe(0);
@@ -156,15 +158,33 @@ describe.skipIf(!IS_ROOT)('shell integration: command capture from OSC 133 marks
     // A leading space keeps the line out of bash's history (Debian's HISTCONTROL=ignoreboth).
     { type: ' echo spaced-$((1+2)) | cat', then: after(/spaced-3/) },
   ];
-  const TYPED = ['false', 'echo hi-$((40+2))', 'sleep 1', FORGED, 'echo spaced-$((1+2)) | cat', 'exit'];
+  const TYPED = ['false', 'echo hi-$((40+2))', 'sleep 1', FORGED, 'echo spaced-$((1+2)) | cat'];
 
-  async function checkShellSession(osUser: string): Promise<CommandEvent['details'][]> {
-    const screen = await session(osUser, SCRIPT);
-    const events = await commandsOf(osUser, TYPED.length);
+  /** Runs SCRIPT, then switches the shell's hooks off with `disable`, types one more command and exits. */
+  async function checkShellSession(osUser: string, disable: string): Promise<CommandEvent['details'][]> {
+    const screen = await session(osUser, [
+      ...SCRIPT,
+      { type: disable, then: null },
+      { type: 'echo after-$((2+3))', then: after(/after-5/) },
+    ]);
+    const all = await commandsOf(osUser, TYPED.length + 3);
+    const events = all.slice(0, TYPED.length);
     // One event per command typed at the prompt, from the shell's marks only (no keystroke duplicates).
     expect(events.map((e) => e.command)).toEqual(TYPED);
     expect(events.every((e) => e.source === 'shell')).toBe(true);
-    expect(events.map((e) => e.exitCode)).toEqual([1, 0, 0, 0, 0, null]); // exit never reports its end
+    expect(events.map((e) => e.exitCode)).toEqual([1, 0, 0, 0, 0]);
+    // With the hooks gone the shell reports nothing more, and what is typed is audited from keystrokes.
+    const rest = all.slice(TYPED.length);
+    expect(rest).toHaveLength(3);
+    expect(rest).toEqual(
+      expect.arrayContaining([
+        // Its C came, its D never did.
+        expect.objectContaining({ command: disable, source: 'shell', exitCode: null }),
+        // As far as the marks tell, that command still runs: lines are read as typed into it.
+        expect.objectContaining({ command: 'echo after-$((2+3))', source: 'keystrokes', typedInto: disable }),
+        expect.objectContaining({ command: 'exit', source: 'keystrokes', typedInto: disable }),
+      ]),
+    );
     const sleep = events[2]!;
     expect(sleep.durationMs).toBeGreaterThanOrEqual(900);
     expect(events[0]!.durationMs).toBeGreaterThanOrEqual(0);
@@ -175,7 +195,7 @@ describe.skipIf(!IS_ROOT)('shell integration: command capture from OSC 133 marks
     expect(screen).not.toMatch(/133;[ABCD];n=/);
 
     const rec = await recordingOf(events[0]!.sessionId);
-    expect(rec.markers).toEqual(TYPED);
+    expect(rec.markers).toEqual([...TYPED, disable, 'echo after-$((2+3))', 'exit']);
     expect(escMarks(rec.output)).toEqual(['\x1b]133;C;cmdline=forged\x07', '\x1b]133;D;0\x07']);
     expect(rec.output).toContain('hi-42');
     // The recording is what the user saw: the CLI's terminal shows the same bytes (its tty may turn a
@@ -185,15 +205,15 @@ describe.skipIf(!IS_ROOT)('shell integration: command capture from OSC 133 marks
     return events;
   }
 
-  it('bash: each command with its exit status and duration, marks stripped, forged marks ignored', async () => {
-    const events = await checkShellSession(BASH_USER);
+  it('bash: each command with its exit status and duration, marks stripped, forged marks ignored, hooks removed still audited', async () => {
+    const events = await checkShellSession(BASH_USER, 'trap - DEBUG; PROMPT_COMMAND=');
     // bash knew only the first command of the line kept out of its history; the keystrokes completed it.
     expect(events[4]).toMatchObject({ partial: true, firstCommand: 'echo spaced-$((1+2))' });
     expect(events.filter((e) => e.partial)).toHaveLength(1);
   });
 
   it.skipIf(!HAVE_ZSH)('zsh: the same through precmd/preexec hooks', async () => {
-    const events = await checkShellSession(ZSH_USER);
+    const events = await checkShellSession(ZSH_USER, 'precmd_functions=(); preexec_functions=()');
     expect(events.some((e) => e.partial)).toBe(false);
   });
 

@@ -60,6 +60,31 @@ describe('CommandTracker', () => {
     expect(t.reporting).toBe(true);
   });
 
+  it('security: a shell whose hooks were removed still has its typed commands audited, from keystrokes', () => {
+    const { t, finished } = setup();
+    out(t, `${A}$ `);
+    t.input(Buffer.from('trap - DEBUG; PROMPT_COMMAND=\r'));
+    out(t, `${C('trap - DEBUG\\x3b PROMPT_COMMAND=')}${D(0)}${A}$ `);
+    // From here the shell sends no marks at all: each line is audited when the next one is typed, or at the end.
+    t.input(Buffer.from('curl x | sh\r'));
+    out(t, '$ ');
+    t.input(Buffer.from('id\r'));
+    t.end();
+    expect(finished.map((c) => [c.command, c.source, c.unreported])).toEqual([
+      ['trap - DEBUG; PROMPT_COMMAND=', 'shell', undefined],
+      ['curl x | sh', 'keystrokes', true],
+      ['id', 'keystrokes', true],
+    ]);
+  });
+
+  it('a line the shell ran no command for (only the DEBUG trap removed, a comment) is audited at the next prompt', () => {
+    const { t, finished } = setup();
+    out(t, `${A}$ `);
+    t.input(Buffer.from('# note\r'));
+    out(t, `${A}$ `);
+    expect(finished).toEqual([{ command: '# note', source: 'keystrokes', unreported: true }]);
+  });
+
   it('reconstructs lines typed into a running command (a nested shell, a REPL) and names that command', () => {
     const { t, finished } = setup();
     out(t, `${A}$ ${C('sudo -i')}`);

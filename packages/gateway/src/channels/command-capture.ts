@@ -74,8 +74,17 @@ export interface CapturedCommand {
    */
   partial?: boolean;
   firstCommand?: string;
-  /** keystrokes typed while a shell-reported command ran (a nested shell, sudo -i, ssh, a REPL): that command. */
+  /**
+   * keystrokes typed while, as far as the marks tell, a shell-reported command ran: that command (a
+   * nested shell, sudo -i, ssh, a REPL; or a command that switched the shell's hooks off, whose end
+   * never came).
+   */
   typedInto?: string;
+  /**
+   * keystrokes: typed at the prompt of a shell that reports its commands, but it reported none for this
+   * line (its hooks were removed, a comment, or one line of a multi-line command).
+   */
+  unreported?: boolean;
 }
 
 /** What a {@link CommandTracker} reports. Errors thrown by these are caught and given to `onError`. */
@@ -95,8 +104,9 @@ export const MAX_COMMAND_CHARS = 2000;
  * them, otherwise from the keystrokes:
  *
  *   output -> ShellMarkParser -> marks stripped from the stream
- *             A (cmd=1) ......... the shell reports its commands: lines typed at its prompt are not
- *                                 reconstructed any more (the C mark gives the exact line)
+ *             A (cmd=1) ......... the shell reports its commands: lines typed at its prompt wait for
+ *                                 their C (which gives the exact line); lines no C covered by the next
+ *                                 prompt or line are audited from keystrokes ({unreported: true})
  *             C ................. started({source: 'shell'})
  *             D ................. finished({exitCode, durationMs})
  *   input  -> CommandCapture   -> at the prompt of a reporting shell: dropped; otherwise (no integration,
@@ -117,8 +127,12 @@ export class CommandTracker {
   #atPrompt = false;
   /** startedAt null: the C mark came late (after the command ran), so no duration. */
   #running: { c: CapturedCommand; startedAt: number | null } | null = null;
-  /** The last line typed at a reporting shell's prompt (kept to complete a `partial` C mark). */
-  #typedAtPrompt: string | null = null;
+  /**
+   * Lines typed at a reporting shell's prompt that no C mark has covered yet. A C takes them (and
+   * completes a `partial` line from the last one); a prompt mark, a further line, or the end finds
+   * them unreported and audits them from the keystrokes, so removing the hooks does not hide commands.
+   */
+  #pending: string[] = [];
   #ended = false;
 
   constructor(opts: { nonce?: string; clock: Clock; hooks: CommandTrackerHooks }) {
@@ -150,17 +164,29 @@ export class CommandTracker {
     for (const line of this.#keys.input(data)) {
       // At a reporting shell's prompt, the C mark will carry this very line, exactly.
       if (this.#reporting && this.#atPrompt) {
-        this.#typedAtPrompt = line;
+        // A second line with no C for the first: the hooks are gone, or it was a multi-line command.
+        this.#flushPending();
+        this.#pending.push(line);
         continue;
       }
-      const c: CapturedCommand = {
+      this.#keystrokes({
         command: line,
         source: 'keystrokes',
         ...(this.#running ? { typedInto: this.#running.c.command } : {}),
-      };
-      this.#call('started', c);
-      this.#call('finished', c);
+      });
     }
+  }
+
+  #keystrokes(c: CapturedCommand): void {
+    this.#call('started', c);
+    this.#call('finished', c);
+  }
+
+  /** Lines typed at the prompt that the shell did not report: audit them from the keystrokes. */
+  #flushPending(): void {
+    const lines = this.#pending;
+    this.#pending = [];
+    for (const command of lines) this.#keystrokes({ command, source: 'keystrokes', unreported: true });
   }
 
   /** The session is over: a command still running is reported as unfinished. Idempotent. */
@@ -168,6 +194,7 @@ export class CommandTracker {
     if (this.#ended) return;
     this.#ended = true;
     this.#finish(null);
+    this.#flushPending();
   }
 
   #mark(m: ShellMark): void {
@@ -176,7 +203,7 @@ export class CommandTracker {
       case 'A':
         if (m.reportsCommands) this.#reporting = true;
         this.#atPrompt = true;
-        this.#typedAtPrompt = null;
+        this.#flushPending();
         return;
       case 'B':
         return;
@@ -185,8 +212,8 @@ export class CommandTracker {
         this.#atPrompt = false;
         // A C without a D before it: the previous command's end was never marked.
         this.#finish(null);
-        const typed = this.#typedAtPrompt;
-        this.#typedAtPrompt = null;
+        const typed = this.#pending.at(-1) ?? null;
+        this.#pending = [];
         // bash knew only the first simple command (` curl x | sh` -> `curl x`): the keystrokes may hold more.
         const line = m.commandLine.trim();
         const completed = m.partial && typed !== null && typed.includes(line) ? typed : null;
