@@ -200,6 +200,7 @@ export class Agent {
       logger: deps.logger,
       onChannelOpen: (m) => this.#channels.open(m),
       capabilities: () => (this.#shell ? ['shell-marks'] : []),
+      onSessionClose: (id, reason) => this.#channels.closeSession(id, reason),
       onExec: (m) => this.#exec.handle(m),
       ...(deps.upgrades
         ? {

@@ -59,6 +59,8 @@ export interface ControlConnectionOptions {
   logger: Logger;
   /** A `channel.open` arrived on an authenticated connection. */
   onChannelOpen: (message: ChannelOpenMessage) => void;
+  /** session.close: hang up a kept (persistent) terminal. */
+  onSessionClose?: (sessionId: string, reason: string) => void;
   /** exec.start / exec.cancel / exec.ack (multi-server commands). */
   onExec?: (message: Extract<GatewayToAgent, { type: 'exec.start' | 'exec.cancel' | 'exec.ack' }>) => void;
   /** After a successful `welcome`. */
@@ -229,10 +231,11 @@ export class ControlConnection {
     });
   }
 
-  /** The hello's `capabilities` (absent when there are none, as protocol 1 agents sent it). */
-  #capabilities(): { capabilities?: string[] } {
-    const caps = [...(this.#o.onUpgrade ? ['upgrade'] : []), ...(this.#o.capabilities?.() ?? [])];
-    return caps.length > 0 ? { capabilities: caps } : {};
+  /** The hello's `capabilities`: `upgrade` (with onUpgrade), `persist`, and the options' own. */
+  #capabilities(): { capabilities: string[] } {
+    return {
+      capabilities: [...(this.#o.onUpgrade ? ['upgrade'] : []), 'persist', ...(this.#o.capabilities?.() ?? [])],
+    };
   }
 
   #onFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
@@ -282,6 +285,10 @@ export class ControlConnection {
         } catch (err) {
           this.#o.logger.error('channel.open handler failed', { channel: m.channelId, error: (err as Error).message });
         }
+        return;
+      case 'session.close':
+        if (this.#state !== 'connected') return this.#fail(CloseCode.PROTOCOL_ERROR, 'session.close before welcome');
+        this.#o.onSessionClose?.(m.sessionId, m.reason);
         return;
       case 'exec.start':
       case 'exec.cancel':

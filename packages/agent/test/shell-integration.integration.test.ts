@@ -56,8 +56,16 @@ class Shell {
     this.term = nodePty.spawn(plan.file, plan.args, { cols: 200, rows: 30, cwd: home, env: plan.env });
     this.term.onData((d) => (this.out += d));
   }
+  /** The marks' payloads, without their number (`;s=N`, checked by seqs()). */
   marks(): string[] {
-    return [...this.out.matchAll(MARK)].map((m) => m[1]!);
+    return [...this.out.matchAll(MARK)].map((m) => m[1]!.replace(/;s=\d+/, ''));
+  }
+  /** The numbers of the A, C and D marks, in order. */
+  seqs(): number[] {
+    return [...this.out.matchAll(MARK)].flatMap((m) => {
+      const n = /;s=(\d+)/.exec(m[1]!);
+      return n ? [Number(n[1])] : [];
+    });
   }
   async until(pred: () => boolean, what: string): Promise<void> {
     const deadline = Date.now() + 15_000;
@@ -109,6 +117,10 @@ describe('shell integration scripts', () => {
     expect(marks.every((m) => m.includes(`n=${NONCE}`))).toBe(true);
     expect(marks.find((m) => m.startsWith('A;'))).toBe(`A;n=${NONCE};cmd=1`);
     expect(sh.out).toContain('status=7 debug=1 env=0');
+    // Every A, C and D mark is numbered 1, 2, 3, ...: a replay after a re-attach repeats numbers.
+    const seqs = sh.seqs();
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    expect(seqs.length).toBe(marks.filter((m) => !m.startsWith('B;')).length);
     expect(sh.out).toContain('custom> ');
     await sh.exit();
   });

@@ -4,10 +4,13 @@
  *
  * Every mark is an OSC 133 sequence ended by BEL and carrying the session nonce as `n=<nonce>`:
  *
- *   ESC ] 133 ; A ; n=<nonce> [; cmd=1] BEL            prompt start (cmd=1: C marks follow; bash, zsh)
+ *   ESC ] 133 ; A ; n=<nonce> [; cmd=1] [; s=<seq>] BEL   prompt start (cmd=1: C marks follow; bash, zsh)
  *   ESC ] 133 ; B ; n=<nonce> BEL                      prompt end (where the user types; best effort)
- *   ESC ] 133 ; C ; n=<nonce> ; cmdline=<esc> [; partial=1] [; late=1] BEL   a command line runs
- *   ESC ] 133 ; D ; <exit status> ; n=<nonce> BEL      it finished
+ *   ESC ] 133 ; C ; n=<nonce> [; s=<seq>] ; cmdline=<esc> [; partial=1] [; late=1] BEL   a line runs
+ *   ESC ] 133 ; D ; <exit status> ; n=<nonce> [; s=<seq>] BEL   it finished
+ *
+ * `s` (bash, zsh) counts the A, C and D marks the shell sent: a persistent terminal's replay after a
+ * re-attach repeats marks the gateway already handled, and it skips those by their number.
  *
  * `<esc>` is the command line with `\` written `\\`, `;` written `\x3b` and every control character
  * (0x01-0x1f, 0x7f) written `\xHH`, so the mark never contains BEL, ESC or a bare `;`. At most 4096
@@ -41,6 +44,7 @@ logout() { builtin exit "$@"; }
 if [[ -n $__corral_nonce && $- == *i* && -z ${'$'}{__corral_hooked-} ]]; then
   __corral_hooked=1
   __corral_running=0
+  __corral_seq=0
   __corral_armed=0
   __corral_histno=
   __corral_ps0=
@@ -91,16 +95,16 @@ if [[ -n $__corral_nonce && $- == *i* && -z ${'$'}{__corral_hooked-} ]]; then
       __corral_read_line '' 1
       if [[ -z $__corral_partial ]]; then
         __corral_escape "$__corral_line"
-        builtin printf '\e]133;C;n=%s;cmdline=%s;late=1\a' "$__corral_nonce" "$__corral_out"
+        builtin printf '\e]133;C;n=%s;s=%s;cmdline=%s;late=1\a' "$__corral_nonce" "$((++__corral_seq))" "$__corral_out"
         __corral_running=1
       fi
     fi
     if [[ $__corral_running == 1 ]]; then
       __corral_running=0
-      builtin printf '\e]133;D;%s;n=%s\a' "$ec" "$__corral_nonce"
+      builtin printf '\e]133;D;%s;n=%s;s=%s\a' "$ec" "$__corral_nonce" "$((++__corral_seq))"
     fi
     __corral_histno=$HISTCMD
-    builtin printf '\e]133;A;n=%s;cmd=1\a' "$__corral_nonce"
+    builtin printf '\e]133;A;n=%s;cmd=1;s=%s\a' "$__corral_nonce" "$((++__corral_seq))"
     [[ $PS1 == *"$__corral_b" ]] || PS1="$PS1$__corral_b"
     return "$ec"
   }
@@ -113,7 +117,7 @@ if [[ -n $__corral_nonce && $- == *i* && -z ${'$'}{__corral_hooked-} ]]; then
     __corral_read_line "$BASH_COMMAND" 0
     __corral_escape "$__corral_line"
     __corral_running=1
-    builtin printf '\e]133;C;n=%s;cmdline=%s%s\a' "$__corral_nonce" "$__corral_out" "$__corral_partial"
+    builtin printf '\e]133;C;n=%s;s=%s;cmdline=%s%s\a' "$__corral_nonce" "$((++__corral_seq))" "$__corral_out" "$__corral_partial"
   }
 
   if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))); then
@@ -164,7 +168,7 @@ fi
 
 /** The hooks for zsh, sourced by ZSH_ENV_SCRIPT. */
 export const ZSH_HOOKS_SCRIPT = String.raw`# Corral shell integration for zsh: OSC 133 marks. Written by corral-agent; do not edit.
-typeset -gi __corral_running=0
+typeset -gi __corral_running=0 __corral_seq=0
 typeset -ga __corral_ctl __corral_hex
 () {
   local i h c
@@ -192,9 +196,9 @@ __corral_precmd() {
   local ec=$?
   if (( __corral_running )); then
     __corral_running=0
-    builtin printf '\e]133;D;%s;n=%s\a' $ec $__corral_nonce
+    builtin printf '\e]133;D;%s;n=%s;s=%s\a' $ec $__corral_nonce $((++__corral_seq))
   fi
-  builtin printf '\e]133;A;n=%s;cmd=1\a' $__corral_nonce
+  builtin printf '\e]133;A;n=%s;cmd=1;s=%s\a' $__corral_nonce $((++__corral_seq))
   [[ $PS1 == *"$__corral_b" ]] || PS1="$PS1$__corral_b"
   return $ec
 }
@@ -203,7 +207,7 @@ __corral_precmd() {
 __corral_preexec() {
   __corral_escape "${'$'}{1:-$3}"
   __corral_running=1
-  builtin printf '\e]133;C;n=%s;cmdline=%s\a' $__corral_nonce $__corral_out
+  builtin printf '\e]133;C;n=%s;s=%s;cmdline=%s\a' $__corral_nonce $((++__corral_seq)) $__corral_out
 }
 
 typeset -ga precmd_functions preexec_functions

@@ -146,6 +146,16 @@ describe('CommandTracker', () => {
     expect(finished).toEqual([{ command: '(sleep 3)', source: 'shell', exitCode: 0 }]);
   });
 
+  it('skips marks it handled before (a persistent terminal replays its output after a re-attach)', () => {
+    const { t, finished } = setup();
+    const live = (seq: number, body: string) => `\x1b]133;${body.replace('n=N', `n=${NONCE};s=${seq}`)}\x07`;
+    const before = `${live(1, 'A;n=N;cmd=1')}$ ${live(2, 'C;n=N;cmdline=ls')}x\r\n${live(3, 'D;0;n=N')}${live(4, 'A;n=N;cmd=1')}$ `;
+    expect(out(t, before)).toBe('$ x\r\n$ ');
+    // Re-attached: the replay repeats it all (stripped again), then live output goes on.
+    expect(out(t, before + `${live(5, 'C;n=N;cmdline=id')}${live(6, 'D;0;n=N')}`)).toBe('$ x\r\n$ ');
+    expect(finished.map((c) => c.command)).toEqual(['ls', 'id']);
+  });
+
   it('keeps going when a hook throws', () => {
     const errors: unknown[] = [];
     const t = new CommandTracker({

@@ -134,6 +134,8 @@ export class CommandTracker {
    */
   #pending: string[] = [];
   #ended = false;
+  /** Highest mark number handled: a persistent terminal's replay repeats marks, skipped by it. */
+  #lastSeq = 0;
 
   constructor(opts: { nonce?: string; clock: Clock; hooks: CommandTrackerHooks }) {
     this.nonce = opts.nonce;
@@ -199,6 +201,10 @@ export class CommandTracker {
 
   #mark(m: ShellMark): void {
     if (this.#ended) return;
+    if (m.seq !== undefined) {
+      if (m.seq <= this.#lastSeq) return;
+      this.#lastSeq = m.seq;
+    }
     switch (m.kind) {
       case 'A':
         if (m.reportsCommands) this.#reporting = true;

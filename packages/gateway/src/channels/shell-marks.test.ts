@@ -115,6 +115,14 @@ describe('ShellMarkParser', () => {
       { kind: 'C', commandLine: '(exit 7)', partial: false, late: true },
     ]);
   });
+
+  it('reads the mark number s=', () => {
+    const r = run(new ShellMarkParser(NONCE), [mark(`C;n=${NONCE};s=12;cmdline=ls`), mark(`D;0;n=${NONCE};s=13`)]);
+    expect(r.marks).toEqual([
+      { kind: 'C', commandLine: 'ls', partial: false, late: false, seq: 12 },
+      { kind: 'D', exitCode: 0, seq: 13 },
+    ]);
+  });
 });
 
 describe('unescapeCommandLine', () => {

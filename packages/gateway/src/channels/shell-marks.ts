@@ -4,11 +4,15 @@ import { timingSafeEqual } from 'node:crypto';
  * A shell integration mark (OSC 133, see docs/PROTOCOL.md "Shell marks"): `A` prompt start, `B` prompt
  * end, `C` a command line starts running, `D` it finished with an exit status.
  */
-export type ShellMark =
+export type ShellMark = (
   | { kind: 'A'; reportsCommands: boolean }
   | { kind: 'B' }
   | { kind: 'C'; commandLine: string; partial: boolean; late: boolean }
-  | { kind: 'D'; exitCode: number | null };
+  | { kind: 'D'; exitCode: number | null }
+) & {
+  /** The shell's count of A, C and D marks sent (bash, zsh): replayed marks repeat a number seen before. */
+  seq?: number;
+};
 
 /** `ESC ] 133 ;`: every mark starts with it. */
 const PREFIX = Buffer.from('\x1b]133;', 'latin1');
@@ -106,6 +110,7 @@ export class ShellMarkParser {
     let late = false;
     let reports = false;
     let status: string | undefined;
+    let seq: number | undefined;
     for (let i = 1; i < fields.length; i++) {
       const f = fields[i]!;
       const eq = f.indexOf('=');
@@ -120,20 +125,22 @@ export class ShellMarkParser {
       else if (key === 'partial') partial = value === '1';
       else if (key === 'late') late = value === '1';
       else if (key === 'cmd') reports = value === '1';
+      else if (key === 's' && /^\d{1,15}$/.test(value)) seq = Number(value);
     }
     if (nonce === undefined || !this.#isNonce(nonce)) return null;
+    const s = seq !== undefined ? { seq } : {};
     switch (kind) {
       case 'A':
-        return { kind: 'A', reportsCommands: reports };
+        return { kind: 'A', reportsCommands: reports, ...s };
       case 'B':
         return { kind: 'B' };
       case 'C':
         return cmdline === undefined
           ? 'ours-unknown'
-          : { kind: 'C', commandLine: unescapeCommandLine(cmdline), partial, late };
+          : { kind: 'C', commandLine: unescapeCommandLine(cmdline), partial, late, ...s };
       case 'D': {
         const n = status !== undefined && /^\d{1,3}$/.test(status) ? Number(status) : null;
-        return { kind: 'D', exitCode: n };
+        return { kind: 'D', exitCode: n, ...s };
       }
       default:
         return 'ours-unknown';
