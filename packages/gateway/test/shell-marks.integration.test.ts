@@ -217,6 +217,39 @@ describe.skipIf(!IS_ROOT)('shell integration: command capture from OSC 133 marks
     expect(events.some((e) => e.partial)).toBe(false);
   });
 
+  it('a re-attached terminal replays its screen without reporting its commands again', async () => {
+    const pty = await import('node-pty');
+    const open = (args: string[]) => {
+      const term = pty.spawn(process.execPath, [BIN.cli, ...args], {
+        cols: 120,
+        rows: 30,
+        env: { ...process.env, ...env, TERM: 'xterm' } as Record<string, string>,
+      });
+      const t = { term, screen: '', exited: new Promise<number>((r) => term.onExit((e) => r(e.exitCode))) };
+      term.onData((d) => (t.screen += d));
+      return t;
+    };
+    const a = open(['websh', 'marks-01', '-u', BASH_USER]);
+    await eventually(async () => PROMPT.test(a.screen), 15_000, 50);
+    a.term.write('echo one-$((0+1))\r');
+    const [first] = await commandsOf(BASH_USER, 1);
+    expect(first!.command).toBe('echo one-$((0+1))');
+    const b = open(['websh', 'attach', first!.sessionId]);
+    await eventually(async () => b.screen.includes('one-1') && PROMPT.test(b.screen), 15_000, 50);
+    expect(await a.exited).toBe(255);
+    b.term.write('echo two-$((1+1))\r');
+    await eventually(async () => b.screen.includes('two-2'), 15_000, 50);
+    b.term.write('exit\r');
+    expect(await b.exited).toBe(0);
+    const events = await commandsOf(BASH_USER, 3);
+    expect(events.map((e) => [e.command, e.source])).toEqual([
+      ['echo one-$((0+1))', 'shell'],
+      ['echo two-$((1+1))', 'shell'],
+      ['exit', 'shell'],
+    ]);
+    expect(b.screen).not.toMatch(/133;[ABCD];n=/);
+  });
+
   it('sh: prompt marks only, so commands are still reconstructed from keystrokes', async () => {
     const screen = await session(TEST_OS_USER, [
       { type: 'false', then: PROMPT },
