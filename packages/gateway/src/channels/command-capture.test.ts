@@ -77,12 +77,51 @@ describe('CommandTracker', () => {
     ]);
   });
 
+  it('security: a line typed ahead behind one that removes the preexec hook is still audited', () => {
+    const { t, finished } = setup();
+    out(t, `${A}$ `);
+    // Both typed before the shell read the first; the first removes the DEBUG trap (C comes, then D and A).
+    t.input(Buffer.from('trap - DEBUG\rrm -rf /tmp/x\r'));
+    out(t, `${C('trap - DEBUG')}${D(0)}${A}$ `);
+    // The shell then runs the second line without a C; the prompt after it shows a cycle without any.
+    out(t, `${A}$ `);
+    expect(finished.map((c) => [c.command, c.source, c.unreported])).toEqual([
+      ['trap - DEBUG', 'shell', undefined],
+      ['rm -rf /tmp/x', 'keystrokes', true],
+    ]);
+  });
+
+  it('a pasted block: each line reported once, by its own C', () => {
+    const { t, finished } = setup();
+    out(t, `${A}$ `);
+    t.input(Buffer.from('echo a\recho b\r'));
+    out(t, `${C('echo a')}a\r\n${D(0)}${A}$ ${C('echo b')}b\r\n${D(0)}${A}$ `);
+    expect(finished.map((c) => [c.command, c.source])).toEqual([
+      ['echo a', 'shell'],
+      ['echo b', 'shell'],
+    ]);
+  });
+
   it('a line the shell ran no command for (only the DEBUG trap removed, a comment) is audited at the next prompt', () => {
     const { t, finished } = setup();
     out(t, `${A}$ `);
     t.input(Buffer.from('# note\r'));
     out(t, `${A}$ `);
     expect(finished).toEqual([{ command: '# note', source: 'keystrokes', unreported: true }]);
+  });
+
+  it('a multi-line command typed line by line is one command, reported by its C', () => {
+    const { t, finished } = setup();
+    out(t, `${A}$ `);
+    t.input(Buffer.from('for i in 1 2\r'));
+    out(t, '> ');
+    t.input(Buffer.from('do echo $i\r'));
+    out(t, '> ');
+    t.input(Buffer.from('done\r'));
+    out(t, `${C('for i in 1 2\\x3b do echo $i\\x3b done')}1\r\n2\r\n${D(0)}${A}$ `);
+    out(t, `${A}$ `);
+    t.end();
+    expect(finished.map((c) => [c.command, c.source])).toEqual([['for i in 1 2; do echo $i; done', 'shell']]);
   });
 
   it('reconstructs lines typed into a running command (a nested shell, a REPL) and names that command', () => {

@@ -106,7 +106,7 @@ export const MAX_COMMAND_CHARS = 2000;
  *   output -> ShellMarkParser -> marks stripped from the stream
  *             A (cmd=1) ......... the shell reports its commands: lines typed at its prompt wait for
  *                                 their C (which gives the exact line); lines no C covered by the next
- *                                 prompt or line are audited from keystrokes ({unreported: true})
+ *                                 prompt are audited from keystrokes ({unreported: true})
  *             C ................. started({source: 'shell'})
  *             D ................. finished({exitCode, durationMs})
  *   input  -> CommandCapture   -> at the prompt of a reporting shell: dropped; otherwise (no integration,
@@ -128,11 +128,15 @@ export class CommandTracker {
   /** startedAt null: the C mark came late (after the command ran), so no duration. */
   #running: { c: CapturedCommand; startedAt: number | null } | null = null;
   /**
-   * Lines typed at a reporting shell's prompt that no C mark has covered yet. A C takes them (and
-   * completes a `partial` line from the last one); a prompt mark, a further line, or the end finds
-   * them unreported and audits them from the keystrokes, so removing the hooks does not hide commands.
+   * Lines typed at a reporting shell's prompt that no C mark has covered yet, oldest first. A C takes
+   * those its line contains (a multi-line command's lines, a pasted block's first line) and completes a
+   * `partial` line from the one that contains it. Lines still waiting when a prompt cycle ends without
+   * any C (A to A), or at the end, were run unreported: they are audited from the keystrokes, so
+   * removing the preexec hook hides no command.
    */
   #pending: string[] = [];
+  /** A C mark came since the last A. */
+  #cSinceA = false;
   #ended = false;
   /** Highest mark number handled: a persistent terminal's replay repeats marks, skipped by it. */
   #lastSeq = 0;
@@ -166,8 +170,6 @@ export class CommandTracker {
     for (const line of this.#keys.input(data)) {
       // At a reporting shell's prompt, the C mark will carry this very line, exactly.
       if (this.#reporting && this.#atPrompt) {
-        // A second line with no C for the first: the hooks are gone, or it was a multi-line command.
-        this.#flushPending();
         this.#pending.push(line);
         continue;
       }
@@ -209,20 +211,23 @@ export class CommandTracker {
       case 'A':
         if (m.reportsCommands) this.#reporting = true;
         this.#atPrompt = true;
-        this.#flushPending();
+        // A line typed ahead (a pasted block) gets its C after the next prompt; one that a whole prompt
+        // cycle passed without any C never will.
+        if (!this.#cSinceA) this.#flushPending();
+        this.#cSinceA = false;
         return;
       case 'B':
         return;
       case 'C': {
         this.#reporting = true;
         this.#atPrompt = false;
+        this.#cSinceA = true;
         // A C without a D before it: the previous command's end was never marked.
         this.#finish(null);
-        const typed = this.#pending.at(-1) ?? null;
-        this.#pending = [];
-        // bash knew only the first simple command (` curl x | sh` -> `curl x`): the keystrokes may hold more.
         const line = m.commandLine.trim();
-        const completed = m.partial && typed !== null && typed.includes(line) ? typed : null;
+        // bash knew only the first simple command (` curl x | sh` -> `curl x`): the keystrokes may hold more.
+        const completed = m.partial ? (this.#pending.find((p) => p.includes(line)) ?? null) : null;
+        this.#pending = this.#pending.filter((p) => p !== completed && !line.includes(p));
         const c: CapturedCommand = {
           command: (completed ?? line).slice(0, MAX_COMMAND_CHARS),
           source: 'shell',
