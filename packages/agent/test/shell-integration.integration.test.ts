@@ -4,7 +4,7 @@
  * user's settings still work, and nothing of ours leaks into the environment of the commands.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,9 +18,11 @@ const has = (shell: string) => spawnSync(shell, ['-c', 'exit 0']).status === 0;
 const MARK = /\x1b\]133;([^\x07]*)\x07/g;
 
 let integration: ShellIntegration;
+let parent: string;
 let home: string;
 beforeAll(() => {
-  integration = installShellIntegration(mkdtempSync(join(tmpdir(), 'corral-si-test-')));
+  parent = mkdtempSync(join(tmpdir(), 'corral-si-test-'));
+  integration = installShellIntegration(parent);
   home = mkdtempSync(join(tmpdir(), 'corral-si-home-'));
   // A user who keeps history tidy, has a prompt hook that reads $?, and a DEBUG trap of their own.
   writeFileSync(
@@ -39,6 +41,7 @@ beforeAll(() => {
 afterAll(() => {
   integration.dispose();
   rmSync(home, { recursive: true, force: true });
+  rmSync(parent, { recursive: true, force: true });
 });
 
 /** A shell in a pty, planned exactly as the agent plans it, driven line by line. */
@@ -88,9 +91,28 @@ class Shell {
 }
 
 describe('shell integration scripts', () => {
+  it('an agent that died without its shutdown leaves a directory that the next start removes', () => {
+    const p = mkdtempSync(join(tmpdir(), 'corral-si-stale-'));
+    try {
+      const dead = installShellIntegration(p);
+      // A pid that is not running: a child that has exited.
+      const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+      writeFileSync(join(dead.dir, 'owner.pid'), `${gone}\n`);
+      const live = installShellIntegration(p);
+      expect(existsSync(dead.dir)).toBe(false);
+      // One whose owner still runs (this process) stays.
+      const again = installShellIntegration(p);
+      expect(existsSync(live.dir)).toBe(true);
+      again.dispose();
+      live.dispose();
+    } finally {
+      rmSync(p, { recursive: true, force: true });
+    }
+  });
+
   it('are readable by everyone and writable by nobody but the agent user', () => {
     expect(statSync(integration.dir).mode & 0o777).toBe(0o755);
-    for (const f of ['bash/corral.bash', 'zsh/.zshenv', 'zsh/corral.zsh', 'sh/corral.sh']) {
+    for (const f of ['bash/corral.bash', 'zsh/.zshenv', 'zsh/corral.zsh', 'sh/corral.sh', 'owner.pid']) {
       expect(statSync(join(integration.dir, f)).mode & 0o777).toBe(0o644);
     }
   });

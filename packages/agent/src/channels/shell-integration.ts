@@ -1,4 +1,13 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { BASH_SCRIPT, SH_SCRIPT, ZSH_ENV_SCRIPT, ZSH_HOOKS_SCRIPT } from './shell-scripts.js';
@@ -24,6 +33,45 @@ export const SHELL_FILES = {
   sh: 'sh/corral.sh',
 } as const;
 
+const PREFIX = 'corral-shell-';
+/** The agent process that owns a directory: an agent killed without its shutdown leaves it behind. */
+const OWNER_FILE = 'owner.pid';
+
+/**
+ * Remove the directories of agents of this user that died without cleaning up (SIGKILL, a crash):
+ * only directories we own, named like ours, whose owner process is gone.
+ */
+function removeStale(parent: string): void {
+  const uid = process.getuid?.();
+  let names: string[];
+  try {
+    names = readdirSync(parent).filter((n) => n.startsWith(PREFIX));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = join(parent, name);
+    try {
+      const st = lstatSync(dir);
+      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      const pid = Number(readFileSync(join(dir, OWNER_FILE), 'utf8').trim());
+      if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* not ours, or already gone */
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** The environment variable that hands the session nonce to the scripts (they unset it at once). */
 export const NONCE_ENV = 'CORRAL_SHELL_NONCE';
 
@@ -39,20 +87,23 @@ export interface ShellIntegration {
  * guess or create first; /tmp's sticky bit keeps other users from renaming or removing it), opened to
  * 0755 after the files are in place so the shells, which run as the session's OS user, can read them,
  * and nobody but the agent's own user can change them. One directory per agent run, none per session:
- * the nonce travels in the environment.
+ * the nonce travels in the environment. Directories left by agents of this user that died without
+ * their shutdown (their `owner.pid` names no live process) are removed first.
  */
 export function installShellIntegration(parent: string = tmpdir()): ShellIntegration {
-  const dir = mkdtempSync(join(parent, 'corral-shell-'));
+  removeStale(parent);
+  const dir = mkdtempSync(join(parent, PREFIX));
   const put = (rel: string, text: string): void => writeFileSync(join(dir, rel), text, { mode: 0o644, flag: 'wx' });
   for (const sub of ['bash', 'zsh', 'sh']) mkdirSync(join(dir, sub), { mode: 0o755 });
   put(SHELL_FILES.bash, BASH_SCRIPT);
   put(SHELL_FILES.zshEnv, ZSH_ENV_SCRIPT);
   put(SHELL_FILES.zshHooks, ZSH_HOOKS_SCRIPT);
   put(SHELL_FILES.sh, SH_SCRIPT);
+  put(OWNER_FILE, `${process.pid}\n`);
   // mkdtemp made it 0700; the umask may have narrowed the others.
   chmodSync(dir, 0o755);
   for (const sub of ['bash', 'zsh', 'sh']) chmodSync(join(dir, sub), 0o755);
-  for (const rel of [SHELL_FILES.bash, SHELL_FILES.zshEnv, SHELL_FILES.zshHooks, SHELL_FILES.sh]) {
+  for (const rel of [SHELL_FILES.bash, SHELL_FILES.zshEnv, SHELL_FILES.zshHooks, SHELL_FILES.sh, OWNER_FILE]) {
     chmodSync(join(dir, rel), 0o644);
   }
   return {
