@@ -527,6 +527,9 @@ export class ChannelHub {
       const buf = data as Buffer;
       ch.result.bytesIn += buf.length;
       ch.spec.recorder?.input(buf);
+      // What a read-write participant types is captured like the owner's (commands are audited and
+      // scored whoever typed them; the shell's own marks, where present, attribute nothing either way).
+      ch.spec.commands?.input(buf);
       // No backpressure from one participant's typing onto everyone: keystrokes are small; a flood
       // beyond the agent socket's high-water mark is dropped with the participant.
       if (agent.bufferedAmount > VIEWER_MAX_BUFFERED)

@@ -16,7 +16,6 @@ import {
   ServerList,
   WebshOpenRequest,
   WebshOpenResponse,
-  WebshSessionList,
   WhoamiResponse,
   ServerView,
   ServerUpdateRequest,
