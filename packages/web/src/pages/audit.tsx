@@ -1,0 +1,222 @@
+import { useEffect, useState } from 'react';
+import type { AuditEventView, AuditVerifyResponse } from '@corral/protocol';
+import { api, qs } from '../api/client';
+import { useApi } from '../api/use-api';
+import { ErrorBox, PageHead, saveBlob } from '../components/ui';
+import { dateTime } from '../format';
+
+const PAGE = 500;
+
+/** CSV with every field; details as JSON in one column. */
+export function toCsv(items: AuditEventView[]): string {
+  const cols = [
+    'seq',
+    'ts',
+    'action',
+    'outcome',
+    'actorType',
+    'actorName',
+    'targetType',
+    'targetName',
+    'sourceIp',
+    'details',
+    'hash',
+  ] as const;
+  const cell = (v: unknown) => {
+    const s = v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [cols.join(','), ...items.map((e) => cols.map((c) => cell(e[c])).join(','))].join('\r\n') + '\r\n';
+}
+
+function summary(e: AuditEventView): string {
+  const d = e.details;
+  if (e.action === 'session.risk')
+    return `score ${String(d.score)} ${String(d.category ?? '')}: ${String(d.reason ?? '')} — ${String(d.command ?? '')}`;
+  if (e.action === 'session.command') return String(d.command ?? d.line ?? '');
+  const s = JSON.stringify(d);
+  return s === '{}' ? '' : s.length > 160 ? `${s.slice(0, 160)}…` : s;
+}
+
+/** The audit log: filters, risk highlighted, the hash chain's verification, JSON/CSV export. */
+export default function AuditPage() {
+  const [action, setAction] = useState('');
+  const [actor, setActor] = useState('');
+  const [server, setServer] = useState('');
+  const [from, setFrom] = useState('');
+  const [to, setTo] = useState('');
+  const [items, setItems] = useState<AuditEventView[]>([]);
+  const [next, setNext] = useState<number | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(false);
+  const [tick, setTick] = useState(0);
+  const verify = useApi<AuditVerifyResponse>('/api/v1/audit/verify');
+
+  useEffect(() => {
+    const ac = new AbortController();
+    setLoading(true);
+    api
+      .get<{ items: AuditEventView[]; nextBefore: number | null }>(`/api/v1/audit${qs({ limit: PAGE, action })}`, {
+        signal: ac.signal,
+      })
+      .then((r) => {
+        setItems(r.items);
+        setNext(r.nextBefore);
+        setError(null);
+      })
+      .catch((e: unknown) => (e as Error).name !== 'AbortError' && setError(e))
+      .finally(() => !ac.signal.aborted && setLoading(false));
+    return () => ac.abort();
+  }, [action, tick]);
+
+  const more = async () => {
+    if (next === null) return;
+    setLoading(true);
+    try {
+      const r = await api.get<{ items: AuditEventView[]; nextBefore: number | null }>(
+        `/api/v1/audit${qs({ limit: PAGE, action, before: next })}`,
+      );
+      setItems((xs) => [...xs, ...r.items]);
+      setNext(r.nextBefore);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setLoading(false);
+    }
+  };
+
+  const fromT = from ? new Date(from).getTime() : null;
+  const toT = to ? new Date(to).getTime() : null;
+  const shown = items.filter((e) => {
+    if (actor && !`${e.actorName ?? ''} ${e.actorId ?? ''} ${e.actorType}`.toLowerCase().includes(actor.toLowerCase()))
+      return false;
+    if (server) {
+      const d = e.details as { server?: unknown; serverName?: unknown };
+      const hay = `${e.targetType === 'server' ? (e.targetName ?? '') : ''} ${String(d.server ?? '')} ${String(d.serverName ?? '')}`;
+      if (!hay.toLowerCase().includes(server.toLowerCase())) return false;
+    }
+    const t = new Date(e.ts).getTime();
+    if (fromT !== null && t < fromT) return false;
+    if (toT !== null && t > toT) return false;
+    return true;
+  });
+  const actions = [...new Set(items.map((e) => e.action))].sort();
+  const v = verify.data;
+
+  return (
+    <section>
+      <PageHead title="Audit log">
+        <span
+          className={`chain ${v ? (v.ok ? 'chain-ok' : 'chain-broken') : ''}`}
+          role="status"
+          data-testid="chain-status"
+        >
+          {verify.loading && !v
+            ? 'Verifying the hash chain…'
+            : v
+              ? v.ok
+                ? `✓ Chain verified: ${v.count} events, head #${v.headSeq}`
+                : `✗ Chain broken at #${v.brokenAt}: ${v.reason ?? ''}`
+              : 'Chain not verified'}
+        </span>
+        <button type="button" onClick={verify.reload}>
+          Verify again
+        </button>
+        <button
+          type="button"
+          onClick={() => saveBlob(new Blob([JSON.stringify(shown, null, 2)], { type: 'application/json' }), 'audit.json')}
+        >
+          Export JSON
+        </button>
+        <button type="button" onClick={() => saveBlob(new Blob([toCsv(shown)], { type: 'text/csv' }), 'audit.csv')}>
+          Export CSV
+        </button>
+      </PageHead>
+      <ErrorBox error={verify.error} />
+      <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Action
+          <input
+            list="audit-actions"
+            value={action}
+            onChange={(e) => setAction(e.target.value.trim())}
+            placeholder="any (exact, e.g. session.risk)"
+          />
+          <datalist id="audit-actions">
+            {actions.map((a) => (
+              <option key={a} value={a} />
+            ))}
+          </datalist>
+        </label>
+        <label>
+          Actor
+          <input value={actor} onChange={(e) => setActor(e.target.value)} placeholder="email or id" />
+        </label>
+        <label>
+          Server
+          <input value={server} onChange={(e) => setServer(e.target.value)} />
+        </label>
+        <label>
+          From
+          <input type="datetime-local" value={from} onChange={(e) => setFrom(e.target.value)} />
+        </label>
+        <label>
+          To
+          <input type="datetime-local" value={to} onChange={(e) => setTo(e.target.value)} />
+        </label>
+        <button type="button" onClick={() => setTick((t) => t + 1)}>
+          Refresh
+        </button>
+      </form>
+      <ErrorBox error={error} />
+      <p className="muted small" role="status">
+        {shown.length} of {items.length} loaded events{next !== null ? ' (older ones not loaded yet)' : ''}
+      </p>
+      <table className="table audit" data-testid="audit-table" aria-busy={loading}>
+        <caption className="sr-only">Audit events, newest first</caption>
+        <thead>
+          <tr>
+            <th scope="col">#</th>
+            <th scope="col">Time</th>
+            <th scope="col">Action</th>
+            <th scope="col">Outcome</th>
+            <th scope="col">Actor</th>
+            <th scope="col">Target</th>
+            <th scope="col">Source</th>
+            <th scope="col">Details</th>
+          </tr>
+        </thead>
+        <tbody>
+          {shown.map((e) => (
+            <tr key={e.id} className={e.action === 'session.risk' ? 'risk' : e.outcome !== 'success' ? 'not-ok' : undefined}>
+              <td>{e.seq}</td>
+              <td>{dateTime(e.ts)}</td>
+              <td>
+                {e.action === 'session.risk' && (
+                  <span className="risk-flag" aria-label="risk">
+                    ⚠{' '}
+                  </span>
+                )}
+                <code>{e.action}</code>
+              </td>
+              <td>
+                <span className={`outcome outcome-${e.outcome}`}>{e.outcome}</span>
+              </td>
+              <td>{e.actorName ?? e.actorType}</td>
+              <td>{e.targetName ? `${e.targetType ?? ''} ${e.targetName}` : '–'}</td>
+              <td>{e.sourceIp ?? '–'}</td>
+              <td className="details">
+                <code title={JSON.stringify(e.details, null, 2)}>{summary(e)}</code>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {next !== null && (
+        <button type="button" onClick={() => void more()} disabled={loading}>
+          Load older events
+        </button>
+      )}
+    </section>
+  );
+}

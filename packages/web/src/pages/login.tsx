@@ -1,0 +1,148 @@
+import { useState, type FormEvent } from 'react';
+import { Redirect, useLocation, useSearch } from 'wouter';
+import { describeError } from '../api/client';
+import { useSession } from '../api/session';
+import { safeNext } from '../app';
+import { ThemeToggle } from '../components/theme-toggle';
+
+/** The workspace this host serves, as far as the browser can tell before signing in. */
+function workspaceHint(): string {
+  const host = window.location.hostname;
+  if (/^[\d.]+$/.test(host) || host.includes(':') || host === 'localhost') return 'default';
+  const first = host.split('.')[0] ?? host;
+  return host.endsWith('.localhost') || host.split('.').length > 3 ? first : host;
+}
+
+type Step = { kind: 'password' } | { kind: 'second-factor'; challenge: string; methods: string[] };
+
+/**
+ * Sign-in: email and password, then (when the account has one) a second factor. The second step is a
+ * separate form state so methods (TOTP, WebAuthn, e-mail/SMS codes, recovery codes) slot in here.
+ */
+export function LoginPage() {
+  const { session, login, loginSecondFactor } = useSession();
+  const search = useSearch();
+  const [, navigate] = useLocation();
+  const next = safeNext(new URLSearchParams(search).get('next'));
+  const [step, setStep] = useState<Step>({ kind: 'password' });
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [code, setCode] = useState('');
+  const [method, setMethod] = useState('totp');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  if (session) return <Redirect to={next} replace />;
+
+  const done = (a: Awaited<ReturnType<typeof login>>) => {
+    if (a.kind === 'mfa') {
+      setStep({ kind: 'second-factor', challenge: a.challenge, methods: a.methods });
+      setMethod(a.methods.find((m) => m !== 'webauthn') ?? a.methods[0] ?? 'totp');
+      return;
+    }
+    navigate(next, { replace: true });
+  };
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      if (step.kind === 'password') done(await login(email.trim(), password));
+      else done(await loginSecondFactor(step.challenge, method, code.trim()));
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main className="login" id="main">
+      <div className="login-card">
+        <div className="login-head">
+          <h1>
+            <span className="logo" aria-hidden="true">
+              ◆
+            </span>{' '}
+            Corral
+          </h1>
+          <ThemeToggle />
+        </div>
+        <p className="muted">
+          Workspace <strong data-testid="login-workspace">{workspaceHint()}</strong> at {window.location.host}
+        </p>
+        <form onSubmit={submit} aria-describedby={error ? 'login-error' : undefined}>
+          {step.kind === 'password' ? (
+            <>
+              <label>
+                Email
+                <input
+                  name="email"
+                  type="email"
+                  autoComplete="username"
+                  required
+                  autoFocus
+                  value={email}
+                  onChange={(e) => setEmail(e.target.value)}
+                />
+              </label>
+              <label>
+                Password
+                <input
+                  name="password"
+                  type="password"
+                  autoComplete="current-password"
+                  required
+                  value={password}
+                  onChange={(e) => setPassword(e.target.value)}
+                />
+              </label>
+            </>
+          ) : (
+            <fieldset>
+              <legend>Second factor</legend>
+              {step.methods.length > 1 && (
+                <label>
+                  Method
+                  <select value={method} onChange={(e) => setMethod(e.target.value)}>
+                    {step.methods.map((m) => (
+                      <option key={m} value={m}>
+                        {m}
+                      </option>
+                    ))}
+                  </select>
+                </label>
+              )}
+              <label>
+                Code
+                <input
+                  name="code"
+                  inputMode="numeric"
+                  autoComplete="one-time-code"
+                  required
+                  autoFocus
+                  value={code}
+                  onChange={(e) => setCode(e.target.value)}
+                />
+              </label>
+            </fieldset>
+          )}
+          {error && (
+            <p className="error" role="alert" id="login-error">
+              {error}
+            </p>
+          )}
+          <button type="submit" className="primary" disabled={busy}>
+            {busy ? 'Signing in…' : step.kind === 'password' ? 'Sign in' : 'Verify'}
+          </button>
+          {step.kind === 'second-factor' && (
+            <button type="button" onClick={() => setStep({ kind: 'password' })}>
+              Back
+            </button>
+          )}
+        </form>
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,267 @@
+import { Terminal, type ITheme } from '@xterm/xterm';
+import { FitAddon } from '@xterm/addon-fit';
+import { api, ApiError } from '../api/client';
+import { effectiveTheme } from '../theme';
+
+/**
+ * One browser terminal: an xterm.js Terminal bridged to a channel socket.
+ *
+ *   POST /api/v1/servers/N/websh {cols, rows} -> {path}
+ *   WSS path:  binary frames = terminal bytes (both ways), text frames = JSON control
+ *              (ready, exit, error, notice, resize, ping/pong)
+ *
+ * States: opening -> (needs-work-session | needs-step-up -> opening) -> connecting -> live -> ended.
+ * It lives outside React (a store keeps the tabs) so that leaving the terminal page keeps it running.
+ */
+export type TermState =
+  | { kind: 'opening' }
+  | { kind: 'needs-work-session'; message: string }
+  | { kind: 'needs-step-up'; message: string }
+  | { kind: 'connecting' }
+  | { kind: 'live' }
+  | { kind: 'ended'; reason: string; tone: 'info' | 'error' };
+
+const LIGHT: ITheme = {
+  background: '#fbfbfd',
+  foreground: '#1d2030',
+  cursor: '#1d2030',
+  selectionBackground: '#b5d0ff',
+  black: '#1d2030',
+  brightBlack: '#5c6370',
+  white: '#d0d4de',
+  brightWhite: '#ffffff',
+  blue: '#1f5bd1',
+  green: '#1d7a33',
+  red: '#c22f2f',
+  yellow: '#8a6100',
+  magenta: '#8c3fb3',
+  cyan: '#0f7a8a',
+};
+const DARK: ITheme = {
+  background: '#11131a',
+  foreground: '#d8dbe4',
+  cursor: '#d8dbe4',
+  selectionBackground: '#3a4a6b',
+};
+
+export function xtermTheme(): ITheme {
+  return effectiveTheme() === 'dark' ? DARK : LIGHT;
+}
+
+/** What the end of a session means for its user, from the error code or close code. */
+export function endReason(code: string | null, message: string | null, closeCode?: number): string {
+  switch (code) {
+    case 'WORK_SESSION_EXPIRED':
+      return `Your work session expired, so the terminal was closed. Request a new work session to go on. ${message ?? ''}`.trim();
+    case 'WORK_SESSION_REVOKED':
+      return `Your work session was revoked. ${message ?? ''}`.trim();
+    case 'WORK_SESSION_ENDED':
+      return `The work session no longer covers this server. ${message ?? ''}`.trim();
+    case 'SESSION_TERMINATED':
+      return `The session was terminated by an administrator. ${message ?? ''}`.trim();
+    case 'ACCESS_REVOKED':
+      return `Your access to this server was removed. ${message ?? ''}`.trim();
+    case 'SERVER_OFFLINE':
+      return 'The server went offline.';
+  }
+  if (code) return `${message ?? 'The session ended'} (${code})`;
+  if (closeCode === 1006) return 'The connection to the gateway was lost.';
+  if (closeCode === 1001) return 'The gateway is restarting; open a new terminal in a moment.';
+  return message ?? 'The session ended.';
+}
+
+let nextId = 1;
+
+export class TerminalSession {
+  readonly id = `t${nextId++}`;
+  readonly term: Terminal;
+  readonly element: HTMLDivElement;
+  state: TermState = { kind: 'opening' };
+  /** Round trip of the last ping, in milliseconds. */
+  latencyMs: number | null = null;
+  sessionId: string | null = null;
+  /** Work session to open under (set after the prompt created one). */
+  workSessionId: string | undefined;
+  #fit = new FitAddon();
+  #ws: WebSocket | null = null;
+  #pinger: ReturnType<typeof setInterval> | null = null;
+  #listeners = new Set<() => void>();
+  #disposers: (() => void)[] = [];
+  #encoder = new TextEncoder();
+  #endCode: string | null = null;
+  #endMessage: string | null = null;
+
+  constructor(
+    readonly server: string,
+    readonly osUser: string | undefined,
+  ) {
+    this.element = document.createElement('div');
+    this.element.className = 'xterm-host';
+    this.term = new Terminal({
+      cursorBlink: true,
+      fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
+      fontSize: 14,
+      scrollback: 5000,
+      theme: xtermTheme(),
+      screenReaderMode: false,
+    });
+    this.term.loadAddon(this.#fit);
+    this.term.open(this.element);
+    const data = this.term.onData((d) => this.#send(this.#encoder.encode(d)));
+    const bin = this.term.onBinary((d) => this.#send(Uint8Array.from(d, (c) => c.charCodeAt(0) & 0xff)));
+    const resize = this.term.onResize(({ cols, rows }) => this.#control({ type: 'resize', cols, rows }));
+    const theme = () => (this.term.options.theme = xtermTheme());
+    window.addEventListener('corral-theme', theme);
+    this.#disposers.push(
+      () => data.dispose(),
+      () => bin.dispose(),
+      () => resize.dispose(),
+      () => window.removeEventListener('corral-theme', theme),
+    );
+  }
+
+  get label(): string {
+    return this.osUser ? `${this.osUser}@${this.server}` : this.server;
+  }
+
+  subscribe = (fn: () => void): (() => void) => {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  };
+  #changed(): void {
+    for (const fn of this.#listeners) fn();
+  }
+  #setState(s: TermState): void {
+    this.state = s;
+    this.#changed();
+  }
+
+  /** Fit the terminal to its element (call when it is visible and its size changed). */
+  fit(): void {
+    if (this.element.isConnected && this.element.clientWidth > 0) {
+      try {
+        this.#fit.fit();
+      } catch {
+        /* not rendered yet */
+      }
+    }
+  }
+
+  /** Ask for a channel and connect; a needed work session or step-up becomes a state the page prompts for. */
+  async open(): Promise<void> {
+    this.#setState({ kind: 'opening' });
+    this.fit();
+    try {
+      const r = await api.post<{ sessionId: string; path: string }>(
+        `/api/v1/servers/${encodeURIComponent(this.server)}/websh`,
+        {
+          cols: this.term.cols,
+          rows: this.term.rows,
+          term: 'xterm-256color',
+          ...(this.osUser ? { osUser: this.osUser } : {}),
+          ...(this.workSessionId ? { workSessionId: this.workSessionId } : {}),
+        },
+      );
+      this.sessionId = r.sessionId;
+      this.#connect(r.path);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'WORK_SESSION_REQUIRED')
+        return this.#setState({ kind: 'needs-work-session', message: err.message });
+      if (err instanceof ApiError && err.code === 'STEP_UP_REQUIRED')
+        return this.#setState({ kind: 'needs-step-up', message: err.message });
+      this.#setState({
+        kind: 'ended',
+        tone: 'error',
+        reason: err instanceof ApiError ? `${err.message} (${err.code})` : String(err),
+      });
+    }
+  }
+
+  #connect(path: string): void {
+    this.#setState({ kind: 'connecting' });
+    const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${proto}//${window.location.host}${path}`);
+    ws.binaryType = 'arraybuffer';
+    this.#ws = ws;
+    ws.onmessage = (ev) => {
+      if (typeof ev.data !== 'string') {
+        this.term.write(new Uint8Array(ev.data as ArrayBuffer));
+        return;
+      }
+      let msg: { type?: string; [k: string]: unknown };
+      try {
+        msg = JSON.parse(ev.data) as typeof msg;
+      } catch {
+        return;
+      }
+      switch (msg.type) {
+        case 'ready':
+          this.#setState({ kind: 'live' });
+          this.fit();
+          this.#control({ type: 'resize', cols: this.term.cols, rows: this.term.rows });
+          this.#ping();
+          this.#pinger = setInterval(() => this.#ping(), 5000);
+          this.term.focus();
+          break;
+        case 'pong':
+          if (typeof msg.ts === 'number') {
+            this.latencyMs = Math.max(0, Date.now() - msg.ts);
+            this.#changed();
+          }
+          break;
+        case 'ping':
+          this.#control({ type: 'pong', ts: msg.ts });
+          break;
+        case 'notice':
+          this.term.write(`\r\n\x1b[33m[corral] ${String(msg.message)}\x1b[0m\r\n`);
+          break;
+        case 'exit':
+          this.#endCode = null;
+          this.#endMessage =
+            msg.signal != null
+              ? `The shell ended (signal ${String(msg.signal)}).`
+              : `The shell exited with code ${String(msg.code)}.`;
+          break;
+        case 'error':
+          this.#endCode = String(msg.code);
+          this.#endMessage = String(msg.message);
+          break;
+      }
+    };
+    ws.onclose = (ev) => {
+      this.#stopPinging();
+      this.#ws = null;
+      const reason = endReason(this.#endCode, this.#endMessage ?? (ev.reason || null), ev.code);
+      const tone = this.#endCode ? 'error' : ev.code === 1000 ? 'info' : 'error';
+      this.term.write(`\r\n\x1b[2m[${reason}]\x1b[0m\r\n`);
+      this.#setState({ kind: 'ended', reason, tone });
+    };
+  }
+
+  #ping(): void {
+    this.#control({ type: 'ping', ts: Date.now() });
+  }
+  #stopPinging(): void {
+    if (this.#pinger) clearInterval(this.#pinger);
+    this.#pinger = null;
+  }
+  #send(bytes: Uint8Array): void {
+    if (this.#ws?.readyState === WebSocket.OPEN && this.state.kind === 'live') this.#ws.send(bytes);
+  }
+  #control(msg: unknown): void {
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(msg));
+  }
+
+  /** Close the socket (the shell gets a hangup) and free the terminal. */
+  dispose(): void {
+    this.#stopPinging();
+    if (this.#ws) {
+      this.#ws.onclose = null;
+      this.#ws.close(1000);
+    }
+    for (const d of this.#disposers.splice(0)) d();
+    this.term.dispose();
+    this.element.remove();
+    this.#listeners.clear();
+  }
+}
