@@ -101,6 +101,13 @@ export function LineChart({
             {series.map((s) => (
               <path key={s.label} className={`line ${s.className}`} d={path(s.values, W, H, top)} />
             ))}
+            {series.map((s) => {
+              // The newest value as a dot: visible even when the range holds a single sample.
+              const i = s.values.length - 1;
+              const v = s.values[i];
+              if (v === null || v === undefined) return null;
+              return <circle key={s.label} className={s.className} cx={W} cy={H - (Math.min(v, top) / (top || 1)) * H} r={2.5} />;
+            })}
             <text className="axis" x={0} y={H + 14}>
               {first ? new Date(first).toLocaleString() : ''}
             </text>

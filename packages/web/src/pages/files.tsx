@@ -31,6 +31,21 @@ function fileError(err: unknown): string {
   }
 }
 
+/** Small line icons (no emoji: not every system has a font for them). */
+function Icon({ kind }: { kind: 'dir' | 'file' | 'symlink' }) {
+  return (
+    <svg className="icon" viewBox="0 0 16 16" aria-hidden="true">
+      {kind === 'dir' ? (
+        <path d="M1.5 3.5h5l1.5 2h6.5v7.5h-13z" />
+      ) : kind === 'file' ? (
+        <path d="M3.5 1.5h6l3 3v10h-9zM9.5 1.5v3h3" />
+      ) : (
+        <path d="M6 10l4-4M5 7.5L3.5 9a2.5 2.5 0 003.5 3.5L8.5 11M11 8.5L12.5 7A2.5 2.5 0 009 3.5L7.5 5" />
+      )}
+    </svg>
+  );
+}
+
 type Pending = { kind: 'rename'; entry: FsEntry } | { kind: 'delete'; entry: FsEntry } | { kind: 'mkdir' } | null;
 
 /** WebFTP: browse a server's files as an OS user; upload (drag and drop), download, mkdir, rename, delete. */
@@ -268,11 +283,13 @@ export default function FilesPage() {
                           go(full);
                         }}
                       >
-                        📁 {e.name}/
+                        <Icon kind="dir" />
+                        {e.name}/
                       </a>
                     ) : (
                       <span>
-                        {e.type === 'symlink' ? '🔗' : '📄'} {e.name}
+                        <Icon kind={e.type === 'symlink' ? 'symlink' : 'file'} />
+                        {e.name}
                         {e.target && <span className="muted"> → {e.target}</span>}
                       </span>
                     )}
