@@ -162,6 +162,7 @@ async function onGatewayUp() {
   const line = '─'.repeat(72);
   console.log(`\n${line}`);
   console.log(` Corral is running.`);
+  console.log(`   web UI:          ${url}/  (sign in with the admin below; the browser asks to trust the local CA)`);
   console.log(`   gateway:         ${url}`);
   console.log(`   CA fingerprint:  ${fp}`);
   console.log(`   admin:           ${email}`);

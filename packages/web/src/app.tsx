@@ -17,13 +17,6 @@ const RecordingPage = page(() => import('./pages/recording-player'));
 const AuditPage = page(() => import('./pages/audit'));
 const AdminPage = page(() => import('./admin/admin-page'));
 
-/** Only same-origin relative paths are honoured as `?next=` (never `//host` or `https://...`). */
-export function safeNext(next: string | null): string {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/servers';
-  if (next.startsWith('/login')) return '/servers';
-  return next;
-}
-
 function Loading() {
   return (
     <p className="muted" role="status">

@@ -247,7 +247,10 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     const file = join(filesDir, 'config.yaml');
     await admin.goto(`${url}/edit/${SRV}?path=${encodeURIComponent(file)}${OS_USER ? `&osUser=${OS_USER}` : ''}`);
     await admin.waitForFunction(() => window.__corralEditor !== undefined);
-    await admin.getByTestId('editor-status').getByText(/Opened/).waitFor();
+    await admin
+      .getByTestId('editor-status')
+      .getByText(/Opened/)
+      .waitFor();
     await admin.evaluate(() => {
       const v = window.__corralEditor!;
       v.dispatch({ changes: { from: v.state.doc.length, insert: 'added: true\n' } });
@@ -316,7 +319,10 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
 
   it('shows the audit log with the verified chain, filters it, and exports CSV', async () => {
     await admin.goto(`${url}/audit`);
-    await admin.getByTestId('chain-status').getByText(/Chain verified/).waitFor();
+    await admin
+      .getByTestId('chain-status')
+      .getByText(/Chain verified/)
+      .waitFor();
     const table = admin.getByTestId('audit-table');
     await table.getByText('session.start').first().waitFor();
     await table.getByText('worksession.approved').first().waitFor();
@@ -333,7 +339,9 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     const p = join(dir.path, 'audit.csv');
     await csv.saveAs(p);
     const text = readFileSync(p, 'utf8');
-    expect(text.split('\r\n')[0]).toBe('seq,ts,action,outcome,actorType,actorName,targetType,targetName,sourceIp,details,hash');
+    expect(text.split('\r\n')[0]).toBe(
+      'seq,ts,action,outcome,actorType,actorName,targetType,targetName,sourceIp,details,hash',
+    );
     expect(text).toContain('mia@localhost');
     await admin.getByLabel('Actor').fill('');
     await shot(admin, 'audit');

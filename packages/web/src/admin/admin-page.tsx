@@ -34,8 +34,8 @@ function Coming({ title, what }: { title: string; what: string }) {
       </h2>
       <p>{what}</p>
       <p className="muted">
-        The gateway does not offer this API yet. This page will manage it once it does; nothing here changes
-        anything today.
+        The gateway does not offer this API yet. This page will manage it once it does; nothing here changes anything
+        today.
       </p>
     </section>
   );

@@ -50,7 +50,12 @@ export function GrantsSection() {
         </datalist>
         <label>
           Servers
-          <input required value={servers} onChange={(e) => setServers(e.target.value)} placeholder="web-*, group:prod" />
+          <input
+            required
+            value={servers}
+            onChange={(e) => setServers(e.target.value)}
+            placeholder="web-*, group:prod"
+          />
         </label>
         <label>
           Level
@@ -95,7 +100,9 @@ export function GrantsSection() {
                 <button
                   type="button"
                   className="danger"
-                  onClick={() => void run(() => api.del(`/api/v1/grants/${encodeURIComponent(g.id)}`), 'Grant revoked.')}
+                  onClick={() =>
+                    void run(() => api.del(`/api/v1/grants/${encodeURIComponent(g.id)}`), 'Grant revoked.')
+                  }
                 >
                   Revoke
                 </button>

@@ -24,7 +24,12 @@ export function GroupsSection() {
       <form className="inline-form card" onSubmit={create}>
         <label>
           New group
-          <input required value={name} onChange={(e) => setName(e.target.value)} pattern="[a-zA-Z0-9][a-zA-Z0-9._\-]*" />
+          <input
+            required
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            pattern="[a-zA-Z0-9][a-zA-Z0-9._\-]*"
+          />
         </label>
         <button type="submit" className="primary">
           Create

@@ -74,7 +74,13 @@ export function PolicySection() {
         <>
           <label>
             Policy (JSON)
-            <textarea className="code" rows={16} value={text} onChange={(e) => setText(e.target.value)} spellCheck={false} />
+            <textarea
+              className="code"
+              rows={16}
+              value={text}
+              onChange={(e) => setText(e.target.value)}
+              spellCheck={false}
+            />
           </label>
           <div className="row">
             <button type="button" className="primary" onClick={save}>

@@ -65,7 +65,9 @@ export function ServerGroupsSection() {
                       className="chip-x"
                       aria-label={`Take ${s} out of ${g.name}`}
                       onClick={() =>
-                        void run(() => api.patch(`/api/v1/servers/${encodeURIComponent(s)}`, { removeGroups: [g.name] }))
+                        void run(() =>
+                          api.patch(`/api/v1/servers/${encodeURIComponent(s)}`, { removeGroups: [g.name] }),
+                        )
                       }
                     >
                       ×

@@ -62,10 +62,12 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     let live = true;
     api
-      .get<{ user: SessionUser; workspace: { id: string; name: string }; tokenExpiresAt: string | null; csrfToken?: string }>(
-        '/api/v1/auth/whoami',
-        { quiet401: true },
-      )
+      .get<{
+        user: SessionUser;
+        workspace: { id: string; name: string };
+        tokenExpiresAt: string | null;
+        csrfToken?: string;
+      }>('/api/v1/auth/whoami', { quiet401: true })
       .then((w) => {
         if (!live) return;
         setCsrfToken(w.csrfToken ?? null);
@@ -90,7 +92,11 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     () => ({
       session,
       async login(email, password) {
-        const body = await api.post<LoginBody>('/api/v1/auth/login', { email, password, cookie: true }, { quiet401: true });
+        const body = await api.post<LoginBody>(
+          '/api/v1/auth/login',
+          { email, password, cookie: true },
+          { quiet401: true },
+        );
         const a = toAnswer(body);
         if (a.kind === 'session') setSession(a.session);
         return a;

@@ -106,7 +106,15 @@ export function LineChart({
               const i = s.values.length - 1;
               const v = s.values[i];
               if (v === null || v === undefined) return null;
-              return <circle key={s.label} className={s.className} cx={W} cy={H - (Math.min(v, top) / (top || 1)) * H} r={2.5} />;
+              return (
+                <circle
+                  key={s.label}
+                  className={s.className}
+                  cx={W}
+                  cy={H - (Math.min(v, top) / (top || 1)) * H}
+                  r={2.5}
+                />
+              );
             })}
             <text className="axis" x={0} y={H + 14}>
               {first ? new Date(first).toLocaleString() : ''}

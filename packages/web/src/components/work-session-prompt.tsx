@@ -68,7 +68,8 @@ export function WorkSessionPrompt({
   };
 
   const cancel = async () => {
-    if (ws?.status === 'pending') await api.post(`/api/v1/work-sessions/${encodeURIComponent(ws.id)}/cancel`).catch(() => {});
+    if (ws?.status === 'pending')
+      await api.post(`/api/v1/work-sessions/${encodeURIComponent(ws.id)}/cancel`).catch(() => {});
     onCancel?.();
   };
 
@@ -78,7 +79,8 @@ export function WorkSessionPrompt({
         {ws.status === 'pending' ? (
           <p>
             Work session <code>{ws.id}</code> is waiting for {ws.approvalsRequired - ws.approvals.length} approval(s)
-            (rule <code>{ws.rule}</code>; approvers: {[...ws.approvers.roles, ...ws.approvers.groups.map((g) => `group ${g}`)].join(', ')}
+            (rule <code>{ws.rule}</code>; approvers:{' '}
+            {[...ws.approvers.roles, ...ws.approvers.groups.map((g) => `group ${g}`)].join(', ')}
             ). This terminal opens as soon as it is approved.
           </p>
         ) : (

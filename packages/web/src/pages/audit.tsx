@@ -4,30 +4,9 @@ import { api, qs } from '../api/client';
 import { useApi } from '../api/use-api';
 import { ErrorBox, PageHead, saveBlob } from '../components/ui';
 import { dateTime } from '../format';
+import { auditCsv } from '../lib/csv';
 
 const PAGE = 500;
-
-/** CSV with every field; details as JSON in one column. */
-export function toCsv(items: AuditEventView[]): string {
-  const cols = [
-    'seq',
-    'ts',
-    'action',
-    'outcome',
-    'actorType',
-    'actorName',
-    'targetType',
-    'targetName',
-    'sourceIp',
-    'details',
-    'hash',
-  ] as const;
-  const cell = (v: unknown) => {
-    const s = v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return [cols.join(','), ...items.map((e) => cols.map((c) => cell(e[c])).join(','))].join('\r\n') + '\r\n';
-}
 
 function summary(e: AuditEventView): string {
   const d = e.details;
@@ -124,11 +103,13 @@ export default function AuditPage() {
         </button>
         <button
           type="button"
-          onClick={() => saveBlob(new Blob([JSON.stringify(shown, null, 2)], { type: 'application/json' }), 'audit.json')}
+          onClick={() =>
+            saveBlob(new Blob([JSON.stringify(shown, null, 2)], { type: 'application/json' }), 'audit.json')
+          }
         >
           Export JSON
         </button>
-        <button type="button" onClick={() => saveBlob(new Blob([toCsv(shown)], { type: 'text/csv' }), 'audit.csv')}>
+        <button type="button" onClick={() => saveBlob(new Blob([auditCsv(shown)], { type: 'text/csv' }), 'audit.csv')}>
           Export CSV
         </button>
       </PageHead>
@@ -188,7 +169,10 @@ export default function AuditPage() {
         </thead>
         <tbody>
           {shown.map((e) => (
-            <tr key={e.id} className={e.action === 'session.risk' ? 'risk' : e.outcome !== 'success' ? 'not-ok' : undefined}>
+            <tr
+              key={e.id}
+              className={e.action === 'session.risk' ? 'risk' : e.outcome !== 'success' ? 'not-ok' : undefined}
+            >
               <td>{e.seq}</td>
               <td>{dateTime(e.ts)}</td>
               <td>

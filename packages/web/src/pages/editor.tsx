@@ -140,16 +140,22 @@ export default function EditorPage() {
           },
           body: JSON.stringify({ content: v.state.doc.toString() }),
         });
-        const body = (await res.json().catch(() => null)) as
-          | { etag?: string; size?: number; error?: { code: string; message: string } }
-          | null;
+        const body = (await res.json().catch(() => null)) as {
+          etag?: string;
+          size?: number;
+          error?: { code: string; message: string };
+        } | null;
         if (res.status === 412 && !force) {
           setConflict(true);
           setStatus('Not saved: the file changed on the server.');
           return;
         }
         if (!res.ok)
-          throw new ApiError(res.status, body?.error?.code ?? `HTTP_${res.status}`, body?.error?.message ?? res.statusText);
+          throw new ApiError(
+            res.status,
+            body?.error?.code ?? `HTTP_${res.status}`,
+            body?.error?.message ?? res.statusText,
+          );
         etag.current = body?.etag ?? etag.current;
         setDirty(false);
         setStatus(`Saved ${bytes(body?.size ?? 0)} at ${new Date().toLocaleTimeString()}`);

@@ -13,7 +13,6 @@ interface Listing {
   entries: FsEntry[];
 }
 
-
 /** Plain words for the file errors people meet most. */
 function fileError(err: unknown): string {
   if (!(err instanceof ApiError)) return String(err);
@@ -128,7 +127,10 @@ export default function FilesPage() {
     setOpError(null);
     try {
       if (pending?.kind === 'mkdir') {
-        await api.post(`/api/v1/servers/${enc}/files/mkdir`, { path: joinPath(dir, name), osUser: osUser || undefined });
+        await api.post(`/api/v1/servers/${enc}/files/mkdir`, {
+          path: joinPath(dir, name),
+          osUser: osUser || undefined,
+        });
       } else if (pending?.kind === 'rename') {
         const to = name.startsWith('/') ? name : joinPath(dir, name);
         await api.post(`/api/v1/servers/${enc}/files/rename`, {
@@ -253,7 +255,9 @@ export default function FilesPage() {
         </p>
       )}
       <p className="muted small drop-hint">
-        {dragging ? 'Drop the files to upload them here.' : `Drop files anywhere on this page to upload them into ${dir}.`}
+        {dragging
+          ? 'Drop the files to upload them here.'
+          : `Drop files anywhere on this page to upload them into ${dir}.`}
       </p>
       <table className="table" data-testid="files-table" aria-busy={loading}>
         <caption className="sr-only">Files in {dir}</caption>
@@ -271,72 +275,72 @@ export default function FilesPage() {
         </thead>
         <tbody>
           {entries.map((e) => {
-              const full = joinPath(dir, e.name);
-              return (
-                <tr key={e.name}>
-                  <td>
-                    {e.type === 'dir' ? (
-                      <a
-                        href={`/files/${enc}${qs({ path: full, osUser })}`}
-                        onClick={(ev) => {
-                          ev.preventDefault();
-                          go(full);
-                        }}
-                      >
-                        <Icon kind="dir" />
-                        {e.name}/
-                      </a>
-                    ) : (
-                      <span>
-                        <Icon kind={e.type === 'symlink' ? 'symlink' : 'file'} />
-                        {e.name}
-                        {e.target && <span className="muted"> → {e.target}</span>}
-                      </span>
-                    )}
-                  </td>
-                  <td>{e.type === 'dir' ? '–' : bytes(e.size)}</td>
-                  <td>
-                    <code>{modeString(e.mode, e.type)}</code>
-                  </td>
-                  <td>
-                    {e.owner}:{e.group}
-                  </td>
-                  <td>{dateTime(e.mtime)}</td>
-                  <td className="row-actions">
-                    <a className="button" href={downloadHref(full)} download aria-label={`Download ${e.name}`}>
-                      {e.type === 'dir' ? 'Download .tar.gz' : 'Download'}
+            const full = joinPath(dir, e.name);
+            return (
+              <tr key={e.name}>
+                <td>
+                  {e.type === 'dir' ? (
+                    <a
+                      href={`/files/${enc}${qs({ path: full, osUser })}`}
+                      onClick={(ev) => {
+                        ev.preventDefault();
+                        go(full);
+                      }}
+                    >
+                      <Icon kind="dir" />
+                      {e.name}/
                     </a>
-                    {e.type === 'file' && (
-                      <Link className="button" href={`/edit/${enc}${qs({ path: full, osUser })}`}>
-                        Edit
-                      </Link>
-                    )}
-                    <button
-                      type="button"
-                      onClick={() => {
-                        setName(e.name);
-                        setOpError(null);
-                        setPending({ kind: 'rename', entry: e });
-                      }}
-                      aria-label={`Rename ${e.name}`}
-                    >
-                      Rename
-                    </button>
-                    <button
-                      type="button"
-                      className="danger"
-                      onClick={() => {
-                        setOpError(null);
-                        setPending({ kind: 'delete', entry: e });
-                      }}
-                      aria-label={`Delete ${e.name}`}
-                    >
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              );
-            })}
+                  ) : (
+                    <span>
+                      <Icon kind={e.type === 'symlink' ? 'symlink' : 'file'} />
+                      {e.name}
+                      {e.target && <span className="muted"> → {e.target}</span>}
+                    </span>
+                  )}
+                </td>
+                <td>{e.type === 'dir' ? '–' : bytes(e.size)}</td>
+                <td>
+                  <code>{modeString(e.mode, e.type)}</code>
+                </td>
+                <td>
+                  {e.owner}:{e.group}
+                </td>
+                <td>{dateTime(e.mtime)}</td>
+                <td className="row-actions">
+                  <a className="button" href={downloadHref(full)} download aria-label={`Download ${e.name}`}>
+                    {e.type === 'dir' ? 'Download .tar.gz' : 'Download'}
+                  </a>
+                  {e.type === 'file' && (
+                    <Link className="button" href={`/edit/${enc}${qs({ path: full, osUser })}`}>
+                      Edit
+                    </Link>
+                  )}
+                  <button
+                    type="button"
+                    onClick={() => {
+                      setName(e.name);
+                      setOpError(null);
+                      setPending({ kind: 'rename', entry: e });
+                    }}
+                    aria-label={`Rename ${e.name}`}
+                  >
+                    Rename
+                  </button>
+                  <button
+                    type="button"
+                    className="danger"
+                    onClick={() => {
+                      setOpError(null);
+                      setPending({ kind: 'delete', entry: e });
+                    }}
+                    aria-label={`Delete ${e.name}`}
+                  >
+                    Delete
+                  </button>
+                </td>
+              </tr>
+            );
+          })}
           {!loading && listing && entries.length === 0 && (
             <tr>
               <td colSpan={6} className="muted">

@@ -1,8 +1,8 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { Redirect, useLocation, useSearch } from 'wouter';
 import { describeError } from '../api/client';
 import { useSession } from '../api/session';
-import { safeNext } from '../app';
+import { isAppRoute, safeNext } from '../lib/next';
 import { ThemeToggle } from '../components/theme-toggle';
 
 /** The workspace this host serves, as far as the browser can tell before signing in. */
@@ -32,7 +32,10 @@ export function LoginPage() {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
-  if (session) return <Redirect to={next} replace />;
+  useEffect(() => {
+    if (session && !isAppRoute(next)) window.location.replace(next);
+  }, [session, next]);
+  if (session) return isAppRoute(next) ? <Redirect to={next} replace /> : null;
 
   const done = (a: Awaited<ReturnType<typeof login>>) => {
     if (a.kind === 'mfa') {
@@ -40,7 +43,9 @@ export function LoginPage() {
       setMethod(a.methods.find((m) => m !== 'webauthn') ?? a.methods[0] ?? 'totp');
       return;
     }
-    navigate(next, { replace: true });
+    // The gateway's own pages (device approval, SSO results) are not routes of this app: load them.
+    if (isAppRoute(next)) navigate(next, { replace: true });
+    else window.location.assign(next);
   };
 
   const submit = async (e: FormEvent) => {

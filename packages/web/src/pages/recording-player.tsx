@@ -5,32 +5,13 @@ import 'asciinema-player/dist/bundle/asciinema-player.css';
 import { api } from '../api/client';
 import { ErrorBox, PageHead } from '../components/ui';
 import { duration } from '../format';
+import { castMarkers } from '../lib/cast';
 
 declare global {
   interface Window {
     /** Test hook: the recording player. */
     __corralPlayer?: AsciinemaPlayer.Player;
   }
-}
-
-interface Marker {
-  time: number;
-  label: string;
-}
-
-/** Command markers: asciicast v2 `[time, "m", label]` events (one per captured command). */
-export function castMarkers(cast: string): Marker[] {
-  const out: Marker[] = [];
-  for (const line of cast.split('\n').slice(1)) {
-    if (!line.includes('"m"')) continue;
-    try {
-      const ev = JSON.parse(line) as [number, string, string];
-      if (ev[1] === 'm') out.push({ time: ev[0], label: String(ev[2]) });
-    } catch {
-      /* a partial last line */
-    }
-  }
-  return out;
 }
 
 const SPEEDS = [0.5, 1, 1.5, 2, 4, 8];

@@ -74,12 +74,18 @@ export default function RecordingsPage() {
                     <Link href={`/recordings/${encodeURIComponent(r.sessionId)}`} className="button primary">
                       Play
                     </Link>
-                    <a className="button" href={`/api/v1/recordings/${encodeURIComponent(r.sessionId)}?format=cast`} download>
+                    <a
+                      className="button"
+                      href={`/api/v1/recordings/${encodeURIComponent(r.sessionId)}?format=cast`}
+                      download
+                    >
                       .cast
                     </a>
                   </>
                 ) : (
-                  <span className="muted">{r.purgedAt ? 'removed by retention' : r.endedAt ? 'not recorded' : 'still running'}</span>
+                  <span className="muted">
+                    {r.purgedAt ? 'removed by retention' : r.endedAt ? 'not recorded' : 'still running'}
+                  </span>
                 )}
               </td>
             </tr>

@@ -64,9 +64,7 @@ export default function ServerPage() {
             <span className={`health health-${s.health ?? 'unknown'}`}>{s.health ?? 'unknown'}</span>
           </dd>
           <dt>Platform</dt>
-          <dd>
-            {s.system ? `${s.system.osName} ${s.system.osVersion} (${s.system.arch})` : (s.platform ?? '–')}
-          </dd>
+          <dd>{s.system ? `${s.system.osName} ${s.system.osVersion} (${s.system.arch})` : (s.platform ?? '–')}</dd>
           <dt>Kernel</dt>
           <dd>{s.system?.kernel ?? '–'}</dd>
           <dt>CPUs / memory</dt>

@@ -172,7 +172,11 @@ function DecideDialog({
     }
   };
   return (
-    <Dialog open onClose={() => onClose(false)} title={`${action === 'approve' ? 'Approve' : 'Deny'} ${ws.user}'s request`}>
+    <Dialog
+      open
+      onClose={() => onClose(false)}
+      title={`${action === 'approve' ? 'Approve' : 'Deny'} ${ws.user}'s request`}
+    >
       <form onSubmit={submit}>
         <p>
           {ws.extension ? `Extension by ${duration(ws.extension.durationSeconds)}` : duration(ws.durationSeconds)} of{' '}
@@ -230,7 +234,11 @@ function DecideDialog({
           </p>
         )}
         <div className="row">
-          <button type="submit" className={action === 'approve' ? 'primary' : 'danger'} disabled={features.length === 0}>
+          <button
+            type="submit"
+            className={action === 'approve' ? 'primary' : 'danger'}
+            disabled={features.length === 0}
+          >
             {action === 'approve' ? 'Approve' : 'Deny'}
           </button>
           <button type="button" onClick={() => onClose(false)}>
@@ -368,7 +376,10 @@ export default function WorkSessionsPage() {
   const me = useMe();
   const mine = useApi<{ items: WorkSessionView[] }>('/api/v1/work-sessions?scope=mine', 5000);
   const inbox = useApi<{ items: WorkSessionView[] }>('/api/v1/approvals', 5000);
-  const all = useApi<{ items: WorkSessionView[] }>(isStaff(me.user.role) ? '/api/v1/work-sessions?scope=all' : null, 15_000);
+  const all = useApi<{ items: WorkSessionView[] }>(
+    isStaff(me.user.role) ? '/api/v1/work-sessions?scope=all' : null,
+    15_000,
+  );
   const reload = () => {
     mine.reload();
     inbox.reload();
