@@ -212,7 +212,7 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     expect(await ended.textContent()).toContain('exited with code 0');
   });
 
-  it('uploads two files by the file input, lists and downloads one, and reports a permission error plainly', async () => {
+  it('uploads files (picked and dropped), downloads a file and a folder, makes, renames and deletes, and reports a permission error plainly', async () => {
     const q = `?path=${encodeURIComponent(filesDir)}${OS_USER ? `&osUser=${OS_USER}` : ''}`;
     await admin.goto(`${url}/files/${SRV}${q}`);
     await admin.getByTestId('files-table').waitFor();
@@ -233,6 +233,41 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     const saved = join(dir.path, 'downloaded.txt');
     await download.saveAs(saved);
     expect(readFileSync(saved, 'utf8')).toBe(`notes ${marker}\n`);
+
+    // New folder, drop a file into it (a real drop event with a DataTransfer), rename it, download it
+    // as .tar.gz, delete it.
+    await admin.getByRole('button', { name: 'New folder' }).click();
+    await admin.getByRole('dialog').getByLabel('Folder name').fill('reports');
+    await admin.getByRole('dialog').getByRole('button', { name: 'Create' }).click();
+    await admin.getByTestId('files-table').getByRole('link', { name: 'reports/' }).click();
+    await admin.waitForURL(/reports/);
+    await admin.getByText('This directory is empty.').waitFor();
+    const dt = await admin.evaluateHandle(() => {
+      const d = new DataTransfer();
+      d.items.add(new File(['a,b\n1,2\n'], 'q1.csv', { type: 'text/csv' }));
+      d.items.add(new File(['x'.repeat(200_000)], 'big.log'));
+      return d;
+    });
+    await admin.dispatchEvent('section.files', 'drop', { dataTransfer: dt });
+    await admin.getByTestId('upload-result').getByText('Uploaded 2 file(s)').waitFor();
+    expect(readFileSync(join(filesDir, 'reports', 'q1.csv'), 'utf8')).toBe('a,b\n1,2\n');
+    await admin.getByRole('button', { name: 'Rename q1.csv' }).click();
+    await admin.getByRole('dialog').getByRole('textbox').fill('q1-final.csv');
+    await admin.getByRole('dialog').getByRole('button', { name: 'Rename' }).click();
+    await admin.getByTestId('files-table').getByText('q1-final.csv').waitFor();
+    await admin.getByRole('button', { name: 'Up to the parent directory' }).click();
+    const [tgz] = await Promise.all([
+      admin.waitForEvent('download'),
+      admin.getByRole('link', { name: 'Download reports' }).click(),
+    ]);
+    expect(tgz.suggestedFilename()).toBe('reports.tar.gz');
+    const tgzPath = join(dir.path, 'reports.tar.gz');
+    await tgz.saveAs(tgzPath);
+    expect(execFileSync('tar', ['-tzf', tgzPath]).toString()).toContain('q1-final.csv');
+    await admin.getByRole('button', { name: 'Delete reports' }).click();
+    await admin.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await admin.getByRole('dialog').waitFor({ state: 'hidden' });
+    await eventually(async () => !existsSync(join(filesDir, 'reports')));
 
     if (IS_ROOT) {
       // /root is not readable by the unprivileged OS user: the kernel says no, the page says so.

@@ -173,7 +173,7 @@ export default function FilesPage() {
           </>
         }
       >
-        <button type="button" onClick={() => go(parentPath(dir))} aria-label="Parent directory">
+        <button type="button" onClick={() => go(parentPath(dir))} aria-label="Up to the parent directory">
           ↑ Up
         </button>
         <button type="button" onClick={reload}>
