@@ -308,7 +308,7 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     expect(readFileSync(file, 'utf8')).toContain('# mine\n');
   });
 
-  it('a member asks for a work session from the terminal; another user approves it; the terminal opens', async () => {
+  it('a member asks for a work session from the terminal; another user approves it; the terminal opens; revoking it ends the terminal with the reason', async () => {
     await signIn(member, url, 'mia@localhost', MEMBER_PW, '/servers');
     await member.goto(`${url}/terminal?server=${SRV}${OS_USER ? `&osUser=${OS_USER}` : ''}`);
     const prompt = member.getByTestId('work-session-prompt');
@@ -330,9 +330,25 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     await member.locator('.xterm-helper-textarea').focus();
     await member.keyboard.type(`echo member-${marker}\n`);
     await eventually(async () => (await termText(member)).includes(`\nmember-${marker}`), 10_000);
-    await member.goto(`${url}/work-sessions`);
+    // Client-side navigation: the terminal keeps running while another page is shown.
+    await member.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Work sessions' }).click();
     await member.getByTestId('mine-table').getByTestId('remaining').first().waitFor();
     await shot(member, 'work-sessions-member-dark');
+
+    // Revoking the work session closes the member's terminal with a message saying why.
+    await member.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Terminal' }).click();
+    await member.locator('[data-state="live"]').waitFor();
+    expect(await termText(member)).toContain(`member-${marker}`);
+    const ws = await request(url, ca, 'GET', '/api/v1/work-sessions?scope=all', { token: adminToken });
+    const wsId = ws.body.items.find((w: { user: string; status: string }) => w.user === 'mia@localhost').id;
+    const rv = await request(url, ca, 'POST', `/api/v1/work-sessions/${wsId}/revoke`, {
+      token: adminToken,
+      body: { reason: 'end of the web test' },
+    });
+    expect(rv.status, JSON.stringify(rv.body)).toBeLessThan(300);
+    const ended = member.getByTestId('terminal-ended');
+    await ended.waitFor({ timeout: 10_000 });
+    expect(await ended.textContent()).toContain('work session was revoked');
   });
 
   it('plays the terminal recording with command markers', async () => {
