@@ -15,7 +15,8 @@ const agentConfig = join(data, 'local-agent.json');
 
 if (
   !existsSync(join(root, 'packages/gateway/dist/main.js')) ||
-  !existsSync(join(root, 'packages/agent/dist/main.js'))
+  !existsSync(join(root, 'packages/agent/dist/main.js')) ||
+  !existsSync(join(root, 'packages/web/dist/index.html'))
 ) {
   console.log('Building first (npm run build)...');
   const r = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });

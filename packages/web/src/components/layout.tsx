@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react';
+import { useEffect, useRef, type ReactNode } from 'react';
 import { Link, useLocation } from 'wouter';
 import { isStaff, useMe, useSession } from '../api/session';
 import { useApi } from '../api/use-api';
@@ -41,6 +41,17 @@ export function Layout({ children }: { children: ReactNode }) {
   const { logout } = useSession();
   const approvals = useApi<{ items: unknown[] }>('/api/v1/approvals', 30_000);
   const waiting = approvals.data?.items.length ?? 0;
+  // After a client-side page change, move focus to the content (screen readers announce the new page;
+  // keyboard users continue from there, not from the link they pressed).
+  const [location] = useLocation();
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    document.getElementById('main')?.focus({ preventScroll: true });
+  }, [location]);
   return (
     <div className="shell">
       <a className="skip-link" href="#main">

@@ -141,6 +141,7 @@ export function LoginPage() {
           <button type="submit" className="primary" disabled={busy}>
             {busy ? 'Signing in…' : step.kind === 'password' ? 'Sign in' : 'Verify'}
           </button>
+          {/* Single sign-on buttons (the sso helper's providers) go here, under the password form. */}
           {step.kind === 'second-factor' && (
             <button type="button" onClick={() => setStep({ kind: 'password' })}>
               Back

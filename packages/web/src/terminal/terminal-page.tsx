@@ -49,8 +49,12 @@ function TerminalPanel({ session }: { session: TerminalSession }) {
     session.fit();
     const ro = new ResizeObserver(() => session.fit());
     ro.observe(el);
-    if (session.state.kind === 'live') session.term.focus();
+    // After the frame's own focus move to <main> (a page change), so typing goes to the terminal.
+    const raf = requestAnimationFrame(() => {
+      if (session.state.kind === 'live') session.term.focus();
+    });
     return () => {
+      cancelAnimationFrame(raf);
       ro.disconnect();
       if (session.element.parentElement === el) el.removeChild(session.element);
     };
@@ -74,6 +78,11 @@ function TerminalPanel({ session }: { session: TerminalSession }) {
         </span>
         {session.sessionId && <code className="muted small">{session.sessionId}</code>}
         <span className="spacer" />
+        {st.kind === 'live' && (
+          <span className="muted small">
+            <kbd>F6</kbd> leaves the terminal
+          </span>
+        )}
         {st.kind === 'live' && <Latency ms={session.latencyMs} />}
         {/* Reattach after a network drop and sharing come with the lead's session API; their buttons go here. */}
         <button type="button" disabled title="Sharing a live session arrives with the session-sharing API">

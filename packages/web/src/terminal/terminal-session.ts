@@ -106,6 +106,15 @@ export class TerminalSession {
       screenReaderMode: false,
     });
     this.term.loadAddon(this.#fit);
+    // Tab belongs to the shell, so keyboard users leave the terminal with F6 (the browsers' "next pane").
+    this.term.attachCustomKeyEventHandler((e) => {
+      if (e.key !== 'F6') return true;
+      if (e.type === 'keydown') {
+        e.preventDefault();
+        document.querySelector<HTMLElement>('[role="tab"][aria-selected="true"]')?.focus();
+      }
+      return false;
+    });
     this.term.open(this.element);
     const data = this.term.onData((d) => this.#send(this.#encoder.encode(d)));
     const bin = this.term.onBinary((d) => this.#send(Uint8Array.from(d, (c) => c.charCodeAt(0) & 0xff)));
