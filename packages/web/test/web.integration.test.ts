@@ -95,10 +95,15 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
       SRV,
     ]);
     expect(reg.code, reg.stderr).toBe(0);
-    agent = new Proc(BIN.agent, ['run', '--config', cfg]);
+    // Samples every second (not 15 s), so the sparklines and charts have points to draw.
+    agent = new Proc(BIN.agent, ['run', '--config', cfg], { CORRAL_METRICS_INTERVAL_MS: '1000' });
     await eventually(async () => {
       const r = await request(url, ca, 'GET', '/api/v1/servers', { token: adminToken });
       return r.body.items?.some((s: { status: string }) => s.status === 'online');
+    });
+    await eventually(async () => {
+      const r = await request(url, ca, 'GET', `/api/v1/servers/${SRV}/metrics?range=1h`, { token: adminToken });
+      return (r.body.points?.length ?? 0) >= 2;
     });
     if (IS_ROOT) await ensureTestUser();
 
@@ -187,6 +192,8 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     expect(await admin.evaluate(() => document.cookie)).not.toContain('corral_session');
     await admin.getByTestId('servers-table').getByText(SRV).waitFor();
     await admin.getByTestId('servers-table').getByText('online').waitFor();
+    // Health sparklines (CPU and memory over the last hour) once two samples are in.
+    await admin.getByRole('img', { name: new RegExp(`^${SRV} CPU: \\d+ % now$`) }).waitFor({ timeout: 20_000 });
     await shot(admin, 'servers');
     await admin.getByTestId('theme-toggle').click();
     expect(await admin.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');

@@ -83,3 +83,15 @@ describe('audit CSV export', () => {
     );
   });
 });
+
+describe('formatting', () => {
+  it('bytes and rates read as people write them', async () => {
+    const { bytes, rate, duration } = await import('../format');
+    expect(bytes(941.0548)).toBe('941 B');
+    expect(bytes(1536)).toBe('1.5 KiB');
+    expect(bytes(20 * 1024 * 1024)).toBe('20 MiB');
+    expect(rate(null)).toBe('–');
+    expect(duration(3725)).toBe('1 h 2 min');
+    expect(duration(42)).toBe('42 s');
+  });
+});
