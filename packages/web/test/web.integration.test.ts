@@ -204,7 +204,7 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     await shot(admin, 'server');
   });
 
-  it('opens a terminal, runs a command and reads its output from the xterm buffer', async () => {
+  it('opens a terminal, reads a command back, survives a dropped connection, and shares it read-only', async () => {
     await admin.goto(`${url}/terminal?server=${SRV}${OS_USER ? `&osUser=${OS_USER}` : ''}`);
     await admin.waitForFunction(() => window.__corralTerm !== undefined);
     await admin.locator('[data-state="live"]').waitFor();
@@ -213,10 +213,35 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     await eventually(async () => (await termText(admin)).includes(`${marker}-42`), 10_000);
     await admin.getByTestId('latency').waitFor();
     await shot(admin, 'terminal');
-    await admin.keyboard.type('exit\n');
-    const ended = admin.getByTestId('terminal-ended');
-    await ended.waitFor();
-    expect(await ended.textContent()).toContain('exited with code 0');
+
+    // The network drops (the gateway side of the browser's socket is destroyed, no close frame): the page
+    // re-attaches by itself to the terminal the agent kept, and the shell goes on.
+    const hub = gw.services.channels as unknown as { channels: Map<string, { user?: { terminate(): void } }> };
+    const users = [...hub.channels.values()].filter((c) => c.user);
+    expect(users.length).toBe(1);
+    users[0]!.user!.terminate();
+    await admin.locator('[data-state="reconnecting"]').waitFor();
+    await admin.locator('[data-state="live"]').waitFor({ timeout: 15_000 });
+    await admin.locator('.xterm-helper-textarea').focus();
+    await admin.keyboard.type(`echo again-${marker}\n`);
+    await eventually(async () => (await termText(admin)).includes(`\nagain-${marker}`), 10_000);
+
+    // Share it read-only with the member, who joins and sees what the admin types.
+    await admin.getByRole('button', { name: 'Share…' }).click();
+    const dialog = admin.getByRole('dialog');
+    await dialog.getByLabel('With a user (email)').fill('mia@localhost');
+    await dialog.getByRole('button', { name: 'Share', exact: true }).click();
+    await dialog.getByText('Shared with mia@localhost (read-only).').waitFor();
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    const sessionId = await admin.locator('.term-status code').textContent();
+    await signIn(member, url, 'mia@localhost', MEMBER_PW, '/servers');
+    await member.goto(`${url}/terminal?join=${sessionId}&server=${SRV}`);
+    await member.locator('[data-state="live"]').waitFor();
+    await member.getByText('Connected, read-only').waitFor();
+    await admin.locator('.xterm-helper-textarea').focus();
+    await admin.keyboard.type(`echo shared-${marker}\n`);
+    await eventually(async () => (await termText(member)).includes(`\nshared-${marker}`), 10_000);
+    await member.getByRole('button', { name: /^Close terminal/ }).click();
   });
 
   it('uploads files (picked and dropped), downloads a file and a folder, makes, renames and deletes, and reports a permission error plainly', async () => {
@@ -316,7 +341,6 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
   });
 
   it('a member asks for a work session from the terminal; another user approves it; the terminal opens; revoking it ends the terminal with the reason', async () => {
-    await signIn(member, url, 'mia@localhost', MEMBER_PW, '/servers');
     await member.goto(`${url}/terminal?server=${SRV}${OS_USER ? `&osUser=${OS_USER}` : ''}`);
     const prompt = member.getByTestId('work-session-prompt');
     await prompt.waitFor();
@@ -358,7 +382,18 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     expect(await ended.textContent()).toContain('work session was revoked');
   });
 
-  it('plays the terminal recording with command markers', async () => {
+  it('re-attaches the terminal kept since the page was left, ends it, and plays its recording with command markers', async () => {
+    // The admin's pages were reloaded since: the terminal was kept on the server, listed for re-attaching.
+    await admin.goto(`${url}/terminal`);
+    await admin.getByTestId('kept-sessions').getByRole('button', { name: 'Re-attach' }).click();
+    await admin.locator('[data-state="live"]').waitFor();
+    await eventually(async () => (await termText(admin)).includes(`shared-${marker}`), 10_000);
+    await admin.locator('.xterm-helper-textarea').focus();
+    await admin.keyboard.type('exit\n');
+    const ended = admin.getByTestId('terminal-ended');
+    await ended.waitFor();
+    expect(await ended.textContent()).toContain('exited with code 0');
+
     await admin.goto(`${url}/recordings`);
     const row = admin.getByTestId('recordings-table').locator('tr', { hasText: 'admin@localhost' }).first();
     await row.getByRole('link', { name: 'Play' }).click();

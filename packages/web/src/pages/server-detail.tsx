@@ -29,7 +29,7 @@ export default function ServerPage() {
   const terminate = async (id: string) => {
     setActionError(null);
     try {
-      await api.post(`/api/v1/websh/sessions/${encodeURIComponent(id)}/terminate`);
+      await api.post(`/api/v1/websh/sessions/${encodeURIComponent(id)}/terminate`, {});
       sessions.reload();
     } catch (e) {
       setActionError(describeError(e));
@@ -202,7 +202,13 @@ export default function ServerPage() {
               <td>
                 <code>{x.command ?? 'shell'}</code>
               </td>
-              <td>{x.endedAt ? `${dateTime(x.endedAt)}${x.endReason ? ` (${x.endReason})` : ''}` : 'live'}</td>
+              <td>
+                {x.endedAt
+                  ? `${dateTime(x.endedAt)}${x.endReason ? ` (${x.endReason})` : ''}`
+                  : x.state === 'detached'
+                    ? 'kept (nobody attached)'
+                    : 'live'}
+              </td>
               <td>
                 {bytes(x.bytesIn)} / {bytes(x.bytesOut)}
               </td>
@@ -212,11 +218,23 @@ export default function ServerPage() {
                     Play
                   </Link>
                 ) : (
-                  isStaff(me.user.role) && (
-                    <button type="button" className="danger" onClick={() => void terminate(x.id)}>
-                      Terminate
-                    </button>
-                  )
+                  <>
+                    {x.mine && x.state === 'detached' && (
+                      <Link href={`/terminal?attach=${encodeURIComponent(x.id)}&server=${enc}`} className="button">
+                        Re-attach
+                      </Link>
+                    )}
+                    {isStaff(me.user.role) && !x.mine && (
+                      <Link href={`/terminal?watch=${encodeURIComponent(x.id)}&server=${enc}`} className="button">
+                        Watch
+                      </Link>
+                    )}
+                    {isStaff(me.user.role) && (
+                      <button type="button" className="danger" onClick={() => void terminate(x.id)}>
+                        Terminate
+                      </button>
+                    )}
+                  </>
                 )}
               </td>
             </tr>

@@ -1,4 +1,4 @@
-import { TerminalSession } from './terminal-session';
+import { TerminalSession, type TerminalStart } from './terminal-session';
 
 /** The open terminal tabs, kept for the page's lifetime (leaving the terminal page keeps them). */
 interface Snapshot {
@@ -30,10 +30,14 @@ export const terminals = {
   get(): Snapshot {
     return snapshot;
   },
-  open(server: string, osUser?: string): TerminalSession {
-    const s = new TerminalSession(server, osUser || undefined);
+  open(server: string, osUser?: string, start?: TerminalStart): TerminalSession {
+    const s = new TerminalSession(server, osUser || undefined, start);
     set({ sessions: [...snapshot.sessions, s], activeId: s.id });
     return s;
+  },
+  /** The tab showing a websh session, if one does. */
+  bySessionId(sessionId: string): TerminalSession | undefined {
+    return snapshot.sessions.find((s) => s.sessionId === sessionId);
   },
   activate(id: string): void {
     set({ ...snapshot, activeId: id });

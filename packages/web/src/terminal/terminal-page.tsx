@@ -8,12 +8,13 @@ import {
   type KeyboardEvent,
 } from 'react';
 import { useLocation, useSearch } from 'wouter';
-import type { ServerView } from '@corral/protocol';
+import type { ServerView, WebshSessionView } from '@corral/protocol';
 import '@xterm/xterm/css/xterm.css';
 import { useApi } from '../api/use-api';
 import { PageHead } from '../components/ui';
 import { StepUpPrompt, WorkSessionPrompt } from '../components/work-session-prompt';
 import { terminals } from './store';
+import { ShareDialog } from './share-dialog';
 import type { TerminalSession } from './terminal-session';
 
 function useTerminals() {
@@ -40,7 +41,9 @@ function Latency({ ms }: { ms: number | null }) {
 function TerminalPanel({ session }: { session: TerminalSession }) {
   useSessionState(session);
   const host = useRef<HTMLDivElement>(null);
+  const [sharing, setSharing] = useState(false);
   const st = session.state;
+  const own = session.start.kind === 'open' || session.start.kind === 'attach';
 
   useLayoutEffect(() => {
     const el = host.current;
@@ -72,7 +75,8 @@ function TerminalPanel({ session }: { session: TerminalSession }) {
         <span>
           {st.kind === 'opening' && 'Opening…'}
           {st.kind === 'connecting' && 'Connecting…'}
-          {st.kind === 'live' && 'Connected'}
+          {st.kind === 'live' && (session.readOnly ? 'Connected, read-only' : 'Connected')}
+          {st.kind === 'reconnecting' && `${st.message} Re-attaching (attempt ${st.attempt})…`}
           {st.kind === 'ended' && 'Ended'}
           {(st.kind === 'needs-work-session' || st.kind === 'needs-step-up') && 'Waiting for you'}
         </span>
@@ -84,13 +88,14 @@ function TerminalPanel({ session }: { session: TerminalSession }) {
           </span>
         )}
         {st.kind === 'live' && <Latency ms={session.latencyMs} />}
-        {/* Reattach after a network drop and sharing come with the lead's session API; their buttons go here. */}
-        <button type="button" disabled title="Sharing a live session arrives with the session-sharing API">
-          Share
-        </button>
+        {own && st.kind === 'live' && (
+          <button type="button" onClick={() => setSharing(true)}>
+            Share…
+          </button>
+        )}
         {st.kind === 'ended' && (
-          <button type="button" onClick={() => void session.open()}>
-            Open again
+          <button type="button" onClick={() => void session.restart()}>
+            {own ? 'Open a new shell' : 'Connect again'}
           </button>
         )}
       </div>
@@ -113,6 +118,7 @@ function TerminalPanel({ session }: { session: TerminalSession }) {
       )}
       {st.kind === 'needs-step-up' && <StepUpPrompt message={st.message} onDone={() => void session.open()} />}
       <div ref={host} className="term-host" hidden={st.kind === 'needs-work-session' || st.kind === 'needs-step-up'} />
+      {sharing && <ShareDialog session={session} onClose={() => setSharing(false)} />}
     </div>
   );
 }
@@ -127,14 +133,31 @@ export default function TerminalPage() {
   const [osUser, setOsUser] = useState('');
   const tabs = useRef<(HTMLButtonElement | null)[]>([]);
 
-  // /terminal?server=NAME (from the servers page) opens a tab once, then the URL is cleaned.
+  // /terminal?server=NAME[&osUser=U] opens a shell; ?attach=ID, ?join=ID[&link=T] and ?watch=ID (each
+  // with &server=NAME for the tab's label) connect to an existing session. Once, then the URL is cleaned.
   useEffect(() => {
     const p = new URLSearchParams(search);
-    const name = p.get('server');
-    if (!name) return;
+    const name = p.get('server') ?? '';
+    const existing = p.get('attach') ?? p.get('join') ?? p.get('watch');
+    if (!name && !existing) return;
     navigate('/terminal', { replace: true });
-    void terminals.open(name, p.get('osUser') ?? undefined).open();
+    const open = terminals.bySessionId(existing ?? '');
+    if (open && existing && p.get('attach')) return terminals.activate(open.id);
+    const osUser = p.get('osUser') ?? undefined;
+    const start = p.get('attach')
+      ? { kind: 'attach' as const, sessionId: p.get('attach')! }
+      : p.get('join')
+        ? { kind: 'join' as const, sessionId: p.get('join')!, ...(p.get('link') ? { link: p.get('link')! } : {}) }
+        : p.get('watch')
+          ? { kind: 'watch' as const, sessionId: p.get('watch')! }
+          : undefined;
+    void terminals.open(name || (existing ?? ''), osUser, start).open();
   }, [search, navigate]);
+  // My terminals kept on their servers after a dropped connection (or a closed browser): re-attach.
+  const kept = useApi<{ items: WebshSessionView[] }>('/api/v1/websh/sessions?live=true&scope=mine', 15_000);
+  const detached = (kept.data?.items ?? []).filter(
+    (k) => k.state === 'detached' && !sessions.some((t) => t.sessionId === k.id),
+  );
 
   const online = (servers.data?.items ?? []).filter((s) => s.status === 'online');
   const active = sessions.find((s) => s.id === activeId);
@@ -183,6 +206,33 @@ export default function TerminalPage() {
           </button>
         </form>
       </PageHead>
+      {detached.length > 0 && (
+        <div className="notice kept" role="status" data-testid="kept-sessions">
+          Kept on the server after a dropped connection:
+          <ul>
+            {detached.map((k) => (
+              <li key={k.id}>
+                <code>
+                  {k.osUser}@{k.serverName ?? '?'}
+                </code>{' '}
+                since {new Date(k.startedAt).toLocaleTimeString()}
+                {k.keptUntil ? `, until ${new Date(k.keptUntil).toLocaleTimeString()}` : ''}{' '}
+                <button
+                  type="button"
+                  onClick={() => {
+                    void terminals
+                      .open(k.serverName ?? '?', k.osUser, { kind: 'attach', sessionId: k.id })
+                      .open()
+                      .then(kept.reload);
+                  }}
+                >
+                  Re-attach
+                </button>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       {sessions.length === 0 ? (
         <p className="muted">No terminal open. Pick a server and press “New terminal”.</p>
       ) : (
