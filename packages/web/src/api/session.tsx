@@ -11,6 +11,8 @@ export interface SessionInfo {
   user: SessionUser;
   workspace: { id: string; name: string };
   expiresAt: string | null;
+  /** The workspace enforces MFA and this user has none yet: the session only allows enrolment. */
+  enrollmentRequired?: boolean;
 }
 
 /** What `POST /api/v1/auth/login` answers (contracts.md: a session, or a second-factor challenge). */
@@ -35,8 +37,12 @@ interface SessionContextValue {
   /** undefined while the first whoami is in flight; null when signed out. */
   session: SessionInfo | null | undefined;
   login(email: string, password: string): Promise<LoginAnswer>;
-  /** The second step (mfa helper's API): same session answer as login. */
-  loginSecondFactor(challenge: string, method: string, code: string): Promise<LoginAnswer>;
+  /** The second step (contracts.md): a code, or a WebAuthn assertion; the same session answer as login. */
+  loginSecondFactor(
+    challenge: string,
+    method: string,
+    proof: { code?: string; webauthn?: unknown },
+  ): Promise<LoginAnswer>;
   logout(): Promise<void>;
   /** Forget the session locally (after a 401). */
   expire(): void;
@@ -51,7 +57,12 @@ function toAnswer(body: LoginBody): LoginAnswer {
   setCsrfToken(body.csrfToken ?? null);
   return {
     kind: 'session',
-    session: { user: body.user, workspace: body.workspace, expiresAt: body.expiresAt ?? null },
+    session: {
+      user: body.user,
+      workspace: body.workspace,
+      expiresAt: body.expiresAt ?? null,
+      enrollmentRequired: Boolean(body.enrollmentRequired),
+    },
     enrollmentRequired: Boolean(body.enrollmentRequired),
   };
 }
@@ -101,10 +112,10 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         if (a.kind === 'session') setSession(a.session);
         return a;
       },
-      async loginSecondFactor(challenge, method, code) {
+      async loginSecondFactor(challenge, method, proof) {
         const body = await api.post<LoginBody>(
           '/api/v1/auth/login/mfa',
-          { challenge, method, code, cookie: true },
+          { challenge, method, ...proof, cookie: true },
           { quiet401: true },
         );
         const a = toAnswer(body);

@@ -84,6 +84,12 @@ export function Layout({ children }: { children: ReactNode }) {
         </ul>
       </nav>
       <main id="main" tabIndex={-1} className="content">
+        {me.enrollmentRequired && (
+          <p className="banner error" role="alert">
+            This workspace requires a second factor and you have none yet: until you enrol one, this session can only be
+            used for enrolment.
+          </p>
+        )}
         {children}
       </main>
     </div>

@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { Redirect, useLocation, useSearch } from 'wouter';
-import { describeError } from '../api/client';
+import { api, describeError } from '../api/client';
 import { useSession } from '../api/session';
 import { isAppRoute, safeNext } from '../lib/next';
 import { ThemeToggle } from '../components/theme-toggle';
@@ -13,7 +13,27 @@ function workspaceHint(): string {
   return host.endsWith('.localhost') || host.split('.').length > 3 ? first : host;
 }
 
-type Step = { kind: 'password' } | { kind: 'second-factor'; challenge: string; methods: string[] };
+type Step = { kind: 'password' } | { kind: 'second-factor'; challenge: string; methods: string[]; webauthn?: unknown };
+
+const METHOD_LABELS: Record<string, string> = {
+  totp: 'Authenticator app',
+  webauthn: 'Security key or passkey',
+  email: 'Code by e-mail',
+  sms: 'Code by SMS',
+  recovery: 'Recovery code',
+};
+
+/** WebAuthn with the browser's JSON helpers (the gateway sends PublicKeyCredentialRequestOptionsJSON). */
+async function webauthnAssertion(options: unknown): Promise<unknown> {
+  const PKC = window.PublicKeyCredential as unknown as {
+    parseRequestOptionsFromJSON?: (o: unknown) => PublicKeyCredentialRequestOptions;
+  };
+  if (!PKC?.parseRequestOptionsFromJSON) throw new Error('This browser cannot use security keys here.');
+  const cred = (await navigator.credentials.get({ publicKey: PKC.parseRequestOptionsFromJSON(options) })) as
+    (Credential & { toJSON(): unknown }) | null;
+  if (!cred) throw new Error('No security key answered.');
+  return cred.toJSON();
+}
 
 /**
  * Sign-in: email and password, then (when the account has one) a second factor. The second step is a
@@ -31,6 +51,18 @@ export function LoginPage() {
   const [method, setMethod] = useState('totp');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [sent, setSent] = useState<string | null>(null);
+
+  const sendCode = async () => {
+    if (step.kind !== 'second-factor') return;
+    setError(null);
+    try {
+      await api.post('/api/v1/auth/login/mfa/send', { challenge: step.challenge, method }, { quiet401: true });
+      setSent(`A code was sent (${METHOD_LABELS[method] ?? method}).`);
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
 
   useEffect(() => {
     if (session && !isAppRoute(next)) window.location.replace(next);
@@ -39,7 +71,7 @@ export function LoginPage() {
 
   const done = (a: Awaited<ReturnType<typeof login>>) => {
     if (a.kind === 'mfa') {
-      setStep({ kind: 'second-factor', challenge: a.challenge, methods: a.methods });
+      setStep({ kind: 'second-factor', challenge: a.challenge, methods: a.methods, webauthn: a.webauthn });
       setMethod(a.methods.find((m) => m !== 'webauthn') ?? a.methods[0] ?? 'totp');
       return;
     }
@@ -54,7 +86,9 @@ export function LoginPage() {
     setError(null);
     try {
       if (step.kind === 'password') done(await login(email.trim(), password));
-      else done(await loginSecondFactor(step.challenge, method, code.trim()));
+      else if (method === 'webauthn')
+        done(await loginSecondFactor(step.challenge, method, { webauthn: await webauthnAssertion(step.webauthn) }));
+      else done(await loginSecondFactor(step.challenge, method, { code: code.trim() }));
     } catch (err) {
       setError(describeError(err));
     } finally {
@@ -113,24 +147,40 @@ export function LoginPage() {
                   <select value={method} onChange={(e) => setMethod(e.target.value)}>
                     {step.methods.map((m) => (
                       <option key={m} value={m}>
-                        {m}
+                        {METHOD_LABELS[m] ?? m}
                       </option>
                     ))}
                   </select>
                 </label>
               )}
-              <label>
-                Code
-                <input
-                  name="code"
-                  inputMode="numeric"
-                  autoComplete="one-time-code"
-                  required
-                  autoFocus
-                  value={code}
-                  onChange={(e) => setCode(e.target.value)}
-                />
-              </label>
+              {method === 'webauthn' ? (
+                <p className="muted">Press “Verify”, then touch your security key or confirm the passkey.</p>
+              ) : (
+                <>
+                  {(method === 'email' || method === 'sms') && (
+                    <button type="button" onClick={() => void sendCode()}>
+                      Send me a code
+                    </button>
+                  )}
+                  {sent && (
+                    <p className="notice" role="status">
+                      {sent}
+                    </p>
+                  )}
+                  <label>
+                    {method === 'recovery' ? 'Recovery code' : 'Code'}
+                    <input
+                      name="code"
+                      inputMode={method === 'recovery' ? 'text' : 'numeric'}
+                      autoComplete="one-time-code"
+                      required
+                      autoFocus
+                      value={code}
+                      onChange={(e) => setCode(e.target.value)}
+                    />
+                  </label>
+                </>
+              )}
             </fieldset>
           )}
           {error && (

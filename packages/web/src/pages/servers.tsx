@@ -6,10 +6,15 @@ import { Sparkline } from '../components/charts';
 import { ErrorBox, PageHead, StatusDot } from '../components/ui';
 import { ago } from '../format';
 
-function Health({ server }: { server: ServerView }) {
+/** Rows that get sparklines (one metrics request each, every 30 s); the rest show the health word only. */
+const SPARKLINE_ROWS = 50;
+
+function Health({ server, sparkline }: { server: ServerView; sparkline: boolean }) {
   // Sparklines for online servers only: an offline one has no fresh samples to show.
   const m = useApi<MetricsResponse>(
-    server.status === 'online' ? `/api/v1/servers/${encodeURIComponent(server.name)}/metrics?range=1h` : null,
+    sparkline && server.status === 'online'
+      ? `/api/v1/servers/${encodeURIComponent(server.name)}/metrics?range=1h`
+      : null,
     30_000,
   );
   const pts = m.data?.points ?? [];
@@ -112,7 +117,7 @@ export default function ServersPage() {
           </tr>
         </thead>
         <tbody>
-          {shown.map((s) => (
+          {shown.map((s, i) => (
             <tr key={s.id}>
               <td>
                 <Link href={`/servers/${encodeURIComponent(s.name)}`}>{s.name}</Link>
@@ -122,7 +127,7 @@ export default function ServersPage() {
                 <StatusDot status={s.status} />
               </td>
               <td>
-                <Health server={s} />
+                <Health server={s} sparkline={i < SPARKLINE_ROWS} />
               </td>
               <td>{s.platform ?? '–'}</td>
               <td>
