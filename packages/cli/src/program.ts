@@ -623,6 +623,10 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .option('--root-elevation <when>', 'privilege elevation for root: explicit (-u root/--root) or always')
     .option('--step-up-grace <d>', 'how long a step-up lasts, e.g. 5m (1m..1h)')
     .option('--record-input <on|off>', 'record keystrokes and command markers in terminal recordings')
+    .option(
+      '--session-persist <d>',
+      'how long a terminal outlives a dropped connection for re-attach (default 10m; 0: off)',
+    )
     .option('--recording-retention <days>', 'days recordings are kept (default 365, enterprise 1825)')
     .option('--risk-threshold <n>', 'commands scoring at least this (1-100, default 70) raise session.risk')
     .option('--risk-action <action>', 'at the threshold: alert (default) or terminate the session')

@@ -307,7 +307,12 @@ export const WebshShareRequest = z
     /** Default: read-only. */
     readWrite: z.boolean().optional(),
     /** Default: until the session ends (users) or 1 hour (links). */
-    expiresInSeconds: z.number().int().min(60).max(7 * 86400).optional(),
+    expiresInSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 86400)
+      .optional(),
   })
   .refine((b) => (b.user !== undefined) !== (b.link === true), { message: 'give either user or link: true' });
 export const WebshShareView = z.object({

@@ -29,7 +29,11 @@ export const Grant = z.strictObject({
   session: z
     .strictObject({
       id: z.string().min(1).max(64),
-      persistSeconds: z.number().int().min(0).max(7 * 86400),
+      persistSeconds: z
+        .number()
+        .int()
+        .min(0)
+        .max(7 * 86400),
       attach: z.boolean(),
     })
     .optional(),

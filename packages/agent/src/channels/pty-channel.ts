@@ -21,15 +21,19 @@ export interface ChannelRunOptions {
  * socket: a PtySession that does not persist. See PtySession for the frames.
  */
 export function runPtyChannel(ws: WebSocket, proc: PtyProcess, o: ChannelRunOptions): LiveChannel {
-  const session = new PtySession(proc, { cols: 80, rows: 24 }, {
-    sessionId: o.channelId,
-    osUser: '',
-    persistMs: 0,
-    clock: o.clock,
-    logger: o.logger,
-    ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}),
-    ...(o.pump ? { pump: o.pump } : {}),
-    onGone: () => {},
-  });
+  const session = new PtySession(
+    proc,
+    { cols: 80, rows: 24 },
+    {
+      sessionId: o.channelId,
+      osUser: '',
+      persistMs: 0,
+      clock: o.clock,
+      logger: o.logger,
+      ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}),
+      ...(o.pump ? { pump: o.pump } : {}),
+      onGone: () => {},
+    },
+  );
   return session.attach(ws, o.channelId, false);
 }

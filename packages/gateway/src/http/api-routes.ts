@@ -16,7 +16,6 @@ import {
   ServerList,
   WebshOpenRequest,
   WebshOpenResponse,
-  WebshSessionList,
   WhoamiResponse,
   ServerView,
   ServerUpdateRequest,
@@ -85,7 +84,13 @@ const WorkSessionListQuery = z.strictObject({
 });
 
 /** Deny unless the principal's role is at least `min`; every denial is audited. */
-export async function requireRole(s: Services, p: Principal, min: Role, action: string, req: FastifyRequest): Promise<void> {
+export async function requireRole(
+  s: Services,
+  p: Principal,
+  min: Role,
+  action: string,
+  req: FastifyRequest,
+): Promise<void> {
   if (roleAtLeast(p.role, min)) return;
   await s.audit.append({
     workspaceId: p.workspaceId,

@@ -10,7 +10,7 @@ import {
   WebshShareRequest,
   WebshTerminateRequest,
 } from '@corral/protocol';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { route, type AnyRoute } from './routes.js';
 import { requireRole } from './api-routes.js';
 import type { Services } from '../services.js';
@@ -154,6 +154,7 @@ export function webshRoutes(s: Services): AnyRoute[] {
       status: 201,
       errors: ['FORBIDDEN', 'SESSION_NOT_FOUND', 'SESSION_ENDED', 'SESSION_DETACHED'],
       handler: async ({ principal: p, params, req }) => {
+        await s.websh.serverOf(p.workspaceId, params.id ?? ''); // another workspace's session: 404, not 403
         await requireRole(s, p, 'staff', 'session.watch', req);
         return s.websh.join(p, params.id ?? '', { role: 'watcher', mode: 'read', shareId: null }, req.ip);
       },
