@@ -232,6 +232,7 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     await dialog.getByLabel('With a user (email)').fill('mia@localhost');
     await dialog.getByRole('button', { name: 'Share', exact: true }).click();
     await dialog.getByText('Shared with mia@localhost (read-only).').waitFor();
+    await shot(admin, 'terminal-share');
     await dialog.getByRole('button', { name: 'Close' }).click();
     const sessionId = await admin.locator('.term-status code').textContent();
     await signIn(member, url, 'mia@localhost', MEMBER_PW, '/servers');
