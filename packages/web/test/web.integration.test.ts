@@ -420,7 +420,7 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     const table = admin.getByTestId('audit-table');
     await table.getByText('session.start').first().waitFor();
     await table.getByText('worksession.approved').first().waitFor();
-    await admin.getByLabel('Actor').fill('mia@');
+    await admin.getByLabel('Actor').fill('mia@localhost');
     const actors = await eventually(async () => {
       const a = await table.locator('tbody tr td:nth-child(5)').allTextContents();
       return a.length > 0 && a.every((x) => x.includes('mia@localhost')) ? a : null;
@@ -438,6 +438,13 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     );
     expect(text).toContain('mia@localhost');
     await admin.getByLabel('Actor').fill('');
+    await admin.getByLabel('Server').fill(SRV);
+    await eventually(async () => {
+      const t = await table.locator('tbody tr td:nth-child(6)').allTextContents();
+      return t.length > 0 && t.every((x) => x.includes(SRV));
+    });
+    await admin.getByLabel('Server').fill('');
+    await table.getByText('auth.login').first().waitFor();
     await shot(admin, 'audit');
   });
 
