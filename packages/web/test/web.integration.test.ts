@@ -213,6 +213,9 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     await eventually(async () => (await termText(admin)).includes(`${marker}-42`), 10_000);
     await admin.getByTestId('latency').waitFor();
     await shot(admin, 'terminal');
+    // A command the risk rules score high (the OS user cannot read the file): a session.risk event.
+    await admin.keyboard.type('cat /etc/shadow\n');
+    await eventually(async () => /shadow: Permission denied/.test(await termText(admin)), 10_000);
 
     // The network drops (the gateway side of the browser's socket is destroyed, no close frame): the page
     // re-attaches by itself to the terminal the agent kept, and the shell goes on.
@@ -411,7 +414,7 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     await shot(admin, 'recording');
   });
 
-  it('shows the audit log with the verified chain, filters it, and exports CSV', async () => {
+  it('shows the audit log with the verified chain and risk highlighted, filters it, and exports CSV', async () => {
     await admin.goto(`${url}/audit`);
     await admin
       .getByTestId('chain-status')
@@ -420,6 +423,9 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     const table = admin.getByTestId('audit-table');
     await table.getByText('session.start').first().waitFor();
     await table.getByText('worksession.approved').first().waitFor();
+    // Risk is highlighted.
+    await table.locator('tr.risk', { hasText: 'session.risk' }).first().waitFor();
+    expect(await table.locator('tr.risk').first().textContent()).toContain('cat /etc/shadow');
     await admin.getByLabel('Actor').fill('mia@localhost');
     const actors = await eventually(async () => {
       const a = await table.locator('tbody tr td:nth-child(5)').allTextContents();

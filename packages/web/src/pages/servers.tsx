@@ -1,6 +1,7 @@
 import { useMemo, useState } from 'react';
 import { Link } from 'wouter';
 import type { MetricsResponse, ServerView } from '@corral/protocol';
+import { isStaff, useMe } from '../api/session';
 import { useApi } from '../api/use-api';
 import { Sparkline } from '../components/charts';
 import { ErrorBox, PageHead, StatusDot } from '../components/ui';
@@ -33,6 +34,7 @@ function Health({ server, sparkline }: { server: ServerView; sparkline: boolean 
 
 /** Servers: status, platform, tags, groups, health with CPU/memory sparklines; search and filters. */
 export default function ServersPage() {
+  const me = useMe();
   const { data, error, loading } = useApi<{ items: ServerView[] }>('/api/v1/servers', 15_000);
   const [q, setQ] = useState('');
   const [status, setStatus] = useState('');
@@ -166,9 +168,11 @@ export default function ServersPage() {
           {!loading && shown.length === 0 && (
             <tr>
               <td colSpan={8} className="muted">
-                {items.length === 0
-                  ? 'No servers yet. Register one with a join token (corral join-token create).'
-                  : 'No server matches the filters.'}
+                {items.length > 0
+                  ? 'No server matches the filters.'
+                  : isStaff(me.user.role)
+                    ? 'No servers yet. Register one with a join token (corral server token create).'
+                    : 'No server is shared with you yet: ask an administrator for access.'}
               </td>
             </tr>
           )}
