@@ -7,7 +7,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { buildApp, type Gateway } from '../src/app.js';
 import { makeConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
+import { join } from 'node:path';
 import { createPgDatabase, DB_KINDS, request, tempDir, type DbKind } from './helpers.js';
+import { BIN, run } from './processes.js';
 
 const PASSWORD = 'audit filter test password';
 
@@ -97,5 +99,23 @@ describe.each(DB_KINDS)('audit list filters on %s', (kind: DbKind) => {
     const bad = await request(url, ca, 'GET', '/api/v1/audit?since=yesterday', { token });
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe('VALIDATION_FAILED');
+  });
+
+  it('corral audit ls passes the filters (--actor, --server, --since as a duration)', async () => {
+    const env = { CORRAL_CONFIG_DIR: join(dir.path, 'cli') };
+    const login = await run(
+      BIN.cli,
+      ['login', url, '--email', 'admin@localhost', '--password-stdin', '--ca-fingerprint', gw.tls.caFingerprint],
+      { env, input: `${PASSWORD}\n` },
+    );
+    expect(login.code, login.stderr).toBe(0);
+    const r = await run(BIN.cli, ['audit', 'ls', '--server', 'audit-b', '--since', '1h', '-o', 'json'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const items = (JSON.parse(r.stdout) as { items: Ev[] }).items;
+    expect(items.length).toBeGreaterThan(0);
+    expect(items.every((e) => e.targetName === 'audit-b')).toBe(true);
+    const bad = await run(BIN.cli, ['audit', 'ls', '--since', 'last week'], { env });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--since takes an ISO 8601 time');
   });
 });
