@@ -1081,15 +1081,34 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .description('list audit events, newest first: SEQ TIME ACTION OUTCOME ACTOR TARGET SOURCE')
     .option('-n, --limit <n>', 'how many events (default 50)')
     .option('--action <action>', 'only this action, e.g. file.upload or access.denied')
+    .option('--actor <who>', 'only events by this actor (email or id)')
+    .option('--server <name>', 'only events about this server (name or id)')
+    .option('--since <when>', 'from this time (ISO 8601) or this long ago (30m, 2h, 7d)')
+    .option('--until <when>', 'up to this time (ISO 8601) or this long ago')
     .addOption(outputOption())
     .addHelpText(
       'after',
-      examples(['corral audit ls', 'corral audit ls --limit 500 -o json', 'corral audit ls --action file.upload']),
+      examples([
+        'corral audit ls',
+        'corral audit ls --limit 500 -o json',
+        'corral audit ls --action file.upload',
+        'corral audit ls --actor mia@example.com --server web-01 --since 24h',
+      ]),
     )
-    .action(async (opts: { limit?: string; action?: string; output: 'table' | 'json' }) => {
-      const { auditLs } = await import('./commands/audit.js');
-      await auditLs(ctx, opts);
-    });
+    .action(
+      async (opts: {
+        limit?: string;
+        action?: string;
+        actor?: string;
+        server?: string;
+        since?: string;
+        until?: string;
+        output: 'table' | 'json';
+      }) => {
+        const { auditLs } = await import('./commands/audit.js');
+        await auditLs(ctx, opts);
+      },
+    );
 
   audit
     .command('verify')

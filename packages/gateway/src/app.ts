@@ -53,6 +53,7 @@ import { CorralError } from './errors.js';
 import { apiRoutes, GATEWAY_VERSION } from './http/api-routes.js';
 import { registerRoutes } from './http/routes.js';
 import { openApiDocument } from './http/openapi.js';
+import { DEFAULT_WEB_DIR, registerWebUi } from './http/web-ui.js';
 import { systemClock, type Clock } from './clock.js';
 import { stderrLogger, type Logger } from './log.js';
 import type { Services } from './services.js';
@@ -67,6 +68,8 @@ export interface BuildOptions {
   auth?: Partial<AuthServiceOptions>;
   /** TLS options for the SMTP connection (tests: a local server with a self-signed certificate). */
   smtpTls?: { rejectUnauthorized?: boolean };
+  /** The built web UI to serve at `/` (default packages/web/dist; null: none, `/` says so). */
+  webDir?: string | null;
 }
 
 export interface Gateway {
@@ -311,6 +314,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   app.get('/api/v1/openapi.json', async () => openapi);
   registerRoutes(app, routes, authenticate);
   registerArtifactRoutes(app, artifacts, () => url);
+  registerWebUi(app, opts.webDir === undefined ? DEFAULT_WEB_DIR : opts.webDir);
 
   app.server.on('upgrade', (req, socket, head) => {
     const u = new URL(req.url ?? '/', 'https://gateway');

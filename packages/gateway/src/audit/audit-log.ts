@@ -83,6 +83,19 @@ interface Pending {
 
 const MAX_BATCH = 500;
 
+/** Filters of the audit list (all exact; `since`/`until` are ISO 8601 instants, inclusive). */
+export interface AuditListFilter {
+  limit?: number;
+  before?: number;
+  action?: string;
+  /** The actor's name (an email for users) or id. */
+  actor?: string;
+  /** Events whose target is this server (name or id). */
+  server?: string;
+  since?: string;
+  until?: string;
+}
+
 export class AuditLog {
   private readonly pending = new Map<string, Pending[]>();
   private readonly writing = new Map<string, Promise<void>>();
@@ -194,12 +207,22 @@ export class AuditLog {
   /** Newest first. `before` pages backwards by sequence number. */
   async list(
     workspaceId: string,
-    opts: { limit?: number; before?: number; action?: string } = {},
+    opts: AuditListFilter = {},
   ): Promise<{ items: AuditEventView[]; nextBefore: number | null }> {
     const limit = Math.min(Math.max(opts.limit ?? 50, 1), 1000);
     let q = this.db.selectFrom('audit_events').selectAll().where('workspace_id', '=', workspaceId);
     if (opts.before !== undefined) q = q.where('seq', '<', opts.before);
     if (opts.action) q = q.where('action', '=', opts.action);
+    const actor = opts.actor;
+    if (actor) q = q.where((eb) => eb.or([eb('actor_name', '=', actor), eb('actor_id', '=', actor)]));
+    const server = opts.server;
+    if (server)
+      q = q
+        .where('target_type', '=', 'server')
+        .where((eb) => eb.or([eb('target_name', '=', server), eb('target_id', '=', server)]));
+    // ISO 8601 UTC strings of one width compare like the instants they name.
+    if (opts.since) q = q.where('ts', '>=', opts.since);
+    if (opts.until) q = q.where('ts', '<=', opts.until);
     const rows = await q
       .orderBy('seq', 'desc')
       .limit(limit + 1)
