@@ -28,6 +28,7 @@ import { Subjects, type Bus, type TerminateFilter } from '../bus/bus.js';
 import type { ChannelForwarder } from './channel-forwarder.js';
 import type { SessionRecorder } from '../recordings/recorder.js';
 import { CommandCapture } from './command-capture.js';
+import { currentPrincipal } from '../auth/request-context.js';
 
 const CONTROL_TYPES = typesOf(ChannelControl);
 const FS_USER_TYPES = typesOf(FsFromUser);
@@ -85,6 +86,8 @@ export interface ChannelSpec {
   term: string | undefined;
   /** The work session the channel runs under (it never outlives it). */
   workSessionId: string | null;
+  /** The API or service token that opened the channel (taken from the request when not given). */
+  apiTokenId?: string;
   /** Called once when the channel is over, whatever the reason. */
   onEnd: (r: ChannelResult) => void;
 }
@@ -179,6 +182,7 @@ export class ChannelHub {
       if (f.userId && s.userId !== f.userId) continue;
       if (f.serverId && s.serverId !== f.serverId) continue;
       if (f.workSessionId && s.workSessionId !== f.workSessionId) continue;
+      if (f.apiTokenId && s.apiTokenId !== f.apiTokenId) continue;
       this.sendUser(ch, { type: 'error', code: f.code ?? 'SESSION_TERMINATED', message: f.reason });
       this.end(ch, 'terminated', CloseCode.REVOKED, f.reason);
     }
@@ -196,6 +200,9 @@ export class ChannelHub {
 
   /** Create a channel; returns its id and the user's one-time token. */
   create(spec: ChannelSpec): { channelId: string; token: string } {
+    // Opened by a request made with an API token: revoking the token ends the channel.
+    const viaToken = spec.apiTokenId ?? currentPrincipal()?.apiToken?.id;
+    if (viaToken) spec = { ...spec, apiTokenId: viaToken };
     const id = newId('ch');
     const token = newSecret('cct');
     const ch: Channel = {

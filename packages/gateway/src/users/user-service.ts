@@ -52,6 +52,7 @@ export class UserService {
       .selectFrom('users')
       .selectAll()
       .where('workspace_id', '=', workspaceId)
+      .where('kind', '=', 'human')
       .orderBy('email')
       .execute();
     return rows.map(view);

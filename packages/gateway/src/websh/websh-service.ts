@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { AsciicastRecorder } from '../recordings/recorder.js';
 import { newId } from '../ids.js';
 import { type Clock, iso } from '../clock.js';
+import { enforceTokenTerminal } from '../auth/api-tokens.js';
 
 /** Opens websh sessions: a session row, an audited start and end, a channel to bridge. */
 export class WebshService {
@@ -54,6 +55,8 @@ export class WebshService {
     workSessionId: string | null = null,
   ): Promise<WebshOpenResponse> {
     const server = await this.servers.getByName(p.workspaceId, serverName);
+    // An API token with a command ACL: commands are checked, interactive terminals refused.
+    await enforceTokenTerminal(this.audit, p, req, server, sourceIp);
     // Cluster-wide truth: the agent may hold its control connection on another node.
     if (server.status !== 'online') {
       throw new CorralError('SERVER_OFFLINE', `Server "${server.name}" is offline: its agent is not connected.`);
