@@ -460,7 +460,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('last_used_at', 'text')
           .addColumn('last_used_ip', 'text')
           .execute();
-        await db.schema.createIndex('api_tokens_ws_user').on('api_tokens').columns(['workspace_id', 'user_id']).execute();
+        await db.schema
+          .createIndex('api_tokens_ws_user')
+          .on('api_tokens')
+          .columns(['workspace_id', 'user_id'])
+          .execute();
         await db.schema
           .createTable('api_token_activity')
           .addColumn('id', 'text', (c) => c.primaryKey())
