@@ -35,6 +35,13 @@ export const ACTIVITY_KEEP = 1000;
 /** Prune a token's activity log every this many requests. */
 const PRUNE_EVERY = 100;
 
+/** Activity ids sort in insertion order within a millisecond (ts, then id). */
+let activitySeq = 0;
+function activityId(now: number): string {
+  activitySeq = (activitySeq + 1) % 1_000_000;
+  return `act_${now.toString(36).padStart(9, '0')}${activitySeq.toString(36).padStart(4, '0')}_${newId('r').slice(2, 8)}`;
+}
+
 type Scopes = Partial<Record<TokenResource, TokenLevel>>;
 
 /** Identity shown for an application: what grants, groups and audit events name. */
@@ -198,12 +205,13 @@ export class ApiTokens {
   async recordActivity(p: Principal, method: string, route: string, status: number, sourceIp: string): Promise<void> {
     if (!p.apiToken) return;
     const tokenId = p.apiToken.id;
-    const ts = iso(this.clock.now());
+    const now = this.clock.now();
+    const ts = iso(now);
     try {
       await this.db
         .insertInto('api_token_activity')
         .values({
-          id: newId('act'),
+          id: activityId(now),
           workspace_id: p.workspaceId,
           token_id: tokenId,
           ts,
