@@ -167,6 +167,10 @@ describe('API tokens and service tokens through the CLI', () => {
     const shOk = await withToken(t.token, ['websh', 'tok-a', ...AS, '--', 'echo', 'websh-ok']);
     expect(shOk.code, shOk.stderr).toBe(0);
     expect(shOk.stdout).toMatch(/websh-ok/);
+    // The terminal's own events, written after the request returned, name the token as well.
+    await eventually(async () =>
+      (await auditItems('session.end')).some((e) => e.details.tokenId === t.id && e.details.tokenKind === 'personal'),
+    );
     const pty = await request(url, caPem, 'POST', '/api/v1/servers/tok-a/websh', { token: t.token, body: {} });
     expect(pty.status).toBe(403);
     expect(pty.body.error.code).toBe('COMMAND_DENIED');

@@ -28,6 +28,7 @@ import { Subjects, type Bus, type TerminateFilter } from '../bus/bus.js';
 import type { ChannelForwarder } from './channel-forwarder.js';
 import type { SessionRecorder } from '../recordings/recorder.js';
 import { CommandCapture } from './command-capture.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { currentPrincipal } from '../auth/request-context.js';
 
 const CONTROL_TYPES = typesOf(ChannelControl);
@@ -202,7 +203,17 @@ export class ChannelHub {
   create(spec: ChannelSpec): { channelId: string; token: string } {
     // Opened by a request made with an API token: revoking the token ends the channel.
     const viaToken = spec.apiTokenId ?? currentPrincipal()?.apiToken?.id;
-    if (viaToken) spec = { ...spec, apiTokenId: viaToken };
+    if (viaToken) {
+      // Its later events (session.command, session.end) run in the opening request's context, so the
+      // audit log names the token on them too.
+      const { onCommand } = spec;
+      spec = {
+        ...spec,
+        apiTokenId: viaToken,
+        onEnd: AsyncLocalStorage.bind(spec.onEnd),
+        ...(onCommand ? { onCommand: AsyncLocalStorage.bind(onCommand) } : {}),
+      };
+    }
     const id = newId('ch');
     const token = newSecret('cct');
     const ch: Channel = {
