@@ -193,6 +193,10 @@ describe('API tokens and service tokens through the CLI', () => {
     expect(narrow.code, narrow.stderr).toBe(0);
     // It inherits the server ACL of the token that made it.
     expect((JSON.parse(narrow.stdout) as { servers: string[] }).servers).toEqual(['tok-a']);
+    const refusals = (await auditItems('access.denied')).filter(
+      (e) => e.details.tokenId === t.id && e.details.attempted === 'token.create',
+    );
+    expect(refusals.map((e) => e.details.missingScope).sort()).toEqual(['exec:write', 'servers']);
   });
 
   it('revocation takes effect at once: the live terminal ends and the next request is refused', async () => {

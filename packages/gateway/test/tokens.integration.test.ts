@@ -200,6 +200,9 @@ describe.each(DB_KINDS)('API tokens on %s', (kind: DbKind) => {
     expect(JSON.stringify(users.body)).not.toContain('app:backup');
     const pat = await api('POST', '/api/v1/tokens', st.body.token, { name: 'p', scopes: ['servers:read'] });
     expect(pat.status).toBe(403);
+    const up = await api('POST', '/api/v1/users/app:backup/role', admin, { role: 'superuser' });
+    expect(up.status).toBe(403);
+    expect((await api('POST', '/api/v1/users/app:backup/role', admin, { role: 'staff' })).status).toBe(200);
     const list = await api('GET', '/api/v1/applications', admin);
     expect(list.body.items.find((x: { name: string }) => x.name === 'backup').tokens).toBe(1);
     expect((await api('DELETE', '/api/v1/applications/backup', admin)).status).toBe(204);

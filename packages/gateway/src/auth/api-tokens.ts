@@ -253,7 +253,7 @@ export class ApiTokens {
 
   async createApp(p: Principal, body: ApplicationCreateRequest, sourceIp: string): Promise<ApplicationView> {
     const scopes = parseScopes(body.scopes);
-    this.notBeyondCaller(p, scopes);
+    await this.notBeyondCaller(p, scopes, sourceIp);
     const email = appPrincipalName(body.name);
     const taken = await this.db
       .selectFrom('users')
@@ -457,14 +457,31 @@ export class ApiTokens {
   }
 
   /** A token cannot hand out more than it has itself. */
-  private notBeyondCaller(p: Principal, scopes: Scopes): void {
+  private async notBeyondCaller(p: Principal, scopes: Scopes, sourceIp: string): Promise<void> {
     if (!p.apiToken) return;
     const beyond = scopesBeyond(scopes, p.apiToken.scopes);
     if (beyond.length > 0) {
-      throw new CorralError('TOKEN_SCOPE', `This token cannot give more than it has: it lacks ${beyond.join(', ')}.`, {
-        details: { missingScope: beyond[0], tokenId: p.apiToken.id },
-      });
+      await this.refuseBeyond(p, `it lacks ${beyond.join(', ')}`, beyond[0]!, sourceIp);
     }
+  }
+
+  /** Refuse (and audit) a token trying to make a token or application with more than it has. */
+  private async refuseBeyond(p: Principal, why: string, missing: string, sourceIp: string): Promise<never> {
+    await this.audit.append({
+      workspaceId: p.workspaceId,
+      action: 'access.denied',
+      outcome: 'denied',
+      actor: { type: p.kind === 'application' ? 'application' : 'user', id: p.userId, name: p.email },
+      sourceIp,
+      details: {
+        attempted: 'token.create',
+        reason: `a token cannot give more than it has: ${why}`,
+        missingScope: missing,
+      },
+    });
+    throw new CorralError('TOKEN_SCOPE', `This token cannot give more than it has: ${why}.`, {
+      details: { missingScope: missing, tokenId: p.apiToken?.id },
+    });
   }
 
   private async issue(
@@ -497,14 +514,16 @@ export class ApiTokens {
     // Made with a token: never more than that token (scopes, servers, commands, lifetime).
     const parent = p.apiToken;
     if (parent) {
-      this.notBeyondCaller(p, scopes);
+      await this.notBeyondCaller(p, scopes, sourceIp);
       if (parent.servers) {
         if (!servers) servers = [...parent.servers];
         const extra = servers.filter((x) => !parent.servers!.includes(x));
         if (extra.length > 0) {
-          throw new CorralError(
-            'TOKEN_SCOPE',
-            `This token cannot reach ${extra.join(', ')}; it is limited to ${parent.servers.join(', ')}.`,
+          await this.refuseBeyond(
+            p,
+            `it cannot reach ${extra.join(', ')} (it is limited to ${parent.servers.join(', ')})`,
+            'servers',
+            sourceIp,
           );
         }
       }
@@ -514,7 +533,7 @@ export class ApiTokens {
         if (parent.commands.allow?.length) {
           const extra = (allow ?? []).filter((a) => !parent.commands!.allow!.includes(a));
           if (extra.length > 0) {
-            throw new CorralError('TOKEN_SCOPE', `This token may only allow ${parent.commands.allow.join(', ')}.`);
+            await this.refuseBeyond(p, `it may only allow ${parent.commands.allow.join(', ')}`, 'commands', sourceIp);
           }
           allow = allow?.length ? allow : parent.commands.allow;
         }
