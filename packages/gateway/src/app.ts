@@ -59,6 +59,7 @@ import { systemClock, type Clock } from './clock.js';
 import { stderrLogger, type Logger } from './log.js';
 import type { Services } from './services.js';
 import type { Principal } from './auth/principal.js';
+import { requestToken } from './auth/browser-session.js';
 
 export interface BuildOptions {
   clock?: Clock;
@@ -126,7 +127,11 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const channels = new ChannelHub(agents, signer, clock, log, bus, () => nodeUrl, new ChannelForwarder(tls.caPem, log));
   const tokens = new ApiTokens(db, audit, channels, clock, log);
   const auth = new AuthService(db, audit, clock, { ...DEFAULT_AUTH_OPTIONS, ...opts.auth }, tokens);
-  const websh = new WebshService(db, audit, servers, channels, clock, log, join(config.dataDir, 'recordings'));
+  const websh = new WebshService(db, audit, servers, channels, clock, log, join(config.dataDir, 'recordings'), {
+    agents,
+    bus,
+    nodeId: config.nodeId,
+  });
   const iam = new IamService(db, audit, bus, clock);
   const mailer = config.smtp
     ? new SmtpMailer(config.smtp.url, config.smtp.from, opts.smtpTls ?? {})
@@ -254,9 +259,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   );
 
   const authenticate = async (req: FastifyRequest): Promise<Principal> => {
-    const h = req.headers.authorization;
-    const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
-    const p = m?.[1] ? await auth.authenticate(m[1]) : null;
+    const token = requestToken(req);
+    const p = token ? await auth.authenticate(token) : null;
     // A token is valid only at its own workspace's host: another workspace never sees it as a principal.
     if (!p || p.workspaceId !== req.workspaceId) throw new CorralError('UNAUTHENTICATED');
     req.principal = p;
@@ -352,6 +356,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       await agents.close();
       await metrics.close();
       channels.close();
+      websh.close();
       await nodes.stop().catch(() => {});
       await audit.flush();
       await app.close();

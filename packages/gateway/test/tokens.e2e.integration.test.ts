@@ -174,6 +174,13 @@ describe('API tokens and service tokens through the CLI', () => {
     const pty = await request(url, caPem, 'POST', '/api/v1/servers/tok-a/websh', { token: t.token, body: {} });
     expect(pty.status).toBe(403);
     expect(pty.body.error.code).toBe('COMMAND_DENIED');
+    // Nor may it re-attach to (or join) a terminal someone types into.
+    const attach = await request(url, caPem, 'POST', '/api/v1/websh/sessions/ses_any/attach', {
+      token: t.token,
+      body: {},
+    });
+    expect(attach.status).toBe(403);
+    expect(attach.body.error.code).toBe('COMMAND_DENIED');
 
     const denied = (await auditItems('access.denied')).filter((e) => e.details.tokenId === t.id);
     expect(denied.map((e) => e.details.rule)).toContain('deny "rm *"');

@@ -11,3 +11,4 @@ export * from './work-sessions.js';
 export * from './files.js';
 export * from './files-client.js';
 export * from './tokens.js';
+export * from './replay.js';

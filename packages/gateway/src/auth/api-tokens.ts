@@ -24,6 +24,10 @@ import { checkCommand } from '../exec/command-acl.js';
 import { roleAtLeast, type ApiTokenGrant, type Principal } from './principal.js';
 import { formatScopes, intersectScopes, parseScopes, scopesBeyond } from './token-scopes.js';
 
+const INTERACTIVE_RULE = 'interactive terminals are refused to tokens with a command ACL';
+const INTERACTIVE_MESSAGE =
+  'This token has a command ACL, which cannot be enforced on an interactive terminal: run a command without a tty (corral websh SERVER -- CMD, or corral exec)';
+
 /** Prefix of personal access tokens; secret scanners look for it. */
 export const PAT_PREFIX = 'crl_pat_';
 /** Prefix of applications' service tokens. */
@@ -450,6 +454,20 @@ export class ApiTokens {
     );
   }
 
+  /** A token with a command ACL asked for a terminal someone types into (attach, join): refused, audited. */
+  async refuseInteractive(p: Principal, route: string, sourceIp: string): Promise<never> {
+    const rule = INTERACTIVE_RULE;
+    await this.audit.append({
+      workspaceId: p.workspaceId,
+      action: 'access.denied',
+      outcome: 'denied',
+      actor: { type: p.kind === 'application' ? 'application' : 'user', id: p.userId, name: p.email },
+      sourceIp,
+      details: { attempted: route, rule },
+    });
+    throw new CorralError('COMMAND_DENIED', `${INTERACTIVE_MESSAGE}.`, { details: { rule, tokenId: p.apiToken?.id } });
+  }
+
   // --- internals ----------------------------------------------------------------------------------
 
   private isStaff(p: Principal): boolean {
@@ -701,7 +719,7 @@ export async function enforceTokenTerminal(
   const target = { type: 'server', id: server.id, name: server.name };
   const pty = req.pty ?? req.command === undefined;
   if (!req.command || pty) {
-    const rule = 'interactive terminals are refused to tokens with a command ACL';
+    const rule = INTERACTIVE_RULE;
     await audit.append({
       workspaceId: p.workspaceId,
       action: 'access.denied',
@@ -711,11 +729,7 @@ export async function enforceTokenTerminal(
       sourceIp,
       details: { attempted: 'websh.open', rule, command: req.command?.join(' ') ?? null, pty },
     });
-    throw new CorralError(
-      'COMMAND_DENIED',
-      'This token has a command ACL, which cannot be enforced on an interactive terminal: run a command without a tty (corral websh SERVER -- CMD, or corral exec).',
-      { details: { rule, tokenId: p.apiToken?.id } },
-    );
+    throw new CorralError('COMMAND_DENIED', `${INTERACTIVE_MESSAGE}.`, { details: { rule, tokenId: p.apiToken?.id } });
   }
   await enforceTokenCommand(audit, p, req.command, sourceIp, target);
 }

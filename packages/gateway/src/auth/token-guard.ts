@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AnyRoute } from '../http/routes.js';
 import type { ApiTokens } from './api-tokens.js';
 import type { Principal } from './principal.js';
-import { checkRouteScope } from './token-scopes.js';
+import { checkRouteScope, INTERACTIVE_ROUTES } from './token-scopes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -21,6 +21,9 @@ export function tokenGuard(tokens: ApiTokens) {
     if (!p.apiToken) return;
     const miss = checkRouteScope(r.method, r.url, p.apiToken.scopes);
     if (miss) await tokens.refuseScope(p, `${r.method} ${r.url}`, miss.missing, miss.reason, req.ip);
+    if (p.apiToken.commands && INTERACTIVE_ROUTES.has(`${r.method} ${r.url}`)) {
+      await tokens.refuseInteractive(p, `${r.method} ${r.url}`, req.ip);
+    }
   };
 }
 

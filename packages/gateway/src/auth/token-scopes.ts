@@ -40,6 +40,12 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteScope>> = {
   // terminals
   'GET /api/v1/websh/sessions': s('websh', 'read'),
   'POST /api/v1/servers/:name/websh': s('websh', 'write'),
+  'POST /api/v1/websh/sessions/:id/attach': s('websh', 'write'),
+  'POST /api/v1/websh/sessions/:id/join': s('websh', 'write'),
+  'GET /api/v1/websh/sessions/:id/shares': s('websh', 'read'),
+  'POST /api/v1/websh/sessions/:id/shares': s('websh', 'write'),
+  'DELETE /api/v1/websh/sessions/:id/shares/:share': s('websh', 'write'),
+  'POST /api/v1/websh/sessions/:id/watch': s('websh', 'owner'),
   'POST /api/v1/websh/sessions/:id/terminate': s('websh', 'owner'),
   // files
   'GET /api/v1/servers/:name/files/list': s('files', 'read'),
@@ -111,6 +117,16 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteScope>> = {
   'POST /api/v1/applications/:app/tokens': s('applications', 'write'),
   'DELETE /api/v1/applications/:app/tokens/:id': s('applications', 'write'),
 };
+
+/**
+ * Routes that put the caller at a terminal someone may type into (re-attaching, joining a shared
+ * session). A token with a command ACL is refused them: what is typed there cannot be checked. Opening
+ * a terminal (`POST /servers/:name/websh`) is checked in the websh service, which sees the command.
+ */
+export const INTERACTIVE_ROUTES: ReadonlySet<string> = new Set([
+  'POST /api/v1/websh/sessions/:id/attach',
+  'POST /api/v1/websh/sessions/:id/join',
+]);
 
 const RANK: Record<TokenLevel, number> = { read: 1, write: 2, owner: 3 };
 

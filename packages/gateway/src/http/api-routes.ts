@@ -8,6 +8,7 @@ import {
   JoinTokenList,
   LoginRequest,
   LoginResponse,
+  BrowserLoginResponse,
   PROTOCOL_VERSION,
   RegisterRequest,
   RegisterResponse,
@@ -15,7 +16,6 @@ import {
   ServerList,
   WebshOpenRequest,
   WebshOpenResponse,
-  WebshSessionList,
   WhoamiResponse,
   ServerView,
   ServerUpdateRequest,
@@ -66,14 +66,16 @@ import {
 import { route, type AnyRoute } from './routes.js';
 import { filesRoutes } from './files-routes.js';
 import { tokenRoutes } from './token-routes.js';
+import { webshRoutes } from './websh-routes.js';
 import { ndjsonStream } from './ndjson-stream.js';
 import type { Services } from '../services.js';
 import type { Principal } from '../auth/principal.js';
 import { roleAtLeast } from '../auth/principal.js';
 import { CorralError } from '../errors.js';
+import { clearSessionCookies, csrfTokenFor, sessionCookieOf, setSessionCookies } from '../auth/browser-session.js';
 import { Subjects } from '../bus/bus.js';
 import { agentUserOf, serverDetail, serverView } from '../servers/server-store.js';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 export const GATEWAY_VERSION = '0.1.0';
 
@@ -83,7 +85,13 @@ const WorkSessionListQuery = z.strictObject({
 });
 
 /** Deny unless the principal's role is at least `min`; every denial is audited. */
-async function requireRole(s: Services, p: Principal, min: Role, action: string, req: FastifyRequest): Promise<void> {
+export async function requireRole(
+  s: Services,
+  p: Principal,
+  min: Role,
+  action: string,
+  req: FastifyRequest,
+): Promise<void> {
   if (roleAtLeast(p.role, min)) return;
   await s.audit.append({
     workspaceId: p.workspaceId,
@@ -111,13 +119,17 @@ export function apiRoutes(s: Services): AnyRoute[] {
     route({
       method: 'POST',
       url: '/api/v1/auth/login',
-      summary: 'Sign in with email and password; returns a bearer token',
+      summary:
+        'Sign in with email and password; returns a bearer token, or with `cookie: true` sets an HttpOnly session cookie and returns its CSRF token',
       tag: 'auth',
       auth: false,
       body: LoginRequest,
-      response: LoginResponse,
+      response: z.union([LoginResponse, BrowserLoginResponse]),
       errors: ['VALIDATION_FAILED', 'INVALID_CREDENTIALS', 'RATE_LIMITED', 'WORKSPACE_NOT_FOUND'],
-      handler: async ({ body, req }) => s.auth.login(req.workspaceId, body.email, body.password, req.ip),
+      handler: async ({ body, req, reply }) => {
+        const res = await s.auth.login(req.workspaceId, body.email, body.password, req.ip);
+        return body.cookie ? browserSession(reply, res) : res;
+      },
     }),
     route({
       method: 'POST',
@@ -125,8 +137,9 @@ export function apiRoutes(s: Services): AnyRoute[] {
       summary: 'Revoke the calling token',
       tag: 'auth',
       status: 204,
-      handler: async ({ principal, req }) => {
+      handler: async ({ principal, req, reply }) => {
         await s.auth.logout(principal, req.ip);
+        if (sessionCookieOf(req)) clearSessionCookies(reply);
       },
     }),
     route({
@@ -148,11 +161,15 @@ export function apiRoutes(s: Services): AnyRoute[] {
       summary: 'The signed-in user',
       tag: 'auth',
       response: WhoamiResponse,
-      handler: async ({ principal: p }) => ({
-        user: { id: p.userId, email: p.email, role: p.role },
-        workspace: { id: p.workspaceId, name: p.workspaceName },
-        tokenExpiresAt: p.tokenExpiresAt,
-      }),
+      handler: async ({ principal: p, req }) => {
+        const cookie = req.headers.authorization ? null : sessionCookieOf(req);
+        return {
+          user: { id: p.userId, email: p.email, role: p.role },
+          workspace: { id: p.workspaceId, name: p.workspaceName },
+          tokenExpiresAt: p.tokenExpiresAt,
+          ...(cookie ? { csrfToken: csrfTokenFor(cookie) } : {}),
+        };
+      },
     }),
     route({
       method: 'POST',
@@ -477,27 +494,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
         return s.files.open(p, server, { osUser: body.osUser, purpose, workSessionId: ws.id }, req.ip);
       },
     }),
-    route({
-      method: 'GET',
-      url: '/api/v1/websh/sessions',
-      summary: 'Terminal sessions, newest first',
-      tag: 'websh',
-      response: WebshSessionList,
-      handler: async ({ principal: p }) => ({ items: await s.websh.list(p.workspaceId) }),
-    }),
-    route({
-      method: 'POST',
-      url: '/api/v1/websh/sessions/:id/terminate',
-      summary: 'End a live terminal session, on whichever gateway node it runs (staff and superusers)',
-      tag: 'websh',
-      status: 202,
-      errors: ['FORBIDDEN', 'SESSION_NOT_FOUND'],
-      handler: async ({ principal: p, params, req }) => {
-        await requireRole(s, p, 'staff', 'session.terminate', req);
-        if (!(await s.websh.terminate(p, params.id ?? '', req.ip))) throw new CorralError('SESSION_NOT_FOUND');
-        return { ok: true };
-      },
-    }),
+    ...webshRoutes(s),
     route({
       method: 'GET',
       url: '/api/v1/users',
@@ -1019,4 +1016,16 @@ export function apiRoutes(s: Services): AnyRoute[] {
       },
     }),
   ];
+}
+
+/** Finish a sign-in for a browser: the token goes into the HttpOnly cookie, the page gets the CSRF token. */
+export function browserSession(reply: FastifyReply, res: LoginResponse): BrowserLoginResponse {
+  setSessionCookies(reply, res.token, res.expiresAt);
+  return {
+    cookie: true,
+    csrfToken: csrfTokenFor(res.token),
+    expiresAt: res.expiresAt,
+    user: res.user,
+    workspace: res.workspace,
+  };
 }
