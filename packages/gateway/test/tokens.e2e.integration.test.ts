@@ -104,6 +104,10 @@ describe('API tokens and service tokens through the CLI', () => {
     expect(ls.code, ls.stderr).toBe(0);
     expect(ls.stdout).toMatch(/tok-a/);
     expect(ls.stdout).toMatch(/tok-b/);
+    const who = await withToken(t.token, ['whoami']);
+    expect(who.stdout).toMatch(
+      new RegExp(`admin@localhost \\(superuser\\).*with API token ${t.id} \\(ro\\): scopes servers:read`),
+    );
 
     const ex = await withToken(t.token, ['exec', '--servers', 'tok-a', ...AS, '--', 'true']);
     expect(ex.code).not.toBe(0);

@@ -12,7 +12,8 @@ import {
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
 import type { Services } from '../services.js';
-import { roleAtLeast, type Principal } from '../auth/principal.js';
+import { roleAtLeast, type ApiTokenGrant, type Principal } from '../auth/principal.js';
+import { formatScopes } from '../auth/token-scopes.js';
 import { CorralError } from '../errors.js';
 
 /** Applications are managed by staff and superusers; every refusal is audited. */
@@ -27,6 +28,23 @@ async function requireStaff(s: Services, p: Principal, action: string, req: Fast
     details: { attempted: action, required: 'staff', role: p.role },
   });
   throw new CorralError('FORBIDDEN', `${action} needs the staff role or higher.`);
+}
+
+/** What whoami tells a caller about the token it used. */
+export function apiTokenSummary(t: ApiTokenGrant): {
+  id: string;
+  kind: 'personal' | 'service';
+  name: string;
+  scopes: string[];
+  servers: string[] | null;
+} {
+  return {
+    id: t.id,
+    kind: t.kind,
+    name: t.name,
+    scopes: formatScopes(t.scopes),
+    servers: t.servers ? [...t.servers] : null,
+  };
 }
 
 const ActivityQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).optional() });
