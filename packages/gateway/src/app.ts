@@ -356,7 +356,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       await agents.close();
       await metrics.close();
       channels.close();
-      websh.close();
+      await websh.close();
       await nodes.stop().catch(() => {});
       await audit.flush();
       await app.close();

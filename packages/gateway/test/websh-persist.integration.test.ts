@@ -12,7 +12,8 @@ import type { IPty } from 'node-pty';
 import { buildApp, type Gateway } from '../src/app.js';
 import { makeConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
-import { BIN, Proc, run, eventually, ensureTestUser, TEST_OS_USER } from './processes.js';
+import { BIN, type Proc, eventually, ensureTestUser, TEST_OS_USER } from './processes.js';
+import { cliPeople, onboard, startAgent } from './stack.js';
 import { tempDir } from './helpers.js';
 
 const IS_ROOT = process.getuid?.() === 0;
@@ -70,8 +71,8 @@ describe('websh persistence, sharing and watching (gateway, agent, CLI)', () => 
   let fp: string;
   const proxy = new CuttableProxy();
   const PW = 'admin password for persist e2e';
-  const envOf = (who: string) => ({ CORRAL_CONFIG_DIR: join(dir.path, `cli-${who}`) });
-  const as = (who: string, args: string[]) => run(BIN.cli, args, { env: envOf(who) });
+  const people = cliPeople(dir.path, () => fp);
+  const { envOf, as } = people;
   const terms: Term[] = [];
 
   async function term(who: string, args: string[]): Promise<Term> {
@@ -93,31 +94,6 @@ describe('websh persistence, sharing and watching (gateway, agent, CLI)', () => 
     };
     terms.push(t);
     return t;
-  }
-
-  async function login(who: string, email: string, password: string, viaProxy = false): Promise<void> {
-    const target = viaProxy ? `https://127.0.0.1:${proxy.port}` : url;
-    const r = await run(BIN.cli, ['login', target, '--email', email, '--password-stdin', '--ca-fingerprint', fp], {
-      env: envOf(who),
-      input: password + '\n',
-    });
-    expect(r.code, r.stderr).toBe(0);
-  }
-
-  async function onboard(name: string, role: string): Promise<void> {
-    const inv = await as('admin', ['user', 'invite', `${name}@localhost`, '--role', role]);
-    expect(inv.code, inv.stderr).toBe(0);
-    const mail = await gw.services.db
-      .selectFrom('outbox')
-      .selectAll()
-      .where('recipient', '=', `${name}@localhost`)
-      .executeTakeFirstOrThrow();
-    const token = /(cinv_[A-Za-z0-9_-]+)/.exec(mail.body)![1]!;
-    const acc = await run(BIN.cli, ['accept-invite', url, token, '--password-stdin', '--ca-fingerprint', fp], {
-      env: envOf(name),
-      input: `${name} password 123456\n`,
-    });
-    expect(acc.code, acc.stderr).toBe(0);
   }
 
   const liveSessions = async (who = 'admin') =>
@@ -144,30 +120,21 @@ describe('websh persistence, sharing and watching (gateway, agent, CLI)', () => 
     fp = gw.tls.caFingerprint;
     const u = new URL(url);
     await proxy.start({ host: u.hostname, port: Number(u.port) });
-    await login('admin', 'admin@localhost', PW);
-    await login('admin-net', 'admin@localhost', PW, true);
-    const tok = JSON.parse((await as('admin', ['server', 'token', 'create', '-o', 'json'])).stdout) as {
-      token: string;
-    };
-    const cfg = join(dir.path, 'agent.json');
-    const reg = await run(BIN.agent, [
-      'register',
-      '--gateway',
+    await people.login('admin', url, 'admin@localhost', PW);
+    await people.login('admin-net', `https://127.0.0.1:${proxy.port}`, 'admin@localhost', PW);
+    agent = await startAgent(people, 'admin', {
       url,
-      '--token',
-      tok.token,
-      '--ca-fingerprint',
       fp,
-      '--config',
-      cfg,
-      '--name',
-      SRV,
-    ]);
-    expect(reg.code, reg.stderr).toBe(0);
-    agent = new Proc(BIN.agent, ['run', '--config', cfg], { CORRAL_METRICS_INTERVAL_MS: '0' });
-    await eventually(async () => (await as('admin', ['server', 'ls'])).stdout.includes('online'));
-    await onboard('sam', 'staff');
-    await onboard('mia', 'member');
+      dir: dir.path,
+      name: SRV,
+      env: { CORRAL_METRICS_INTERVAL_MS: '0' },
+    });
+    for (const [name, role] of [
+      ['sam', 'staff'],
+      ['mia', 'member'],
+    ] as const) {
+      await onboard(people, gw.services.db, { inviter: 'admin', url, fp, name, role });
+    }
   }, 120_000);
 
   afterAll(async () => {
@@ -288,6 +255,15 @@ describe('websh persistence, sharing and watching (gateway, agent, CLI)', () => 
     await eventually(async () => rw.screen().includes('read-write'), 15_000);
     rw.pty.write('echo from-sam-$((5*5))\r');
     await eventually(async () => owner.screen().includes('from-sam-25'), 15_000);
+    // What a participant types is audited like the owner's commands (and scored for risk).
+    await eventually(async () => {
+      const rows = await gw.services.db
+        .selectFrom('audit_events')
+        .select('details')
+        .where('action', '=', 'session.command')
+        .execute();
+      return rows.some((r) => (JSON.parse(r.details) as { command: string }).command === 'echo from-sam-$((5*5))');
+    });
     // Ctrl-] leaves; the session goes on.
     rw.pty.write('\x1d');
     expect(await rw.exited).toBe(0);
@@ -371,8 +347,27 @@ describe('websh persistence, sharing and watching (gateway, agent, CLI)', () => 
     await eventually(async () => t.since().includes('pre-restart-64'), 60_000);
     t.pty.write('echo post-restart-$((9*9))\r');
     await eventually(async () => t.since().includes('post-restart-81'), 15_000);
+    const id = (await liveSessions())[0]!.id;
     t.pty.write('exit\r');
     expect(await t.exited).toBe(0);
+    // One recording for the whole session: the part written before the restart, then the rest.
+    const cast = await eventually(async () => {
+      const e = await as('admin', ['recording', 'export', id]);
+      return e.code === 0 ? e.stdout : undefined;
+    });
+    const events = cast
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => JSON.parse(l) as [number, string, string]);
+    const output = events
+      .filter((e) => e[1] === 'o')
+      .map((e) => e[2])
+      .join('');
+    expect(output.indexOf('pre-restart-64')).toBeGreaterThan(-1);
+    expect(output.indexOf('post-restart-81')).toBeGreaterThan(output.indexOf('pre-restart-64'));
+    expect(events.map((e) => e[0])).toEqual([...events.map((e) => e[0])].sort((a, b) => a - b));
+    expect(events.filter((e) => e[1] === 'm').map((e) => e[2])).toContain('adopted by this gateway node');
   });
 
   it('a recorded interactive session plays back byte-identical to what the user saw', async () => {

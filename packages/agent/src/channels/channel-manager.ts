@@ -167,48 +167,18 @@ export class ChannelManager {
     osUser: string,
     reject: (code: string, message: string) => void,
   ): void {
-    const o = this.#o;
     const session = this.#sessions.get(sessionId);
     if (!session || session.exited || session.osUser !== osUser) {
       return reject(RejectCode.SESSION_GONE, 'the terminal is no longer kept on this server (it ended or timed out)');
     }
-    let ws: WebSocket;
-    try {
-      ws = o.connect(
-        wsUrl(o.gatewayUrl(), `/api/v1/channels/${encodeURIComponent(msg.channelId)}`, { token: msg.token }),
-      );
-    } catch (err) {
-      return reject(RejectCode.CHANNEL_CONNECT_FAILED, (err as Error).message);
-    }
-    o.logger.info('channel re-attach', { channel: msg.channelId, session: sessionId });
-    const finished = deferred();
-    let running: LiveChannel | undefined;
-    ws.on('error', (err) => {
-      if (!running) o.logger.warn('channel socket error', { channel: msg.channelId, error: err.message });
-    });
-    ws.once('close', (code) => {
-      if (running) return;
-      reject(RejectCode.CHANNEL_CONNECT_FAILED, `channel socket closed before it opened (code ${code})`);
-      finished.resolve();
-    });
-    ws.once('open', () => {
+    this.#o.logger.info('channel re-attach', { channel: msg.channelId, session: sessionId });
+    this.#dial(msg, reject, (ws) => {
       if (session.exited) {
         sendControl(ws, { type: 'error', code: RejectCode.SESSION_GONE, message: 'the terminal ended meanwhile' });
         closeSocket(ws, CloseCode.NOT_FOUND, 'session gone');
-        finished.resolve();
-        return;
+        return undefined;
       }
-      running = session.attach(ws, msg.channelId, true, msg.ptyParams);
-      void running.done.then(() => finished.resolve());
-    });
-    this.#registry.add({
-      channelId: msg.channelId,
-      done: finished.promise,
-      dispose: async () => {
-        if (running) return running.dispose();
-        await closeAndWait(ws, o.clock);
-        finished.resolve();
-      },
+      return session.attach(ws, msg.channelId, true, msg.ptyParams);
     });
   }
 
@@ -224,6 +194,22 @@ export class ChannelManager {
     if (words.length !== 2 || !host || !Number.isInteger(port) || port < 1 || port > 65535) {
       return reject(RejectCode.GRANT_MALFORMED, 'a tunnel grant names [host, port]');
     }
+    o.logger.info('tunnel open', { channel: msg.channelId, target: `${host}:${port}` });
+    this.#dial(msg, reject, (ws) =>
+      runTunnelChannel(ws, { host, port }, { channelId: msg.channelId, clock: o.clock, logger: o.logger }),
+    );
+  }
+
+  /**
+   * Dial the channel socket and, once it is open, hand it to `start` (which may decline with undefined);
+   * the channel is in the registry from the dial until it is done.
+   */
+  #dial(
+    msg: ChannelOpenMessage,
+    reject: (code: string, message: string) => void,
+    start: (ws: WebSocket) => LiveChannel | undefined,
+  ): void {
+    const o = this.#o;
     let ws: WebSocket;
     try {
       ws = o.connect(
@@ -232,20 +218,22 @@ export class ChannelManager {
     } catch (err) {
       return reject(RejectCode.CHANNEL_CONNECT_FAILED, (err as Error).message);
     }
-    o.logger.info('tunnel open', { channel: msg.channelId, target: `${host}:${port}` });
     const finished = deferred();
     let running: LiveChannel | undefined;
+    let declined = false;
     ws.on('error', (err) => {
-      if (!running) o.logger.warn('tunnel socket error', { channel: msg.channelId, error: err.message });
+      if (!running) o.logger.warn('channel socket error', { channel: msg.channelId, error: err.message });
     });
     ws.once('close', (code) => {
-      if (running) return;
+      if (running || declined) return;
       reject(RejectCode.CHANNEL_CONNECT_FAILED, `channel socket closed before it opened (code ${code})`);
       finished.resolve();
     });
     ws.once('open', () => {
-      running = runTunnelChannel(ws, { host, port }, { channelId: msg.channelId, clock: o.clock, logger: o.logger });
-      void running.done.then(() => finished.resolve());
+      running = start(ws);
+      if (running) return void running.done.then(() => finished.resolve());
+      declined = true;
+      finished.resolve();
     });
     this.#registry.add({
       channelId: msg.channelId,

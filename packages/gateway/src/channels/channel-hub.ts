@@ -542,6 +542,9 @@ export class ChannelHub {
       const buf = data as Buffer;
       ch.result.bytesIn += buf.length;
       ch.spec.recorder?.input(buf);
+      // What a read-write participant types is captured like the owner's (commands are audited and
+      // scored whoever typed them; the shell's own marks, where present, attribute nothing either way).
+      this.captureInput(ch, buf);
       // No backpressure from one participant's typing onto everyone: keystrokes are small; a flood
       // beyond the agent socket's high-water mark is dropped with the participant.
       if (agent.bufferedAmount > VIEWER_MAX_BUFFERED)
@@ -553,6 +556,18 @@ export class ChannelHub {
     if (!msg) return;
     // The owner's window size rules; a participant's resize is ignored.
     if (msg.type === 'ping') v.ws.send(encodeFrame({ type: 'pong', ts: msg.ts }));
+  }
+
+  /** Keystrokes toward the terminal: each completed command line goes to the command hook. */
+  private captureInput(ch: Channel, buf: Buffer): void {
+    if (!ch.capture) return;
+    for (const line of ch.capture.input(buf)) {
+      try {
+        ch.spec.onCommand?.(line);
+      } catch (err) {
+        this.log.error('command hook failed', { err: String(err) });
+      }
+    }
   }
 
   private sendViewers(ch: Channel, msg: ChannelControlMsg | Buffer): void {
@@ -667,15 +682,7 @@ export class ChannelHub {
       const buf = data as Buffer;
       ch.result.bytesIn += buf.length;
       ch.spec.recorder?.input(buf);
-      if (ch.capture) {
-        for (const line of ch.capture.input(buf)) {
-          try {
-            ch.spec.onCommand?.(line);
-          } catch (err) {
-            this.log.error('command hook failed', { err: String(err) });
-          }
-        }
-      }
+      this.captureInput(ch, buf);
       forward(user, agent, buf, true);
       return;
     }

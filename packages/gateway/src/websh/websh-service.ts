@@ -21,7 +21,8 @@ import type { ChannelHub, ChannelResult, ViewerSpec } from '../channels/channel-
 import type { Principal } from '../auth/principal.js';
 import type { Logger } from '../log.js';
 import { CorralError } from '../errors.js';
-import { AsciicastRecorder } from '../recordings/recorder.js';
+import { AsciicastRecorder, readRecordingEvents } from '../recordings/recorder.js';
+import { renameSync } from 'node:fs';
 import { digestsEqual, hashSecret, newId, newSecret } from '../ids.js';
 import { type Clock, iso } from '../clock.js';
 import { enforceTokenTerminal } from '../auth/api-tokens.js';
@@ -74,6 +75,8 @@ interface LiveSession {
  */
 export class WebshService {
   private readonly live = new Map<string, LiveSession>();
+  /** Session bookkeeping still being written (shutdown waits for it). */
+  private readonly pending = new Set<Promise<void>>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly unsubscribeTerminate: () => void;
 
@@ -248,9 +251,12 @@ export class WebshService {
       term: size.term,
       workSessionId: ls.workSessionId,
       onEnd: (r) => {
-        this.channelEnded(ls, channelId, attach, r).catch((err: unknown) =>
-          this.log.error('session bookkeeping failed', { err: String(err), sessionId: ls.sessionId }),
-        );
+        const done = this.channelEnded(ls, channelId, attach, r)
+          .catch((err: unknown) =>
+            this.log.error('session bookkeeping failed', { err: String(err), sessionId: ls.sessionId }),
+          )
+          .finally(() => this.pending.delete(done));
+        this.pending.add(done);
       },
     });
     ls.channelId = channelId;
@@ -585,23 +591,26 @@ export class WebshService {
     };
     this.hold(ls);
     if (this.recordingsDir && policy.record) {
-      const now = iso(this.clock.now());
+      // One recording per session: what this disk has of it (a restart) comes first; the earlier file
+      // stays beside it as `.part1` until the recording is purged.
+      const path = join(this.recordingsDir, p.workspaceId, row.started_at.slice(0, 7), `${row.id}.cast.gz`);
+      const events = readRecordingEvents(path);
+      if (events.length > 0) renameSync(path, path.replace(/\.cast\.gz$/, '.part1.cast.gz'));
       ls.recorder = new AsciicastRecorder(
-        join(
-          this.recordingsDir,
-          p.workspaceId,
-          row.started_at.slice(0, 7),
-          `${row.id}.${now.replace(/[:.]/g, '')}.cast.gz`,
-        ),
+        path,
         {
           cols: size.cols,
           rows: size.rows,
           term: undefined,
-          title: `${p.email} on ${server.name} as ${row.os_user} (re-attached)`,
+          title: `${p.email} on ${server.name} as ${row.os_user}`,
         },
         policy.recordInput,
         this.clock,
         this.log,
+        { startedAtMs: Date.parse(row.started_at), events },
+      );
+      ls.recorder.marker(
+        events.length > 0 ? 'adopted by this gateway node' : 'adopted (earlier recording not on this node)',
       );
     }
     return this.attachLocal(ls, p, size, sourceIp);
@@ -996,12 +1005,21 @@ export class WebshService {
     });
   }
 
-  close(): void {
+  /**
+   * Gateway shutdown (after the channels closed): wait for their bookkeeping, then finish the recordings
+   * of sessions that go on without this process (the agent keeps persistent terminals; whichever node
+   * the owner re-attaches through adopts them and carries the recording on).
+   */
+  async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.unsubscribeTerminate();
+    await Promise.allSettled([...this.pending]);
+    const recordings: Array<Promise<unknown>> = [];
     for (const ls of this.live.values()) {
       if (ls.detachTimer) clearTimeout(ls.detachTimer);
       ls.release();
+      if (ls.recorder) recordings.push(ls.recorder.close());
     }
+    await Promise.allSettled(recordings);
   }
 }
