@@ -82,6 +82,18 @@ const commands = [
   'policy add-rule',
   'policy remove-rule',
   'policy webhook',
+  'token',
+  'token create',
+  'token ls',
+  'token revoke',
+  'token activity',
+  'app',
+  'app create',
+  'app ls',
+  'app delete',
+  'app token create',
+  'app token ls',
+  'app token revoke',
 ];
 let doc =
   '# corral CLI reference\n\nGenerated from `--help` (regenerate with `node scripts/gen-cli-docs.mjs`). Every command accepts `--help`.\n\n';

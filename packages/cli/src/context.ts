@@ -35,6 +35,12 @@ export interface CliContext {
   now(): number;
   /** $VISUAL or $EDITOR, for `corral edit`. */
   editor?: string | undefined;
+  /**
+   * $CORRAL_TOKEN: an API or service token used as the bearer instead of the saved login (CI), with
+   * $CORRAL_GATEWAY (the gateway URL, default the saved one) and $CORRAL_CA_FILE (its CA, PEM; default
+   * the saved one when the URL is the saved URL).
+   */
+  envToken?: { token: string; gateway?: string | undefined; caFile?: string | undefined } | undefined;
 }
 
 /** Write one line to a stream. */

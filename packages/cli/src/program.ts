@@ -5,6 +5,7 @@ import type { WebshOptions } from './commands/websh.js';
 import type { WorkspaceUpdateOptions } from './commands/workspace.js';
 import type { CpOptions, FilesOptions } from './commands/files.js';
 import type { ExecOptions } from './commands/exec.js';
+import { addTokenCommands } from './token-program.js';
 import type { ActionOptions, AddRuleOptions, RequestOptions } from './commands/work-sessions.js';
 
 /**
@@ -1120,5 +1121,6 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
       await auditVerify(ctx, opts);
     });
 
+  addTokenCommands(program, ctx);
   return program;
 }

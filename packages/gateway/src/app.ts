@@ -11,6 +11,8 @@ import { ensureLocalTls, loadOperatorTls, type TlsMaterial } from './tls/local-c
 import { openDatabase } from './db/open.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuthService, DEFAULT_AUTH_OPTIONS, type AuthServiceOptions } from './auth/auth-service.js';
+import { ApiTokens } from './auth/api-tokens.js';
+import { registerTokenActivity, tokenGuard } from './auth/token-guard.js';
 import { JoinTokens } from './servers/join-tokens.js';
 import { ServerStore } from './servers/server-store.js';
 import { GrantSigner } from './agents/grant-signer.js';
@@ -106,7 +108,6 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const ws = await findWorkspace(db, DEFAULT_WORKSPACE);
   if (!ws) throw new Error('default workspace missing after bootstrap');
 
-  const auth = new AuthService(db, audit, clock, { ...DEFAULT_AUTH_OPTIONS, ...opts.auth });
   const joinTokens = new JoinTokens(db, clock);
   const servers = new ServerStore(db, joinTokens, clock);
   await servers.markNodeOffline(config.nodeId);
@@ -127,6 +128,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   metrics.start();
   const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log, bus, metrics });
   const channels = new ChannelHub(agents, signer, clock, log, bus, () => nodeUrl, new ChannelForwarder(tls.caPem, log));
+  const tokens = new ApiTokens(db, audit, channels, clock, log);
+  const auth = new AuthService(db, audit, clock, { ...DEFAULT_AUTH_OPTIONS, ...opts.auth }, tokens);
   const websh = new WebshService(db, audit, servers, channels, clock, log, join(config.dataDir, 'recordings'), {
     agents,
     bus,
@@ -173,6 +176,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     db,
     audit,
     auth,
+    tokens,
     joinTokens,
     servers,
     signer,
@@ -262,6 +266,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     const p = token ? await auth.authenticate(token) : null;
     // A token is valid only at its own workspace's host: another workspace never sees it as a principal.
     if (!p || p.workspaceId !== req.workspaceId) throw new CorralError('UNAUTHENTICATED');
+    req.principal = p;
     return p;
   };
 
@@ -312,7 +317,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   app.get('/api/v1/ca', async (_req, reply) => reply.type('application/x-pem-file').send(tls.caPem));
   const openapi = openApiDocument(routes, GATEWAY_VERSION);
   app.get('/api/v1/openapi.json', async () => openapi);
-  registerRoutes(app, routes, authenticate);
+  registerTokenActivity(app, tokens);
+  registerRoutes(app, routes, authenticate, tokenGuard(tokens));
   registerArtifactRoutes(app, artifacts, () => url);
   registerWebUi(app, opts.webDir === undefined ? DEFAULT_WEB_DIR : opts.webDir);
 

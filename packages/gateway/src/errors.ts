@@ -43,6 +43,11 @@ export const ERRORS = {
   ARTIFACT_NOT_FOUND: { status: 404, message: 'This gateway has no agent build for that platform.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON (Content-Type: application/json).' },
+  TOKEN_SCOPE: { status: 403, message: "The API token's scopes or server ACL do not cover this." },
+  COMMAND_DENIED: { status: 403, message: "The API token's command ACL refuses this command." },
+  TOKEN_NOT_FOUND: { status: 404, message: 'No such API token.' },
+  APPLICATION_NOT_FOUND: { status: 404, message: 'No such application.' },
+  APPLICATION_EXISTS: { status: 409, message: 'An application with this name already exists.' },
   RATE_LIMITED: { status: 429, message: 'Too many attempts; wait and try again.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>;

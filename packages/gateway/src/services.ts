@@ -22,12 +22,15 @@ import type { RecordingService } from './recordings/recording-service.js';
 import type { MetricsService } from './metrics/metrics-service.js';
 import type { ArtifactStore } from './artifacts/artifact-store.js';
 import type { UpgradeService } from './artifacts/upgrade-service.js';
+import type { ApiTokens } from './auth/api-tokens.js';
 
 /** The gateway's services, wired once in buildApp and handed to route handlers. */
 export interface Services {
   db: Kysely<Database>;
   audit: AuditLog;
   auth: AuthService;
+  /** API tokens, applications and service tokens. */
+  tokens: ApiTokens;
   joinTokens: JoinTokens;
   servers: ServerStore;
   signer: GrantSigner;

@@ -25,6 +25,11 @@ interface Tenant {
   userId: string;
   grantId: string;
   workSessionId: string;
+  /** A personal API token (secret and id) and an application with a service token. */
+  pat: string;
+  patId: string;
+  appName: string;
+  svcId: string;
 }
 
 describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
@@ -122,7 +127,27 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
         body: { servers: [serverName], features: ['terminal'], durationSeconds: 3600, reason: 'isolation' },
       });
       expect(wks.body.status, JSON.stringify(wks.body)).toBe('approved');
+      const pat = await call(host, 'POST', '/api/v1/tokens', {
+        token,
+        body: { name: `${name}-pat`, scopes: ['*:owner'] },
+      });
+      expect(pat.status, JSON.stringify(pat.body)).toBe(201);
+      const appName = `${name}-ci`;
+      const app = await call(host, 'POST', '/api/v1/applications', {
+        token,
+        body: { name: appName, scopes: ['servers:read'] },
+      });
+      expect(app.status, JSON.stringify(app.body)).toBe(201);
+      const svc = await call(host, 'POST', `/api/v1/applications/${appName}/tokens`, {
+        token,
+        body: { name: `${name}-svc` },
+      });
+      expect(svc.status, JSON.stringify(svc.body)).toBe(201);
       t[key] = {
+        pat: pat.body.token,
+        patId: pat.body.id,
+        appName,
+        svcId: svc.body.id,
         workSessionId: wks.body.id,
         name,
         host,
@@ -190,6 +215,12 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/extend`, { durationSeconds: 600 }],
     ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/complete`],
     ['POST', `/api/v1/work-sessions/${t.b.workSessionId}/cancel`],
+    ['DELETE', `/api/v1/tokens/${t.b.patId}`],
+    ['GET', `/api/v1/tokens/${t.b.patId}/activity`],
+    ['DELETE', `/api/v1/applications/${t.b.appName}`],
+    ['GET', `/api/v1/applications/${t.b.appName}/tokens`],
+    ['POST', `/api/v1/applications/${t.b.appName}/tokens`, { name: 'stolen' }],
+    ['DELETE', `/api/v1/applications/${t.b.appName}/tokens/${t.b.svcId}`],
   ];
   const listCalls = [
     '/api/v1/servers',
@@ -207,6 +238,8 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     '/api/v1/workspace',
     '/api/v1/exec',
     '/api/v1/recordings',
+    '/api/v1/tokens',
+    '/api/v1/applications',
   ];
   const selfCalls = ['/api/v1/auth/whoami', '/api/v1/audit/verify'];
 
@@ -272,6 +305,14 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'DELETE /api/v1/policies/work-sessions', // likewise
       'PATCH /api/v1/workspace', // the caller's own workspace only
       'DELETE /api/v1/workspace', // likewise
+      'DELETE /api/v1/tokens/:id',
+      'GET /api/v1/tokens/:id/activity',
+      'POST /api/v1/tokens', // issues a token in the caller's own workspace only
+      'POST /api/v1/applications', // likewise
+      'DELETE /api/v1/applications/:app',
+      'GET /api/v1/applications/:app/tokens',
+      'POST /api/v1/applications/:app/tokens',
+      'DELETE /api/v1/applications/:app/tokens/:id',
     ]);
     const routes = apiRoutes(gw.services).filter((r) => r.auth !== false);
     for (const r of routes) expect(covered, `${r.method} ${r.url}`).toContain(`${r.method} ${r.url}`);
@@ -314,6 +355,8 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
         t.b.userId,
         t.b.grantId,
         t.b.workSessionId,
+        t.b.patId,
+        t.b.svcId,
       ]) {
         expect(text, path).not.toContain(secret);
       }
@@ -326,6 +369,9 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     for (const path of [...listCalls, ...selfCalls]) {
       const r = await call(t.a.host, 'GET', path, { token: t.b.token });
       expect(r.status, path).toBe(401);
+      // Nor B's API token, even one with every scope.
+      const p = await call(t.a.host, 'GET', path, { token: t.b.pat });
+      expect(p.status, path).toBe(401);
     }
     // Nor at the default workspace (IP address / localhost).
     expect((await request(url, ca, 'GET', '/api/v1/servers', { token: t.b.token })).status).toBe(401);

@@ -8,6 +8,7 @@ import { hashSecret, newId, newSecret } from '../ids.js';
 import { verifyPassword } from './passwords.js';
 import { FailureLimiter } from './rate-limit.js';
 import type { Principal } from './principal.js';
+import { ApiTokens } from './api-tokens.js';
 
 export interface AuthServiceOptions {
   /** Lifetime of a sign-in token, ms. Default 12 h. */
@@ -36,6 +37,8 @@ export class AuthService {
     private readonly audit: AuditLog,
     private readonly clock: Clock,
     private readonly opts: AuthServiceOptions = DEFAULT_AUTH_OPTIONS,
+    /** API and service tokens (`crl_pat_`, `crl_svc_`), resolved by their own service. */
+    private readonly apiTokens?: ApiTokens,
   ) {
     this.byAccount = new FailureLimiter({ max: opts.maxFailuresPerAccount, windowMs: WINDOW_MS }, clock);
     this.byAddress = new FailureLimiter({ max: opts.maxFailuresPerAddress, windowMs: WINDOW_MS }, clock);
@@ -128,6 +131,10 @@ export class AuthService {
    */
   async authenticate(bearer: string): Promise<Principal | null> {
     if (!bearer.startsWith('crl_') || bearer.length > 200) return null;
+    if (this.apiTokens && ApiTokens.isApiToken(bearer)) {
+      const p = await this.apiTokens.authenticate(bearer);
+      if (p) return p;
+    }
     const row = await this.db
       .selectFrom('auth_tokens')
       .innerJoin('users', 'users.id', 'auth_tokens.user_id')

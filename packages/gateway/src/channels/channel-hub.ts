@@ -30,6 +30,8 @@ import { Subjects, type Bus, type TerminateFilter } from '../bus/bus.js';
 import type { ChannelForwarder } from './channel-forwarder.js';
 import type { SessionRecorder } from '../recordings/recorder.js';
 import type { CommandTracker } from './command-capture.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { currentPrincipal } from '../auth/request-context.js';
 
 const CONTROL_TYPES = typesOf(ChannelControl);
 const FS_USER_TYPES = typesOf(FsFromUser);
@@ -93,6 +95,8 @@ export interface ChannelSpec {
   term: string | undefined;
   /** The work session the channel runs under (it never outlives it). */
   workSessionId: string | null;
+  /** The API or service token that opened the channel (taken from the request when not given). */
+  apiTokenId?: string;
   /**
    * Persistent terminals: the websh session the pty belongs to and how long the agent keeps it when
    * the user's connection drops; `attach` re-attaches to the pty the agent holds instead of starting one.
@@ -236,6 +240,7 @@ export class ChannelHub {
       if (f.userId && s.userId !== f.userId) continue;
       if (f.serverId && s.serverId !== f.serverId) continue;
       if (f.workSessionId && s.workSessionId !== f.workSessionId) continue;
+      if (f.apiTokenId && s.apiTokenId !== f.apiTokenId) continue;
       const error: ChannelControlMsg = { type: 'error', code: f.code ?? 'SESSION_TERMINATED', message: f.reason };
       this.sendUser(ch, error);
       this.sendViewers(ch, error);
@@ -255,6 +260,13 @@ export class ChannelHub {
 
   /** Create a channel; returns its id and the user's one-time token. */
   create(spec: ChannelSpec): { channelId: string; token: string } {
+    // Opened by a request made with an API token: revoking the token ends the channel.
+    const viaToken = spec.apiTokenId ?? currentPrincipal()?.apiToken?.id;
+    if (viaToken) {
+      // Its later events (session.end; session.command: see WebshService) run in the opening
+      // request's context, so the audit log names the token on them too.
+      spec = { ...spec, apiTokenId: viaToken, onEnd: AsyncLocalStorage.bind(spec.onEnd) };
+    }
     const id = newId('ch');
     const token = newSecret('cct');
     const ch: Channel = {

@@ -23,6 +23,58 @@ export interface UsersTable {
   role: 'member' | 'staff' | 'superuser';
   created_at: string;
   deactivated_at: string | null;
+  /** `human` (signs in) or `application` (service tokens only; see ApplicationsTable). */
+  kind?: 'human' | 'application';
+}
+
+/** Non-human identities: the users row (kind `application`) holds role and id; this row the rest. */
+export interface ApplicationsTable {
+  user_id: string;
+  workspace_id: string;
+  name: string;
+  description: string | null;
+  /** JSON array of scopes (`servers:read`): the most any of its service tokens may do. */
+  scopes: string;
+  created_by: string | null;
+  created_at: string;
+  deleted_at: string | null;
+}
+
+/** API tokens (`crl_pat_`) and service tokens (`crl_svc_`). Only the SHA-256 of the secret is kept. */
+export interface ApiTokensTable {
+  id: string;
+  workspace_id: string;
+  /** The owner: a human user (personal) or an application's user row (service). */
+  user_id: string;
+  kind: 'personal' | 'service';
+  name: string;
+  token_hash: string;
+  /** First characters of the secret, shown in listings. */
+  prefix: string;
+  /** JSON array of `resource:level`. */
+  scopes: string;
+  /** JSON array of server selectors, or null: no server limit. */
+  servers: string | null;
+  /** JSON CommandAcl, or null. */
+  commands: string | null;
+  created_by: string | null;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+  last_used_ip: string | null;
+}
+
+/** The last requests made with each API token (bounded per token). */
+export interface ApiTokenActivityTable {
+  id: string;
+  workspace_id: string;
+  token_id: string;
+  ts: string;
+  method: string;
+  route: string;
+  status: number;
+  source_ip: string | null;
 }
 
 /** Bearer tokens of signed-in users (CLI and browser sessions). Only the SHA-256 of the secret is kept. */
@@ -384,6 +436,9 @@ export interface Database {
   gateway_nodes: GatewayNodesTable;
   workspaces: WorkspacesTable;
   users: UsersTable;
+  applications: ApplicationsTable;
+  api_tokens: ApiTokensTable;
+  api_token_activity: ApiTokenActivityTable;
   auth_tokens: AuthTokensTable;
   join_tokens: JoinTokensTable;
   servers: ServersTable;

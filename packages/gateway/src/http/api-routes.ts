@@ -65,6 +65,7 @@ import {
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
 import { filesRoutes } from './files-routes.js';
+import { apiTokenSummary, tokenRoutes } from './token-routes.js';
 import { webshRoutes } from './websh-routes.js';
 import { ndjsonStream } from './ndjson-stream.js';
 import type { Services } from '../services.js';
@@ -168,6 +169,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
           workspace: { id: p.workspaceId, name: p.workspaceName },
           tokenExpiresAt: p.tokenExpiresAt,
           ...(cookie ? { csrfToken: csrfTokenFor(cookie) } : {}),
+          ...(p.apiToken ? { apiToken: apiTokenSummary(p.apiToken) } : {}),
         };
       },
     }),
@@ -703,6 +705,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
       },
     }),
     ...filesRoutes(s),
+    ...tokenRoutes(s),
     route({
       method: 'GET',
       url: '/api/v1/recordings',

@@ -25,8 +25,10 @@ import { AsciicastRecorder, readRecordingEvents } from '../recordings/recorder.j
 import { renameSync } from 'node:fs';
 import { digestsEqual, hashSecret, newId, newSecret } from '../ids.js';
 import { randomBytes } from 'node:crypto';
-import { CommandTracker } from '../channels/command-capture.js';
+import { CommandTracker, type CapturedCommand } from '../channels/command-capture.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { type Clock, iso } from '../clock.js';
+import { enforceTokenTerminal } from '../auth/api-tokens.js';
 import { BusNoResponders, Subjects, type Bus, type TerminateFilter } from '../bus/bus.js';
 import { NODE_STALE_MS } from '../cluster/node-registry.js';
 
@@ -145,6 +147,8 @@ export class WebshService {
     workSessionId: string | null = null,
   ): Promise<WebshOpenResponse> {
     const server = await this.servers.getByName(p.workspaceId, serverName);
+    // An API token with a command ACL: commands are checked, interactive terminals refused.
+    await enforceTokenTerminal(this.audit, p, req, server, sourceIp);
     // Cluster-wide truth: the agent may hold its control connection on another node.
     if (server.status !== 'online') {
       throw new CorralError('SERVER_OFFLINE', `Server "${server.name}" is offline: its agent is not connected.`);
@@ -284,11 +288,13 @@ export class WebshService {
    * adopts the session still knows it).
    */
   private commandTracker(ls: LiveSession, nonce: string | null): CommandTracker {
+    // Bound to the opening request's context: when it was made with an API token, the audit log names
+    // the token on every session.command too.
     return new CommandTracker({
       ...(nonce ? { nonce } : {}),
       clock: this.clock,
       hooks: {
-        started: (c) => {
+        started: AsyncLocalStorage.bind((c: CapturedCommand) => {
           const p = ls.owner;
           ls.recorder?.marker(c.command);
           if (p.role) {
@@ -301,8 +307,8 @@ export class WebshService {
               sourceIp: ls.sourceIp,
             });
           }
-        },
-        finished: (c) => {
+        }),
+        finished: AsyncLocalStorage.bind((c: CapturedCommand) => {
           const p = ls.owner;
           this.audit
             .append({
@@ -314,7 +320,7 @@ export class WebshService {
               details: { sessionId: ls.sessionId, osUser: ls.osUser, workSessionId: ls.workSessionId, ...c },
             })
             .catch((err: unknown) => this.log.error('command audit failed', { err: String(err) }));
-        },
+        }),
         onError: (err) => this.log.error('command hook failed', { err: String(err) }),
       },
     });
