@@ -10,3 +10,4 @@ export * from './channel-state.js';
 export * from './work-sessions.js';
 export * from './files.js';
 export * from './files-client.js';
+export * from './sso.js';

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sso0015 } from './migration-0015-sso.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -422,6 +423,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0015_sso': sso0015,
   };
 }
 
