@@ -57,6 +57,7 @@ import { systemClock, type Clock } from './clock.js';
 import { stderrLogger, type Logger } from './log.js';
 import type { Services } from './services.js';
 import type { Principal } from './auth/principal.js';
+import { requestToken } from './auth/browser-session.js';
 
 export interface BuildOptions {
   clock?: Clock;
@@ -250,9 +251,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   );
 
   const authenticate = async (req: FastifyRequest): Promise<Principal> => {
-    const h = req.headers.authorization;
-    const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
-    const p = m?.[1] ? await auth.authenticate(m[1]) : null;
+    const token = requestToken(req);
+    const p = token ? await auth.authenticate(token) : null;
     // A token is valid only at its own workspace's host: another workspace never sees it as a principal.
     if (!p || p.workspaceId !== req.workspaceId) throw new CorralError('UNAUTHENTICATED');
     return p;

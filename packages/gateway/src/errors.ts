@@ -8,6 +8,7 @@ export const ERRORS = {
   INVALID_CREDENTIALS: { status: 401, message: 'Wrong email or password.' },
   JOIN_TOKEN_INVALID: { status: 401, message: 'The join token is unknown, expired, revoked or used up.' },
   FORBIDDEN: { status: 403, message: 'You are not allowed to do this.' },
+  CSRF_FAILED: { status: 403, message: 'Missing or wrong X-CSRF-Token header for a cookie session.' },
   NOT_FOUND: { status: 404, message: 'No such route.' },
   SERVER_NOT_FOUND: { status: 404, message: 'No such server.' },
   JOIN_TOKEN_NOT_FOUND: { status: 404, message: 'No such join token.' },

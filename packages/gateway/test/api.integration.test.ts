@@ -74,6 +74,48 @@ describe.each(DB_KINDS)('gateway API on %s', (kind: DbKind) => {
     expect(r.body.workspace.name).toBe('default');
   });
 
+  it('keeps a browser session in an HttpOnly cookie and requires the CSRF token for changes', async () => {
+    const r = await request(url, ca, 'POST', '/api/v1/auth/login', {
+      body: { email: 'admin@localhost', password: PASSWORD, cookie: true },
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.token).toBeUndefined();
+    expect(r.body.cookie).toBe(true);
+    const setCookie = String(r.headers['set-cookie']);
+    expect(setCookie).toMatch(
+      /^__Host-corral_session=crl_[^;]+; Path=\/; Max-Age=\d+; HttpOnly; Secure; SameSite=Strict/,
+    );
+    const cookie = setCookie.split(';')[0]!;
+    const csrf: string = r.body.csrfToken;
+    // Reads need only the cookie; whoami hands the CSRF token back to a reloaded page.
+    const who = await request(url, ca, 'GET', '/api/v1/auth/whoami', { headers: { cookie } });
+    expect(who.status).toBe(200);
+    expect(who.body.csrfToken).toBe(csrf);
+    // A change without the header (what a cross-site form post would send) is refused.
+    const forged = await request(url, ca, 'POST', '/api/v1/server-groups', {
+      headers: { cookie },
+      body: { name: 'x1' },
+    });
+    expect(forged.status).toBe(403);
+    expect(forged.body.error.code).toBe('CSRF_FAILED');
+    const wrong = await request(url, ca, 'POST', '/api/v1/server-groups', {
+      headers: { cookie, 'x-csrf-token': csrf.slice(1) + 'A' },
+      body: { name: 'x1' },
+    });
+    expect(wrong.body.error.code).toBe('CSRF_FAILED');
+    const ok = await request(url, ca, 'POST', '/api/v1/server-groups', {
+      headers: { cookie, 'x-csrf-token': csrf },
+      body: { name: 'cookie-made' },
+    });
+    expect(ok.status).toBe(201);
+    // Sign-out revokes the session and clears the cookie.
+    const out = await request(url, ca, 'POST', '/api/v1/auth/logout', { headers: { cookie, 'x-csrf-token': csrf } });
+    expect(out.status).toBe(204);
+    expect(String(out.headers['set-cookie'])).toContain('Max-Age=0');
+    const after = await request(url, ca, 'GET', '/api/v1/auth/whoami', { headers: { cookie } });
+    expect(after.status).toBe(401);
+  });
+
   it('refuses a wrong password with INVALID_CREDENTIALS and audits it', async () => {
     const r = await request(url, ca, 'POST', '/api/v1/auth/login', {
       body: { email: 'admin@localhost', password: 'nope' },

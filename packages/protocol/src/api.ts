@@ -22,6 +22,8 @@ export const WorkspaceView = z.object({ id: z.string(), name: z.string() });
 export const LoginRequest = z.strictObject({
   email: z.string().min(1).max(320),
   password: z.string().min(1).max(1024),
+  /** Browsers: keep the session in an HttpOnly cookie and answer a CSRF token instead of the token. */
+  cookie: z.boolean().optional(),
 });
 export const LoginResponse = z.object({
   token: z.string(),
@@ -31,10 +33,22 @@ export const LoginResponse = z.object({
 });
 export type LoginResponse = z.infer<typeof LoginResponse>;
 
+/** A browser sign-in: the session is in the `__Host-corral_session` cookie; send csrfToken as X-CSRF-Token. */
+export const BrowserLoginResponse = z.object({
+  cookie: z.literal(true),
+  csrfToken: z.string(),
+  expiresAt: z.string(),
+  user: UserView,
+  workspace: WorkspaceView,
+});
+export type BrowserLoginResponse = z.infer<typeof BrowserLoginResponse>;
+
 export const WhoamiResponse = z.object({
   user: UserView,
   workspace: WorkspaceView,
   tokenExpiresAt: z.string().nullable(),
+  /** Cookie sessions only: the CSRF token a reloaded page needs for its changes. */
+  csrfToken: z.string().optional(),
 });
 export type WhoamiResponse = z.infer<typeof WhoamiResponse>;
 

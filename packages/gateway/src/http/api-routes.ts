@@ -8,6 +8,7 @@ import {
   JoinTokenList,
   LoginRequest,
   LoginResponse,
+  BrowserLoginResponse,
   PROTOCOL_VERSION,
   RegisterRequest,
   RegisterResponse,
@@ -70,9 +71,10 @@ import type { Services } from '../services.js';
 import type { Principal } from '../auth/principal.js';
 import { roleAtLeast } from '../auth/principal.js';
 import { CorralError } from '../errors.js';
+import { clearSessionCookies, csrfTokenFor, sessionCookieOf, setSessionCookies } from '../auth/browser-session.js';
 import { Subjects } from '../bus/bus.js';
 import { agentUserOf, serverDetail, serverView } from '../servers/server-store.js';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 export const GATEWAY_VERSION = '0.1.0';
 
@@ -110,13 +112,17 @@ export function apiRoutes(s: Services): AnyRoute[] {
     route({
       method: 'POST',
       url: '/api/v1/auth/login',
-      summary: 'Sign in with email and password; returns a bearer token',
+      summary:
+        'Sign in with email and password; returns a bearer token, or with `cookie: true` sets an HttpOnly session cookie and returns its CSRF token',
       tag: 'auth',
       auth: false,
       body: LoginRequest,
-      response: LoginResponse,
+      response: z.union([LoginResponse, BrowserLoginResponse]),
       errors: ['VALIDATION_FAILED', 'INVALID_CREDENTIALS', 'RATE_LIMITED', 'WORKSPACE_NOT_FOUND'],
-      handler: async ({ body, req }) => s.auth.login(req.workspaceId, body.email, body.password, req.ip),
+      handler: async ({ body, req, reply }) => {
+        const res = await s.auth.login(req.workspaceId, body.email, body.password, req.ip);
+        return body.cookie ? browserSession(reply, res) : res;
+      },
     }),
     route({
       method: 'POST',
@@ -124,8 +130,9 @@ export function apiRoutes(s: Services): AnyRoute[] {
       summary: 'Revoke the calling token',
       tag: 'auth',
       status: 204,
-      handler: async ({ principal, req }) => {
+      handler: async ({ principal, req, reply }) => {
         await s.auth.logout(principal, req.ip);
+        if (sessionCookieOf(req)) clearSessionCookies(reply);
       },
     }),
     route({
@@ -147,11 +154,15 @@ export function apiRoutes(s: Services): AnyRoute[] {
       summary: 'The signed-in user',
       tag: 'auth',
       response: WhoamiResponse,
-      handler: async ({ principal: p }) => ({
-        user: { id: p.userId, email: p.email, role: p.role },
-        workspace: { id: p.workspaceId, name: p.workspaceName },
-        tokenExpiresAt: p.tokenExpiresAt,
-      }),
+      handler: async ({ principal: p, req }) => {
+        const cookie = req.headers.authorization ? null : sessionCookieOf(req);
+        return {
+          user: { id: p.userId, email: p.email, role: p.role },
+          workspace: { id: p.workspaceId, name: p.workspaceName },
+          tokenExpiresAt: p.tokenExpiresAt,
+          ...(cookie ? { csrfToken: csrfTokenFor(cookie) } : {}),
+        };
+      },
     }),
     route({
       method: 'POST',
@@ -1017,4 +1028,16 @@ export function apiRoutes(s: Services): AnyRoute[] {
       },
     }),
   ];
+}
+
+/** Finish a sign-in for a browser: the token goes into the HttpOnly cookie, the page gets the CSRF token. */
+export function browserSession(reply: FastifyReply, res: LoginResponse): BrowserLoginResponse {
+  setSessionCookies(reply, res.token, res.expiresAt);
+  return {
+    cookie: true,
+    csrfToken: csrfTokenFor(res.token),
+    expiresAt: res.expiresAt,
+    user: res.user,
+    workspace: res.workspace,
+  };
 }
