@@ -38,6 +38,11 @@ import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 import { ArtifactStore, loadOrCreateSigningKey } from './artifacts/artifact-store.js';
 import { installCommand, registerArtifactRoutes } from './artifacts/artifact-routes.js';
 import { UpgradeService } from './artifacts/upgrade-service.js';
+import { SecretBox } from './auth/secret-box.js';
+import { SsoStore } from './sso/sso-store.js';
+import { SsoService } from './sso/sso-service.js';
+import { DeviceAuth, DEFAULT_DEVICE_OPTIONS, type DeviceAuthOptions } from './sso/device-auth.js';
+import { ssoPages } from './http/sso-pages.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -67,6 +72,8 @@ export interface BuildOptions {
   auth?: Partial<AuthServiceOptions>;
   /** TLS options for the SMTP connection (tests: a local server with a self-signed certificate). */
   smtpTls?: { rejectUnauthorized?: boolean };
+  /** Device sign-in (`corral login --browser`) timing; tests shorten the poll interval. */
+  device?: Partial<DeviceAuthOptions>;
 }
 
 export interface Gateway {
@@ -162,6 +169,14 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     return true;
   };
 
+  const ssoStore = new SsoStore(db, audit, SecretBox.loadOrCreate(join(config.dataDir, 'secret-box.key')), clock);
+  const sso = new SsoService(db, audit, auth, ssoStore, clock, (wsId, ids) => iam.accessChanged(wsId, ids));
+  // "SSO required": password sign-in stays open to superusers only (break-glass).
+  auth.passwordPolicy = async (workspaceId, role) =>
+    role !== 'superuser' && (await ssoStore.ssoRequired(workspaceId))
+      ? 'This workspace requires single sign-on: sign in with your identity provider (in the browser, or corral login --browser).'
+      : null;
+
   const services: Services = {
     db,
     audit,
@@ -192,6 +207,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     metrics,
     artifacts,
     upgrades: new UpgradeService(artifacts, agents, audit),
+    sso,
+    devices: new DeviceAuth(db, audit, auth, clock, { ...DEFAULT_DEVICE_OPTIONS, ...opts.device }),
     registerCommand: (token) =>
       `npx corral-agent register --gateway ${url ?? 'https://GATEWAY'} --token ${token} --ca-fingerprint ${tls.caFingerprint}`,
     installCommand: (token) => installCommand(url ?? 'https://GATEWAY', token, tls.caFingerprint),
@@ -267,7 +284,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   app.decorateRequest('workspaceId', '');
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0] ?? '';
-    if (!path.startsWith('/api/v1/') || WORKSPACE_FREE.has(path) || path.startsWith('/api/v1/agent/artifacts')) return;
+    if (!(path.startsWith('/api/v1/') || path.startsWith('/auth/')) || WORKSPACE_FREE.has(path) || path.startsWith('/api/v1/agent/artifacts')) return;
     const target = parseHost(req.headers.host, config.baseDomain);
     if (target.kind === 'default') {
       req.workspaceId = ws.id;
@@ -306,6 +323,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const openapi = openApiDocument(routes, GATEWAY_VERSION);
   app.get('/api/v1/openapi.json', async () => openapi);
   registerRoutes(app, routes, authenticate);
+  await app.register(ssoPages(services));
   registerArtifactRoutes(app, artifacts, () => url);
 
   app.server.on('upgrade', (req, socket, head) => {

@@ -66,6 +66,7 @@ import {
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
 import { filesRoutes } from './files-routes.js';
+import { ssoRoutes } from './sso-routes.js';
 import { ndjsonStream } from './ndjson-stream.js';
 import type { Services } from '../services.js';
 import type { Principal } from '../auth/principal.js';
@@ -716,6 +717,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
       },
     }),
     ...filesRoutes(s),
+    ...ssoRoutes(s),
     route({
       method: 'GET',
       url: '/api/v1/recordings',
