@@ -202,6 +202,22 @@ describe.each(DB_KINDS)('SSO with OpenID Connect against a real oidc-provider (%
     }
   });
 
+  it('completes SSO for the CLI: sign in through the IdP in the browser, approve the device code, the poll gets a session', async () => {
+    const dev = await request(url, ca, 'POST', '/api/v1/auth/device', { body: { clientName: 'corral CLI on test' } });
+    const b = new TestBrowser(ca);
+    const next = `/auth/device?code=${dev.body.userCode}`;
+    const landed = await b.request('GET', await toCallback(b, 'alice', next));
+    expect(landed.headers.location).toBe(next);
+    const page = await b.request('GET', `${url}${next}`);
+    expect(page.text).toContain('alice@corp.test');
+    expect((await b.submit(page, { decision: 'approve' })).text).toContain('Approved');
+    const r = await request(url, ca, 'POST', '/api/v1/auth/device/token', { body: { deviceCode: dev.body.deviceCode } });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.user.email).toBe('alice@corp.test');
+    const me = await request(url, ca, 'GET', '/api/v1/auth/whoami', { token: r.body.token });
+    expect(me.body.user.email).toBe('alice@corp.test');
+  });
+
   it('lists enabled providers for the sign-in page without authentication, never the secret', async () => {
     const r = await request(url, ca, 'GET', '/api/v1/auth/sso/providers');
     expect(r.status).toBe(200);
