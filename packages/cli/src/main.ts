@@ -25,8 +25,7 @@ function processContext(): CliContext {
     color,
     term: env.TERM || undefined,
     editor: env.VISUAL || env.EDITOR || undefined,
-    browserOpener:
-      process.platform === 'darwin' ? 'open' : env.DISPLAY || env.WAYLAND_DISPLAY ? 'xdg-open' : undefined,
+    browserOpener: process.platform === 'darwin' ? 'open' : env.DISPLAY || env.WAYLAND_DISPLAY ? 'xdg-open' : undefined,
     now: () => Date.now(),
   };
 }

@@ -81,7 +81,8 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
         opts: { email?: string; passwordStdin?: boolean; caFingerprint?: string; browser?: boolean; open?: boolean },
       ) => {
         if (opts.browser) {
-          if (opts.email || opts.passwordStdin) throw new CliError('--browser signs in in the browser: drop --email / --password-stdin');
+          if (opts.email || opts.passwordStdin)
+            throw new CliError('--browser signs in in the browser: drop --email / --password-stdin');
           const { loginBrowser } = await import('./commands/login-browser.js');
           return loginBrowser(ctx, url, { caFingerprint: opts.caFingerprint, open: opts.open });
         }
@@ -807,7 +808,13 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
       .option('--groups-attribute <name>', 'saml: attribute with the group names (default groups)')
       .option('--email-attribute <name>', 'saml: attribute with the email (default: email, mail, ... else NameID)')
       .option('--response-unsigned', 'saml: accept responses where only the assertion is signed')
-      .option('--map <idp=group>', 'map an IdP group to a Corral user group (repeat; replaces the whole map)', collectList, [])
+      .option(
+        '--map <idp=group>',
+        'map an IdP group to a Corral user group (repeat; replaces the whole map)',
+        collectList,
+        [],
+      )
+      .option('--jit', 'create users at their first sign-in (the default for a new provider)')
       .option('--no-jit', 'do not create users at their first sign-in (only existing emails may sign in)')
       .option('--jit-role <role>', 'role of users created at first sign-in: member (default) or staff')
       .addOption(outputOption());
@@ -843,7 +850,9 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     });
   sso
     .command('policy')
-    .description('show or set "SSO required": password sign-in refused for members and staff; superusers keep it (break-glass)')
+    .description(
+      'show or set "SSO required": password sign-in refused for members and staff; superusers keep it (break-glass)',
+    )
     .option('--required', 'require SSO')
     .option('--not-required', 'allow password sign-in again')
     .addOption(outputOption())

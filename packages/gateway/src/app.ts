@@ -284,7 +284,12 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   app.decorateRequest('workspaceId', '');
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0] ?? '';
-    if (!(path.startsWith('/api/v1/') || path.startsWith('/auth/')) || WORKSPACE_FREE.has(path) || path.startsWith('/api/v1/agent/artifacts')) return;
+    if (
+      !(path.startsWith('/api/v1/') || path.startsWith('/auth/')) ||
+      WORKSPACE_FREE.has(path) ||
+      path.startsWith('/api/v1/agent/artifacts')
+    )
+      return;
     const target = parseHost(req.headers.host, config.baseDomain);
     if (target.kind === 'default') {
       req.workspaceId = ws.id;

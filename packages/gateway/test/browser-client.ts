@@ -91,7 +91,12 @@ export class TestBrowser {
         res.on('end', () => {
           const set = res.headers['set-cookie'] ?? [];
           for (const h of set) this.store(u, h);
-          resolve({ status: res.statusCode ?? 0, url: u.href, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') });
+          resolve({
+            status: res.statusCode ?? 0,
+            url: u.href,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+          });
         });
       });
       req.on('error', reject);

@@ -27,19 +27,16 @@ export async function makeKeyPair(cn: string): Promise<{ keyPem: string; certPem
     signingAlgorithm: ALG,
   });
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
+  const keyPem = `-----BEGIN PRIVATE KEY-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END PRIVATE KEY-----\n`;
   return { keyPem, certPem: cert.toString('pem') };
 }
 
 /** What the test IdP gets wrong on purpose in its next answer. */
 export type IdpMode =
-  | 'valid'
-  | 'wrong-signature'
-  | 'wrong-audience'
-  | 'expired'
-  | 'wrong-recipient'
-  | 'tampered'
-  | 'unsigned-response';
+  'valid' | 'wrong-signature' | 'wrong-audience' | 'expired' | 'wrong-recipient' | 'tampered' | 'unsigned-response';
 
 export interface SamlUser {
   nameId: string;
@@ -71,11 +68,13 @@ export async function startSamlIdp(opts: { spEntityId: string; user: SamlUser })
     state.lastRequest = { id, acs };
     const response = buildResponse({ ...state.lastRequest, mode: state.mode, user: state.user });
     const relay = u.searchParams.get('RelayState') ?? '';
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(
-      `<!doctype html><html><body onload="document.forms[0].submit()"><form method="post" action="${xmlEsc(acs)}">` +
-        `<input type="hidden" name="SAMLResponse" value="${Buffer.from(response).toString('base64')}">` +
-        `<input type="hidden" name="RelayState" value="${xmlEsc(relay)}"><noscript><button>Continue</button></noscript></form></body></html>`,
-    );
+    res
+      .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+      .end(
+        `<!doctype html><html><body onload="document.forms[0].submit()"><form method="post" action="${xmlEsc(acs)}">` +
+          `<input type="hidden" name="SAMLResponse" value="${Buffer.from(response).toString('base64')}">` +
+          `<input type="hidden" name="RelayState" value="${xmlEsc(relay)}"><noscript><button>Continue</button></noscript></form></body></html>`,
+      );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

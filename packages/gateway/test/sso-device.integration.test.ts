@@ -68,7 +68,11 @@ describe('device sign-in (corral login --browser) and the SSO required policy', 
     const cfg = tempDir('corral-cli-');
     cliDirs.push(cfg);
     const env = { CORRAL_CONFIG_DIR: cfg.path, NO_COLOR: '1', DISPLAY: '' };
-    const cli = new Proc(BIN.cli, ['login', url, '--browser', '--no-open', '--ca-fingerprint', gw.tls.caFingerprint], env);
+    const cli = new Proc(
+      BIN.cli,
+      ['login', url, '--browser', '--no-open', '--ca-fingerprint', gw.tls.caFingerprint],
+      env,
+    );
     const m = await cli.waitFor(/code: ([A-Z]{4}-[A-Z]{4})/);
     const link = (await cli.waitFor(/(https:\/\/\S+\/auth\/device\?code=\S+)/))[1]!;
     return { cli, env, code: m[1]!, link };
@@ -107,7 +111,10 @@ describe('device sign-in (corral login --browser) and the SSO required policy', 
     expect(JSON.parse(who.stdout).user).toMatchObject({ email: 'member@localhost', role: 'member' });
 
     expect((await audit('auth.device.approve'))[0]).toMatchObject({ actorName: 'member@localhost' });
-    expect((await audit('auth.login'))[0]).toMatchObject({ actorName: 'member@localhost', details: { method: 'device' } });
+    expect((await audit('auth.login'))[0]).toMatchObject({
+      actorName: 'member@localhost',
+      details: { method: 'device' },
+    });
     // The page's code is used up: opening it again says so.
     expect((await b.request('GET', link)).status).toBe(404);
   });
@@ -164,12 +171,17 @@ describe('device sign-in (corral login --browser) and the SSO required policy', 
     expect(dev.status).toBe(201);
     expect(dev.body.userCode).toMatch(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
     expect(dev.body.expiresIn).toBe(600);
-    const poll = () => request(url, ca, 'POST', '/api/v1/auth/device/token', { body: { deviceCode: dev.body.deviceCode } });
+    const poll = () =>
+      request(url, ca, 'POST', '/api/v1/auth/device/token', { body: { deviceCode: dev.body.deviceCode } });
     expect((await poll()).body.error.code).toBe('AUTHORIZATION_PENDING');
     const fast = await poll();
     expect(fast.body.error.code).toBe('SLOW_DOWN');
     // Stored hashed only.
-    const row = await gw.services.db.selectFrom('device_authorizations').selectAll().orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+    const row = await gw.services.db
+      .selectFrom('device_authorizations')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .executeTakeFirstOrThrow();
     expect(JSON.stringify(row)).not.toContain(dev.body.deviceCode);
     expect(JSON.stringify(row)).not.toContain(dev.body.userCode.replace('-', ''));
     expect(row.interval_s).toBe(6);
@@ -178,16 +190,25 @@ describe('device sign-in (corral login --browser) and the SSO required policy', 
     const page = await b.request('GET', `${url}/auth/device?code=${dev.body.userCode.toLowerCase().replace('-', ' ')}`);
     expect(page.status).toBe(200);
     await b.submit(page, { decision: 'approve' });
-    await gw.services.db.updateTable('device_authorizations').set({ last_poll_at: null }).where('id', '=', row.id).execute();
+    await gw.services.db
+      .updateTable('device_authorizations')
+      .set({ last_poll_at: null })
+      .where('id', '=', row.id)
+      .execute();
     const ok = await poll();
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
     expect(ok.body.user.email).toBe('admin@localhost');
     expect(ok.body.token).toMatch(/^crl_/);
-    await gw.services.db.updateTable('device_authorizations').set({ last_poll_at: null }).where('id', '=', row.id).execute();
+    await gw.services.db
+      .updateTable('device_authorizations')
+      .set({ last_poll_at: null })
+      .where('id', '=', row.id)
+      .execute();
     expect((await poll()).body.error.code).toBe('DEVICE_CODE_EXPIRED');
-    expect((await request(url, ca, 'POST', '/api/v1/auth/device/token', { body: { deviceCode: 'cdc_nope' } })).body.error.code).toBe(
-      'DEVICE_CODE_EXPIRED',
-    );
+    expect(
+      (await request(url, ca, 'POST', '/api/v1/auth/device/token', { body: { deviceCode: 'cdc_nope' } })).body.error
+        .code,
+    ).toBe('DEVICE_CODE_EXPIRED');
   });
 
   it('refuses an unknown user code on the page', async () => {
@@ -195,6 +216,65 @@ describe('device sign-in (corral login --browser) and the SSO required policy', 
     const r = await b.request('GET', `${url}/auth/device?code=BBBB-BBBB`);
     expect(r.status).toBe(404);
     expect(r.text).toMatch(/unknown, used or expired/);
+  });
+
+  it('configures providers with the CLI: sso add, ls, update, policy, remove', async () => {
+    const cfg = tempDir('corral-cli-');
+    cliDirs.push(cfg);
+    const env = { CORRAL_CONFIG_DIR: cfg.path, NO_COLOR: '1' };
+    const cli = (args: string[], input?: string) =>
+      run(BIN.cli, args, { env, ...(input !== undefined ? { input } : {}) });
+    const login = await cli(
+      ['login', url, '--email', 'admin@localhost', '--password-stdin', '--ca-fingerprint', gw.tls.caFingerprint],
+      PW,
+    );
+    expect(login.code, login.stderr).toBe(0);
+    const add = await cli(
+      [
+        'sso',
+        'add',
+        'keycloak',
+        '--kind',
+        'oidc',
+        '--issuer',
+        'https://kc.corp.test/realms/corp',
+        '--client-id',
+        'corral',
+        '--client-secret-stdin',
+        '--map',
+        'corral-admins=ops',
+        '--map',
+        'dev=developers',
+        '--display-name',
+        'Corp SSO',
+      ],
+      'the-client-secret\n',
+    );
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toContain(`redirect URI to register at the IdP: ${url}/api/v1/auth/sso/keycloak/callback`);
+    expect(add.stdout).toContain('corral-admins -> ops');
+    const ls = await cli(['sso', 'ls']);
+    expect(ls.stdout).toMatch(/^NAME\s+KIND\s+STATUS/m);
+    expect(ls.stdout).toMatch(/keycloak\s+oidc\s+enabled\s+member\s+2/);
+    expect(ls.stdout).toContain('SSO required: no');
+    const upd = await cli(['sso', 'update', 'keycloak', '--disable', '--map', 'corral-admins=ops', '-o', 'json']);
+    expect(upd.code, upd.stderr).toBe(0);
+    expect(JSON.parse(upd.stdout)).toMatchObject({
+      enabled: false,
+      jit: true,
+      groupMap: [{ idpGroup: 'corral-admins', group: 'ops' }],
+    });
+    const json = JSON.parse((await cli(['sso', 'ls', '-o', 'json'])).stdout);
+    expect(JSON.stringify(json)).not.toContain('the-client-secret');
+    const bad = await cli(['sso', 'add', 'x', '--kind', 'saml']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/needs --entry-point and --idp-cert/);
+    expect((await cli(['sso', 'policy'])).stdout).toMatch(/not required/);
+    const rm = await cli(['sso', 'remove', 'keycloak']);
+    expect(rm.code, rm.stderr).toBe(0);
+    const gone = await cli(['sso', 'remove', 'keycloak']);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain('SSO_PROVIDER_NOT_FOUND');
   });
 
   it('"SSO required": password sign-in refused for a member (SSO_REQUIRED), allowed for a superuser', async () => {
@@ -208,7 +288,10 @@ describe('device sign-in (corral login --browser) and the SSO required policy', 
     const memberToken = (
       await request(url, ca, 'POST', '/api/v1/auth/login', { body: { email: 'member@localhost', password: MEMBER_PW } })
     ).body.token;
-    const byMember = await request(url, ca, 'PUT', '/api/v1/sso/policy', { token: memberToken, body: { required: true } });
+    const byMember = await request(url, ca, 'PUT', '/api/v1/sso/policy', {
+      token: memberToken,
+      body: { required: true },
+    });
     expect(byMember.status).toBe(403);
     const set = await request(url, ca, 'PUT', '/api/v1/sso/policy', { token: admin, body: { required: true } });
     expect(set.body).toEqual({ required: true });
@@ -223,10 +306,15 @@ describe('device sign-in (corral login --browser) and the SSO required policy', 
       body: { email: 'member@localhost', password: 'not it' },
     });
     expect(wrong.body.error.code).toBe('INVALID_CREDENTIALS');
-    const su = await request(url, ca, 'POST', '/api/v1/auth/login', { body: { email: 'admin@localhost', password: PW } });
+    const su = await request(url, ca, 'POST', '/api/v1/auth/login', {
+      body: { email: 'admin@localhost', password: PW },
+    });
     expect(su.status).toBe(200);
     const denied = (await audit('auth.login')).find((e) => e.outcome === 'denied');
-    expect(denied).toMatchObject({ actorName: 'member@localhost', details: { reason: 'sso_required', method: 'password' } });
+    expect(denied).toMatchObject({
+      actorName: 'member@localhost',
+      details: { reason: 'sso_required', method: 'password' },
+    });
     // The public list tells the sign-in page.
     expect((await request(url, ca, 'GET', '/api/v1/auth/sso/providers')).body.ssoRequired).toBe(true);
     // The last provider cannot go while SSO is required.

@@ -17,7 +17,12 @@ describe.each(DB_KINDS)('SSO with OpenID Connect against a real oidc-provider (%
   let dropDb: (() => Promise<void>) | undefined;
   const dir = tempDir();
   const accounts: Record<string, IdpAccount> = {
-    alice: { email: 'Alice@Corp.test', email_verified: true, name: 'Alice', groups: ['eng', 'ops-admins', 'unrelated'] },
+    alice: {
+      email: 'Alice@Corp.test',
+      email_verified: true,
+      name: 'Alice',
+      groups: ['eng', 'ops-admins', 'unrelated'],
+    },
     mallory: { email: 'mallory@corp.test', email_verified: false, name: 'Mallory', groups: [] },
   };
 
@@ -128,9 +133,16 @@ describe.each(DB_KINDS)('SSO with OpenID Connect against a real oidc-provider (%
     expect(who.csrfToken).toBeTruthy();
 
     const jit = await audit('sso.user.create');
-    expect(jit[0]).toMatchObject({ targetName: 'alice@corp.test', details: { provider: 'corp', method: 'oidc', role: 'member' } });
+    expect(jit[0]).toMatchObject({
+      targetName: 'alice@corp.test',
+      details: { provider: 'corp', method: 'oidc', role: 'member' },
+    });
     const logins = await audit('auth.login');
-    expect(logins[0]).toMatchObject({ outcome: 'success', actorName: 'alice@corp.test', details: { method: 'oidc', provider: 'corp', link: 'jit' } });
+    expect(logins[0]).toMatchObject({
+      outcome: 'success',
+      actorName: 'alice@corp.test',
+      details: { method: 'oidc', provider: 'corp', link: 'jit' },
+    });
     expect(await groupsOf('alice@corp.test')).toEqual(['engineers', 'ops']);
   });
 
@@ -211,7 +223,9 @@ describe.each(DB_KINDS)('SSO with OpenID Connect against a real oidc-provider (%
     const page = await b.request('GET', `${url}${next}`);
     expect(page.text).toContain('alice@corp.test');
     expect((await b.submit(page, { decision: 'approve' })).text).toContain('Approved');
-    const r = await request(url, ca, 'POST', '/api/v1/auth/device/token', { body: { deviceCode: dev.body.deviceCode } });
+    const r = await request(url, ca, 'POST', '/api/v1/auth/device/token', {
+      body: { deviceCode: dev.body.deviceCode },
+    });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.user.email).toBe('alice@corp.test');
     const me = await request(url, ca, 'GET', '/api/v1/auth/whoami', { token: r.body.token });

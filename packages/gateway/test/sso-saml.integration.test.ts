@@ -81,7 +81,9 @@ describe.each(DB_KINDS)('SSO with SAML 2.0 against a test IdP with its own keys 
 
   async function failures() {
     const r = await request(url, ca, 'GET', '/api/v1/audit?action=auth.login&limit=100', { token: admin });
-    return (r.body.items as { outcome: string; details: Record<string, unknown> }[]).filter((e) => e.outcome === 'failure');
+    return (r.body.items as { outcome: string; details: Record<string, unknown> }[]).filter(
+      (e) => e.outcome === 'failure',
+    );
   }
 
   it('signs in with a valid signed response: JIT user, mapped groups, browser session', async () => {
@@ -98,7 +100,11 @@ describe.each(DB_KINDS)('SSO with SAML 2.0 against a test IdP with its own keys 
       .sort();
     expect(mine).toEqual(['dba', 'engineers']);
     const logins = await request(url, ca, 'GET', '/api/v1/audit?action=auth.login&limit=5', { token: admin });
-    expect(logins.body.items[0]).toMatchObject({ outcome: 'success', actorName: 'bob@corp.test', details: { method: 'saml', provider: 'okta' } });
+    expect(logins.body.items[0]).toMatchObject({
+      outcome: 'success',
+      actorName: 'bob@corp.test',
+      details: { method: 'saml', provider: 'okta' },
+    });
   });
 
   it('binds the sign-in to the browser with a SameSite=None cookie (the ACS is a cross-site POST)', async () => {
@@ -149,7 +155,9 @@ describe.each(DB_KINDS)('SSO with SAML 2.0 against a test IdP with its own keys 
     const b = new TestBrowser(ca);
     const { form } = await samlSignIn(b, 'valid');
     const other = new TestBrowser(ca);
-    const r = await other.request('POST', `${url}/api/v1/auth/sso/okta/acs`, { form: { SAMLResponse: form.SAMLResponse! } });
+    const r = await other.request('POST', `${url}/api/v1/auth/sso/okta/acs`, {
+      form: { SAMLResponse: form.SAMLResponse! },
+    });
     expect(r.status).toBe(401);
   });
 

@@ -118,7 +118,13 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       expect(gr.status).toBe(201);
       const sso = await call(host, 'POST', '/api/v1/sso/providers', {
         token,
-        body: { kind: 'oidc', name: `${name}-idp`, issuer: `https://idp.${name}.test`, clientId: name, clientSecret: 's' },
+        body: {
+          kind: 'oidc',
+          name: `${name}-idp`,
+          issuer: `https://idp.${name}.test`,
+          clientId: name,
+          clientSecret: 's',
+        },
       });
       expect(sso.status, JSON.stringify(sso.body)).toBe(201);
       // A superuser's work session (auto-approved by the default policy).
@@ -342,7 +348,9 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     const dev = await call(t.b.host, 'POST', '/api/v1/auth/device', { body: {} });
     expect(dev.status).toBe(201);
     expect(dev.body.verificationUrl).toBe(`https://${t.b.host}:${port}/auth/device`);
-    const poll = await call(t.a.host, 'POST', '/api/v1/auth/device/token', { body: { deviceCode: dev.body.deviceCode } });
+    const poll = await call(t.a.host, 'POST', '/api/v1/auth/device/token', {
+      body: { deviceCode: dev.body.deviceCode },
+    });
     expect(poll.body.error.code).toBe('DEVICE_CODE_EXPIRED');
     const page = await call(t.a.host, 'GET', `/auth/device?code=${dev.body.userCode}`, {
       headers: { cookie: `__Host-corral_session=${t.a.token}` },

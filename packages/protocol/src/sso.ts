@@ -113,7 +113,9 @@ export type SsoProviderList = z.infer<typeof SsoProviderList>;
 
 /** For the sign-in page (no authentication): which buttons to show. */
 export const SsoPublicList = z.object({
-  items: z.array(z.object({ name: z.string(), kind: z.enum(['oidc', 'saml']), displayName: z.string(), startUrl: z.string() })),
+  items: z.array(
+    z.object({ name: z.string(), kind: z.enum(['oidc', 'saml']), displayName: z.string(), startUrl: z.string() }),
+  ),
   ssoRequired: z.boolean(),
 });
 export type SsoPublicList = z.infer<typeof SsoPublicList>;

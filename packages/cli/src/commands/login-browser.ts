@@ -88,7 +88,9 @@ export async function loginBrowser(ctx: CliContext, urlInput: string, opts: Brow
         }
         if (err.code === 'DEVICE_CODE_EXPIRED') throw expired();
         if (err.code === 'DEVICE_DENIED') {
-          throw new CliError('the sign-in was denied in the browser: nothing was saved (run corral login --browser again to retry)');
+          throw new CliError(
+            'the sign-in was denied in the browser: nothing was saved (run corral login --browser again to retry)',
+          );
         }
         throw err;
       }

@@ -124,7 +124,9 @@ export async function ssoLs(ctx: CliContext, opts: OutputOptions): Promise<void>
 export async function ssoAdd(ctx: CliContext, name: string, opts: SsoFlags & OutputOptions): Promise<void> {
   if (opts.kind !== 'oidc' && opts.kind !== 'saml') throw new CliError('--kind must be oidc or saml');
   if (opts.kind === 'oidc' && (!opts.issuer || !opts.clientId)) {
-    throw new CliError('an oidc provider needs --issuer and --client-id (and the client secret: prompt or --client-secret-stdin)');
+    throw new CliError(
+      'an oidc provider needs --issuer and --client-id (and the client secret: prompt or --client-secret-stdin)',
+    );
   }
   if (opts.kind === 'saml' && (!opts.entryPoint || !opts.idpCert)) {
     throw new CliError("a saml provider needs --entry-point and --idp-cert FILE (the IdP's signing certificate, PEM)");

@@ -50,7 +50,8 @@ export function ssoPages(s: Services) {
       if (!code) return sendPage(reply, 200, 'Sign in a device', codeForm(p));
       try {
         const pending = await s.devices.findPending(p, code);
-        if (!pending) return sendPage(reply, 404, 'Unknown code', codeForm(p, 'This code is unknown, used or expired.'));
+        if (!pending)
+          return sendPage(reply, 404, 'Unknown code', codeForm(p, 'This code is unknown, used or expired.'));
         const csrf = csrfTokenFor(sessionCookieOf(req)!);
         return sendPage(
           reply,
@@ -86,10 +87,16 @@ export function ssoPages(s: Services) {
           sourceIp: req.ip,
           details: { attempted: 'auth.device.decide', reason: 'csrf' },
         });
-        return sendErrorPage(reply, 403, 'CSRF_FAILED', 'The form is stale or did not come from this page: open the link again.');
+        return sendErrorPage(
+          reply,
+          403,
+          'CSRF_FAILED',
+          'The form is stale or did not come from this page: open the link again.',
+        );
       }
       const approve = form.decision === 'approve';
-      if (!approve && form.decision !== 'deny') return sendErrorPage(reply, 400, 'VALIDATION_FAILED', 'Choose approve or deny.');
+      if (!approve && form.decision !== 'deny')
+        return sendErrorPage(reply, 400, 'VALIDATION_FAILED', 'Choose approve or deny.');
       try {
         const done = await s.devices.decide(p, form.code ?? '', approve, req.ip);
         if (!done) return sendPage(reply, 404, 'Unknown code', codeForm(p, 'This code is unknown, used or expired.'));

@@ -170,7 +170,8 @@ export function ssoRoutes(s: Services): AnyRoute[] {
     route({
       method: 'POST',
       url: '/api/v1/auth/device',
-      summary: 'Start a device sign-in (corral login --browser): a device code to poll with and a user code to approve in the browser',
+      summary:
+        'Start a device sign-in (corral login --browser): a device code to poll with and a user code to approve in the browser',
       tag: 'auth',
       auth: false,
       body: DeviceAuthorizationRequest,

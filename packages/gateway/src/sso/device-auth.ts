@@ -26,7 +26,10 @@ export interface DeviceAuthOptions {
 export const DEFAULT_DEVICE_OPTIONS: DeviceAuthOptions = { intervalSeconds: 5, ttlMs: 10 * 60_000 };
 
 /** A pending request as the approval page shows it. */
-export type PendingDevice = Pick<DeviceAuthorizationsTable, 'id' | 'client_name' | 'client_ip' | 'created_at' | 'expires_at'>;
+export type PendingDevice = Pick<
+  DeviceAuthorizationsTable,
+  'id' | 'client_name' | 'client_ip' | 'created_at' | 'expires_at'
+>;
 
 /** XXXX-XXXX from the RFC 8628 consonant alphabet: 20^8 (about 2^34) codes, tried at most 10 times per user. */
 export function newUserCode(): string {
@@ -73,7 +76,10 @@ export class DeviceAuth {
     const deviceCode = newSecret('cdc');
     const userCode = newUserCode();
     const now = this.clock.now();
-    await this.db.deleteFrom('device_authorizations').where('expires_at', '<', iso(now - 3600_000)).execute();
+    await this.db
+      .deleteFrom('device_authorizations')
+      .where('expires_at', '<', iso(now - 3600_000))
+      .execute();
     await this.db
       .insertInto('device_authorizations')
       .values({
@@ -126,7 +132,11 @@ export class DeviceAuth {
         details: { interval },
       });
     }
-    await this.db.updateTable('device_authorizations').set({ last_poll_at: iso(now) }).where('id', '=', row.id).execute();
+    await this.db
+      .updateTable('device_authorizations')
+      .set({ last_poll_at: iso(now) })
+      .where('id', '=', row.id)
+      .execute();
     if (row.status === 'pending') throw new CorralError('AUTHORIZATION_PENDING');
     if (row.status === 'denied') throw new CorralError('DEVICE_DENIED');
     const won = await this.db
@@ -143,11 +153,17 @@ export class DeviceAuth {
       .where('workspace_id', '=', workspaceId)
       .executeTakeFirst();
     if (!user || user.deactivated_at) throw new CorralError('DEVICE_DENIED', 'The approving account is deactivated.');
-    return this.auth.issueSession(workspaceId, { id: user.id, email: user.email, role: user.role as Role }, sourceIp, 'device', {
-      deviceAuthorization: row.id,
-      approvedAt: row.decided_at,
-      clientName: row.client_name,
-    });
+    return this.auth.issueSession(
+      workspaceId,
+      { id: user.id, email: user.email, role: user.role as Role },
+      sourceIp,
+      'device',
+      {
+        deviceAuthorization: row.id,
+        approvedAt: row.decided_at,
+        clientName: row.client_name,
+      },
+    );
   }
 
   /** The pending request with this user code, or null (each miss counts toward the user's limit). */

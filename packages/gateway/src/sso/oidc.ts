@@ -90,7 +90,10 @@ export class OidcClient {
     if (!claims) throw new Error('no ID token');
     const merged: Record<string, unknown> = { ...claims };
     const groupsClaim = p.oidc!.groupsClaim;
-    if ((merged[groupsClaim] === undefined || merged.email === undefined) && config.serverMetadata().userinfo_endpoint) {
+    if (
+      (merged[groupsClaim] === undefined || merged.email === undefined) &&
+      config.serverMetadata().userinfo_endpoint
+    ) {
       const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
       for (const [k, v] of Object.entries(info)) if (merged[k] === undefined) merged[k] = v;
     }

@@ -106,7 +106,12 @@ export class SamlServiceProvider {
       }
     }
     if (!email && !s.emailAttribute && /^[^@\s]+@[^@\s]+$/.test(profile.nameID)) email = profile.nameID;
-    return { subject: profile.nameID, email, groups: claimList(attrs[s.groupsAttribute]), issuer: profile.issuer ?? null };
+    return {
+      subject: profile.nameID,
+      email,
+      groups: claimList(attrs[s.groupsAttribute]),
+      issuer: profile.issuer ?? null,
+    };
   }
 
   metadata(p: SsoProvider, acsUrl: string, spEntityId: string): string {

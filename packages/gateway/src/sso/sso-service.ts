@@ -26,7 +26,9 @@ export interface Assertion {
 export function safeNext(next: unknown): string {
   if (typeof next !== 'string' || next.length > 2000) return '/';
   // "/x" but not "//host" nor "/\host" (browsers read both as another origin), no control characters.
-  if (!/^\/(?![/\\])/.test(next) || /[\u0000-\u001f\u007f\\]/.test(next)) return '/';
+  if (!/^\/(?![/\\])/.test(next) || next.includes('\\') || [...next].some((c) => c < ' ' || c === '\u007f')) {
+    return '/';
+  }
   return next;
 }
 
@@ -231,7 +233,8 @@ export class SsoService {
         .executeTakeFirst();
       how = 'email';
       if (!user) {
-        if (!p.jit) throw new SsoFailure('no_account', `No account for ${email} and this provider creates none.`, email);
+        if (!p.jit)
+          throw new SsoFailure('no_account', `No account for ${email} and this provider creates none.`, email);
         user = await this.createUser(p, email, sourceIp);
         how = 'jit';
       }
@@ -369,7 +372,12 @@ export class SsoService {
       outcome: 'failure',
       actor: { type: 'anonymous', name: who ?? null },
       sourceIp,
-      details: { method: provider?.kind ?? 'sso', provider: provider?.name ?? null, reason, message: message.slice(0, 300) },
+      details: {
+        method: provider?.kind ?? 'sso',
+        provider: provider?.name ?? null,
+        reason,
+        message: message.slice(0, 300),
+      },
     });
   }
 
