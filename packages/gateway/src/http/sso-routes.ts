@@ -127,15 +127,16 @@ export function ssoRoutes(s: Services): AnyRoute[] {
       tag: 'sso',
       auth: false,
       query: NextQuery,
-      errors: ['SSO_PROVIDER_NOT_FOUND', 'SSO_FAILED'],
+      errors: ['SSO_PROVIDER_NOT_FOUND', 'SSO_FAILED', 'RATE_LIMITED'],
       handler: async ({ req, reply, params, query }) => {
         try {
           const p = await s.sso.provider(req.workspaceId, params.provider ?? '');
-          const flow = await s.sso.start(p, originOf(req), String(query.next ?? '/'));
+          const flow = await s.sso.start(p, originOf(req), String(query.next ?? '/'), req.ip);
           setBindingCookie(reply, flow.binding, p.kind);
           return reply.header('cache-control', 'no-store').redirect(flow.url, 302);
         } catch (err) {
           if (!(err instanceof CorralError)) throw err;
+          for (const [k, v] of Object.entries(err.headers)) void reply.header(k, v);
           return sendErrorPage(reply, err.status, err.code, err.message);
         }
       },

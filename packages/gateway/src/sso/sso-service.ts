@@ -7,6 +7,7 @@ import { type Clock, iso } from '../clock.js';
 import { CorralError } from '../errors.js';
 import { hashSecret, newId, newSecret } from '../ids.js';
 import type { SsoProvider, SsoStore } from './sso-store.js';
+import { FailureLimiter } from '../auth/rate-limit.js';
 import { OidcClient } from './oidc.js';
 import { SAML_REQUEST_TTL_MS, SamlServiceProvider } from './saml.js';
 
@@ -59,6 +60,8 @@ export interface FlowStart {
 export class SsoService {
   readonly oidc: OidcClient;
   readonly saml = new SamlServiceProvider();
+  /** Sign-ins started per source address: each one stores a flow record for 10 minutes. */
+  private readonly starts: FailureLimiter;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -70,6 +73,7 @@ export class SsoService {
     private readonly onAccessChanged: (workspaceId: string, userIds: string[]) => void,
   ) {
     this.oidc = new OidcClient(clock, (p) => store.clientSecret(p));
+    this.starts = new FailureLimiter({ max: 100, windowMs: 15 * 60_000 }, clock);
   }
 
   /** The enabled provider `name` of the workspace, or SSO_PROVIDER_NOT_FOUND. */
@@ -89,7 +93,15 @@ export class SsoService {
     };
   }
 
-  async start(p: SsoProvider, origin: string, next: string): Promise<FlowStart> {
+  async start(p: SsoProvider, origin: string, next: string, sourceIp: string): Promise<FlowStart> {
+    const wait = this.starts.retryAfterMs(sourceIp);
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      throw new CorralError('RATE_LIMITED', `Too many sign-ins started; try again in ${seconds} s.`, {
+        headers: { 'retry-after': String(seconds) },
+      });
+    }
+    this.starts.fail(sourceIp);
     const state = newSecret('st').slice(3);
     const binding = newSecret('sb').slice(3);
     const urls = SsoService.urls(origin, p);
