@@ -149,3 +149,9 @@ export function decodeHtml(s: string): string {
     .replace(/&gt;/g, '>')
     .replace(/&amp;/g, '&');
 }
+
+/** Where a "signed in, continue" page sends the browser (its meta refresh), or null. */
+export function continueTo(page: Page): string | null {
+  const m = /<meta http-equiv="refresh" content="0;url=([^"]*)">/.exec(page.text);
+  return m ? decodeHtml(m[1]!) : null;
+}

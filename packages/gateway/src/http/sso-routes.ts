@@ -19,7 +19,7 @@ import type { Principal } from '../auth/principal.js';
 import { roleAtLeast } from '../auth/principal.js';
 import { parseCookies, setSessionCookies } from '../auth/browser-session.js';
 import { CorralError } from '../errors.js';
-import { sendErrorPage } from '../sso/pages.js';
+import { sendContinuePage, sendErrorPage } from '../sso/pages.js';
 import { SsoFailure, SsoService, type Assertion } from '../sso/sso-service.js';
 import type { SsoProvider } from '../sso/sso-store.js';
 
@@ -81,7 +81,7 @@ export async function completeSso(
     const session = await s.sso.signIn(p, a, req.ip);
     clearBindingCookie(reply);
     setSessionCookies(reply, session.token, session.expiresAt);
-    return reply.redirect(next, 303);
+    return sendContinuePage(reply, next);
   } catch (err) {
     clearBindingCookie(reply);
     if (err instanceof SsoFailure) {

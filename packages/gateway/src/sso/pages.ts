@@ -40,6 +40,21 @@ export function sendPage(reply: FastifyReply, status: number, title: string, bod
     .send(html);
 }
 
+/**
+ * After a sign-in that came back from the IdP: a page of our own that moves on to `next`. Not a 303:
+ * a redirect chain that began on the IdP's site counts as cross-site, so the SameSite=Strict session
+ * cookie just set would not ride along on it (chromium shows this); a navigation this page starts is
+ * same-site. No script: a meta refresh, and a link for browsers that ignore it.
+ */
+export function sendContinuePage(reply: FastifyReply, next: string): FastifyReply {
+  return sendPage(
+    reply,
+    200,
+    'Signed in',
+    `<meta http-equiv="refresh" content="0;url=${esc(next)}"><h1>Signed in</h1><p><a href="${esc(next)}">Continue</a></p>`,
+  );
+}
+
 /** A failed sign-in, with the error code people can quote and a way back. */
 export function sendErrorPage(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
   return sendPage(
