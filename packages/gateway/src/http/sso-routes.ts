@@ -136,6 +136,15 @@ export function ssoRoutes(s: Services): AnyRoute[] {
           return reply.header('cache-control', 'no-store').redirect(flow.url, 302);
         } catch (err) {
           if (!(err instanceof CorralError)) throw err;
+          if (err.code === 'SSO_FAILED') {
+            await s.sso.failed(
+              req.workspaceId,
+              { name: params.provider ?? '', kind: 'sso' },
+              'idp_unreachable',
+              err.message,
+              req.ip,
+            );
+          }
           for (const [k, v] of Object.entries(err.headers)) void reply.header(k, v);
           return sendErrorPage(reply, err.status, err.code, err.message);
         }
