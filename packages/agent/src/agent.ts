@@ -190,6 +190,7 @@ export class Agent {
       random: deps.random,
       logger: deps.logger,
       onChannelOpen: (m) => this.#channels.open(m),
+      onSessionClose: (id, reason) => this.#channels.closeSession(id, reason),
       onExec: (m) => this.#exec.handle(m),
       ...(deps.upgrades
         ? {

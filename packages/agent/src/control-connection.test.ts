@@ -119,7 +119,9 @@ describe('control connection handshake', () => {
     expect(s.sent).toEqual([]);
     s.open();
     expect(t.conn.state).toBe('authenticating');
-    expect(s.sent).toEqual([{ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentId: 'agt_1', system: SYSTEM }]);
+    expect(s.sent).toEqual([
+      { type: 'hello', protocolVersion: PROTOCOL_VERSION, agentId: 'agt_1', system: SYSTEM, capabilities: ['persist'] },
+    ]);
     s.receive({ type: 'challenge', nonce: NONCE });
     const auth = s.sent[1] as { type: string; signature: string };
     expect(auth.type).toBe('auth');

@@ -59,6 +59,8 @@ export interface ControlConnectionOptions {
   logger: Logger;
   /** A `channel.open` arrived on an authenticated connection. */
   onChannelOpen: (message: ChannelOpenMessage) => void;
+  /** session.close: hang up a kept (persistent) terminal. */
+  onSessionClose?: (sessionId: string, reason: string) => void;
   /** exec.start / exec.cancel / exec.ack (multi-server commands). */
   onExec?: (message: Extract<GatewayToAgent, { type: 'exec.start' | 'exec.cancel' | 'exec.ack' }>) => void;
   /** After a successful `welcome`. */
@@ -212,7 +214,7 @@ export class ControlConnection {
         protocolVersion: PROTOCOL_VERSION,
         agentId: this.#o.agentId,
         system: this.#o.systemInfo(),
-        ...(this.#o.onUpgrade ? { capabilities: ['upgrade'] } : {}),
+        capabilities: this.#o.onUpgrade ? ['upgrade', 'persist'] : ['persist'],
       });
     });
     socket.on('message', (data, isBinary) => {
@@ -274,6 +276,10 @@ export class ControlConnection {
         } catch (err) {
           this.#o.logger.error('channel.open handler failed', { channel: m.channelId, error: (err as Error).message });
         }
+        return;
+      case 'session.close':
+        if (this.#state !== 'connected') return this.#fail(CloseCode.PROTOCOL_ERROR, 'session.close before welcome');
+        this.#o.onSessionClose?.(m.sessionId, m.reason);
         return;
       case 'exec.start':
       case 'exec.cancel':

@@ -25,6 +25,8 @@ export const RejectCode = {
   OS_USER_FORBIDDEN: 'OS_USER_FORBIDDEN',
   /** The process could not be started. */
   SPAWN_FAILED: 'SPAWN_FAILED',
+  /** A re-attach named a terminal this agent no longer keeps (it ended or its detach time ran out). */
+  SESSION_GONE: 'SESSION_GONE',
 } as const;
 export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
 

@@ -299,8 +299,26 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     });
 
   // --- websh -------------------------------------------------------------------------------------
-  program
+  const webshCmd = program
     .command('websh')
+    .description('terminals on servers (like ssh): open, list, re-attach, share, join, watch, kill')
+    .addHelpText(
+      'after',
+      examples([
+        'corral websh web-01',
+        'corral websh web-01 -- uptime',
+        'corral websh ls',
+        'corral websh attach ses_abc',
+        'corral websh share ses_abc --user ana@example.com --read-write',
+        'corral websh join ses_abc',
+        'corral websh watch ses_abc',
+        'corral websh kill ses_abc --reason "INC-42: stop"',
+      ]) +
+        '\n`corral websh SERVER` is `corral websh open SERVER`; for a server named like a subcommand, say\n' +
+        '`corral websh open ls`.\n',
+    );
+  webshCmd
+    .command('open', { isDefault: true })
     .description('open a terminal on a server, or run a command there (like ssh)')
     .argument('<server>', 'server name')
     .argument('[command...]', 'command and arguments, after --')
@@ -323,12 +341,109 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
         'corral websh web-01 --request --reason "INC-42" --duration 30m',
       ]) +
         '\nA terminal needs an approved work session covering the server (see `corral work-session --help`).\n' +
+        '\nAn interactive terminal survives a dropped connection: the server keeps it (10 minutes by default)\n' +
+        'and corral re-attaches by itself; from another terminal: corral websh attach SESSION.\n' +
         '\nWith a command, local stdin is sent to it unless stdin is a terminal (use -t for interactive\n' +
         "programs). The exit status is the command's; 255 means corral itself failed, as with ssh.\n",
     )
     .action(async (name: string, command: string[], opts: WebshOptions) => {
       const { websh } = await import('./commands/websh.js');
       setExitCode(await websh(ctx, name, command, opts));
+    });
+  webshCmd
+    .command('ls')
+    .description("my live terminal sessions, attached and detached (--all: everyone's, staff)")
+    .option('--all', "everyone's sessions (staff and superusers)")
+    .option('--ended', 'include sessions that have ended')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' } & { all?: boolean; ended?: boolean }) => {
+      const { webshLs } = await import('./commands/websh-sessions.js');
+      await webshLs(ctx, opts);
+    });
+  webshCmd
+    .command('attach')
+    .description('re-attach my terminal session here (after a dropped connection, or from another terminal)')
+    .argument('<session>', 'session id (corral websh ls)')
+    .addHelpText('after', examples(['corral websh attach ses_abc']))
+    .action(async (id: string) => {
+      const { webshAttach } = await import('./commands/websh.js');
+      setExitCode(await webshAttach(ctx, id));
+    });
+  webshCmd
+    .command('share')
+    .description('share my live terminal with a workspace user, or make a link (read-only unless --read-write)')
+    .argument('<session>', 'session id')
+    .option('--user <email>', 'the user to share with')
+    .option('--link', 'make a link for anyone signed in to this workspace and allowed on the server')
+    .option('--read-write', 'let them type too')
+    .option('--expires <d>', 'for how long, e.g. 30m, 2h (links: 1h by default; users: until the session ends)')
+    .addHelpText(
+      'after',
+      examples([
+        'corral websh share ses_abc --user ana@example.com',
+        'corral websh share ses_abc --user ana@example.com --read-write',
+        'corral websh share ses_abc --link --expires 30m',
+      ]),
+    )
+    .addOption(outputOption())
+    .action(
+      async (
+        id: string,
+        opts: { output: 'table' | 'json' } & { user?: string; link?: boolean; readWrite?: boolean; expires?: string },
+      ) => {
+        const { webshShare } = await import('./commands/websh-sessions.js');
+        await webshShare(ctx, id, opts);
+      },
+    );
+  webshCmd
+    .command('shares')
+    .description('who a session is shared with')
+    .argument('<session>', 'session id')
+    .addOption(outputOption())
+    .action(async (id: string, opts: { output: 'table' | 'json' }) => {
+      const { webshShares } = await import('./commands/websh-sessions.js');
+      await webshShares(ctx, id, opts);
+    });
+  webshCmd
+    .command('unshare')
+    .description('remove a participant (or a link) from my session; they are disconnected at once')
+    .argument('<session>', 'session id')
+    .argument('<who>', 'the user email, or the share id (corral websh shares)')
+    .addHelpText('after', examples(['corral websh unshare ses_abc ana@example.com']))
+    .action(async (id: string, who: string) => {
+      const { webshUnshare } = await import('./commands/websh-sessions.js');
+      await webshUnshare(ctx, id, who);
+    });
+  webshCmd
+    .command('join')
+    .description('join a terminal session shared with me (Ctrl-] leaves; the session goes on)')
+    .argument('<session>', 'session id')
+    .option('--link <token>', 'the token of a share link')
+    .addHelpText('after', examples(['corral websh join ses_abc', 'corral websh join ses_abc --link cws_...']))
+    .action(async (id: string, opts: { link?: string }) => {
+      const { webshJoin } = await import('./commands/websh.js');
+      setExitCode(await webshJoin(ctx, id, opts));
+    });
+  webshCmd
+    .command('watch')
+    .description('watch any live terminal session read-only (staff and superusers; its user is told)')
+    .argument('<session>', 'session id (corral websh ls --all)')
+    .addHelpText('after', examples(['corral websh ls --all', 'corral websh watch ses_abc']))
+    .action(async (id: string) => {
+      const { webshJoin } = await import('./commands/websh.js');
+      setExitCode(await webshJoin(ctx, id, { watch: true }));
+    });
+  webshCmd
+    .command('kill')
+    .description(
+      'terminate a live terminal session, attached or detached (staff and superusers); its user sees the reason',
+    )
+    .argument('<session>', 'session id')
+    .requiredOption('--reason <text>', 'why (shown to the user and kept in the audit log)')
+    .addHelpText('after', examples(['corral websh kill ses_abc --reason "INC-42: runaway job"']))
+    .action(async (id: string, opts: { reason?: string }) => {
+      const { webshKill } = await import('./commands/websh-sessions.js');
+      await webshKill(ctx, id, opts);
     });
 
   program
@@ -526,6 +641,10 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .option('--root-elevation <when>', 'privilege elevation for root: explicit (-u root/--root) or always')
     .option('--step-up-grace <d>', 'how long a step-up lasts, e.g. 5m (1m..1h)')
     .option('--record-input <on|off>', 'record keystrokes and command markers in terminal recordings')
+    .option(
+      '--session-persist <d>',
+      'how long a terminal outlives a dropped connection for re-attach (default 10m; 0: off)',
+    )
     .option('--recording-retention <days>', 'days recordings are kept (default 365, enterprise 1825)')
     .option('--risk-threshold <n>', 'commands scoring at least this (1-100, default 70) raise session.risk')
     .option('--risk-action <action>', 'at the threshold: alert (default) or terminate the session')

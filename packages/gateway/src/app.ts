@@ -131,7 +131,11 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   metrics.start();
   const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log, bus, metrics });
   const channels = new ChannelHub(agents, signer, clock, log, bus, () => nodeUrl, new ChannelForwarder(tls.caPem, log));
-  const websh = new WebshService(db, audit, servers, channels, clock, log, join(config.dataDir, 'recordings'));
+  const websh = new WebshService(db, audit, servers, channels, clock, log, join(config.dataDir, 'recordings'), {
+    agents,
+    bus,
+    nodeId: config.nodeId,
+  });
   const iam = new IamService(db, audit, bus, clock);
   const mailer = config.smtp
     ? new SmtpMailer(config.smtp.url, config.smtp.from, opts.smtpTls ?? {})
@@ -369,6 +373,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
       await agents.close();
       await metrics.close();
       channels.close();
+      await websh.close();
       await nodes.stop().catch(() => {});
       await audit.flush();
       await app.close();

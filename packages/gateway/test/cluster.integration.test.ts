@@ -82,6 +82,12 @@ describe('cluster: two nodes on PostgreSQL and NATS', () => {
       password + '\n',
     );
     expect(login.code, login.stderr).toBe(0);
+    const loginA = await run(
+      BIN.cli,
+      ['login', urlA, '--email', 'admin@localhost', '--password-stdin', '--ca-fingerprint', fp],
+      { env: { CORRAL_CONFIG_DIR: join(dir.path, 'cli-a') }, input: password + '\n' },
+    );
+    expect(loginA.code, loginA.stderr).toBe(0);
     const tok = JSON.parse((await cli(['server', 'token', 'create', '--output', 'json'])).stdout) as { token: string };
     const cfg = join(dir.path, 'agent.json');
     const reg = await run(BIN.agent, [
@@ -104,7 +110,37 @@ describe('cluster: two nodes on PostgreSQL and NATS', () => {
     await eventually(async () => (await status()) === 'online');
   });
 
+  /** The CLI in a real pseudo-terminal (`who`: the config dir, signed in to node B or, cli-a, node A). */
+  const terms: Array<{ kill: () => void }> = [];
+  async function term(args: string[], who = 'cli') {
+    const pty = await import('node-pty');
+    const p = pty.spawn(process.execPath, [BIN.cli, ...args], {
+      cols: 100,
+      rows: 30,
+      env: { ...process.env, CORRAL_CONFIG_DIR: join(dir.path, who), TERM: 'xterm' } as Record<string, string>,
+    });
+    let out = '';
+    p.onData((d) => (out += d));
+    terms.push({ kill: () => p.kill() });
+    return { pty: p, out: () => out, exited: new Promise<number>((r) => p.onExit((e) => r(e.exitCode))) };
+  }
+  async function liveTerminal(): Promise<string> {
+    return eventually(async () => {
+      const r = await cli(['websh', 'ls', '-o', 'json']);
+      return (JSON.parse(r.stdout) as { items: Array<{ id: string; command: string | null }> }).items.find(
+        (x) => x.command === null,
+      )?.id;
+    });
+  }
+
   afterAll(async () => {
+    for (const t of terms) {
+      try {
+        t.kill();
+      } catch {
+        // gone
+      }
+    }
     if (terminateMs) console.log(`cross-node terminate took ${terminateMs} ms`);
     await agent?.stop();
     await nodeA?.stop('SIGKILL');
@@ -195,7 +231,50 @@ describe('cluster: two nodes on PostgreSQL and NATS', () => {
     expect(ended.stderr).toMatch(/terminated by admin@localhost/);
   });
 
+  it('ending the work session on node A closes the terminal on node B, with the reason', async () => {
+    const live = cli(['websh', NAME, ...AS, '--', 'echo started; sleep 60']);
+    const ws = await eventually(async () => {
+      const r = await cli(['audit', 'ls', '--action', 'session.start', '--output', 'json', '--limit', '5']);
+      const items = (
+        JSON.parse(r.stdout) as { items: Array<{ details: { command?: string; workSessionId?: string } }> }
+      ).items;
+      return items.find((e) => e.details.command?.includes('sleep 60'))?.details.workSessionId;
+    });
+    const ca = readFileSync(join(dir.path, 'a', 'tls', 'ca.crt'), 'utf8');
+    // The admin's own (auto-approved) work session: its owner completes it; revoking someone else's
+    // goes the same way (one terminate filter over NATS, tested on one node in work-sessions.e2e).
+    const r = await request(urlA, ca, 'POST', `/api/v1/work-sessions/${ws}/complete`, { token: findToken(dir.path) });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const ended = await live;
+    expect(ended.code).toBe(255);
+    expect(ended.stderr).toMatch(/WORK_SESSION_ENDED|work session/i);
+  });
+
+  it('shares and watches a terminal across nodes: the watcher on node A, the session on node B', async () => {
+    const owner = await term(['websh', NAME, ...AS]);
+    await eventually(async () => owner.out().length > 0, 15_000);
+    owner.pty.write('echo shared-$((6*7))\r');
+    await eventually(async () => owner.out().includes('shared-42'), 15_000);
+    const id = await liveTerminal();
+    // The same admin, signed in to node A: the viewer token comes from node B over NATS and the
+    // watcher's socket, landing on node A, is forwarded to node B.
+    const watcher = await term(['websh', 'watch', id], 'cli-a');
+    await eventually(async () => watcher.out().includes('shared-42'), 15_000);
+    await eventually(async () => owner.out().includes('is watching'), 15_000);
+    owner.pty.write('echo live-$((5*5))\r');
+    await eventually(async () => watcher.out().includes('live-25'), 15_000);
+    watcher.pty.write('\x1d');
+    expect(await watcher.exited).toBe(0);
+    owner.pty.write('exit\r');
+    expect(await owner.exited).toBe(0);
+  });
+
   it('when node A is killed, the agent moves to node B and the server is online again within 35 s', async () => {
+    // An interactive terminal: its agent leg runs through node A. It must survive node A's death.
+    const kept = await term(['websh', NAME, ...AS]);
+    await eventually(async () => kept.out().length > 0, 15_000);
+    kept.pty.write('echo before-kill-$((2*3))\r');
+    await eventually(async () => kept.out().includes('before-kill-6'), 15_000);
     // A session running through node A (the agent's leg of the channel is forwarded by A to B).
     const live = cli(['websh', NAME, ...AS, '--', 'echo started; sleep 60']);
     await eventually(async () =>
@@ -211,6 +290,12 @@ describe('cluster: two nodes on PostgreSQL and NATS', () => {
     await eventually(async () => (await status()) === 'online', 35_000);
     const r = await cli(['websh', NAME, ...AS, '--', 'echo', 'moved']);
     expect(r.stdout).toBe('moved\n');
+    // The interactive terminal was kept by the agent; the CLI re-attached through node B by itself.
+    await eventually(async () => kept.out().includes('re-attaching session'), 15_000);
+    kept.pty.write('echo after-kill-$((3*3))\r');
+    await eventually(async () => kept.out().includes('after-kill-9'), 40_000);
+    kept.pty.write('exit\r');
+    expect(await kept.exited).toBe(0);
   });
 
   it('keeps one verifiable audit chain across nodes', async () => {

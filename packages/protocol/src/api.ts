@@ -275,9 +275,72 @@ export const WebshSessionView = z.object({
   bytesOut: z.number(),
   exitCode: z.number().nullable(),
   endReason: z.string().nullable(),
+  /** `attached`: someone is connected; `detached`: kept on the server for re-attach; `ended`. */
+  state: z.enum(['attached', 'detached', 'ended']).optional(),
+  detachedAt: z.string().nullable().optional(),
+  /** Detached sessions: the server hangs up at this instant unless someone re-attaches. */
+  keptUntil: z.string().nullable().optional(),
+  /** Whether the terminal survives a dropped connection. */
+  persistent: z.boolean().optional(),
+  /** Whether it is the caller's own session. */
+  mine: z.boolean().optional(),
 });
 export type WebshSessionView = z.infer<typeof WebshSessionView>;
 export const WebshSessionList = z.object({ items: z.array(WebshSessionView) });
+export const WebshSessionListQuery = z.strictObject({
+  /** Only sessions that have not ended (attached or detached). */
+  live: z.enum(['true', 'false']).optional(),
+  /** `mine` (default for members) or `all` (staff and superusers). */
+  scope: z.enum(['mine', 'all']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+});
+/** Re-attach to my detached (or attached elsewhere) terminal. */
+export const WebshAttachRequest = z.strictObject({
+  cols: z.number().int().min(1).max(1000).optional(),
+  rows: z.number().int().min(1).max(1000).optional(),
+});
+/** Share a live terminal with a workspace user, or make a link anyone signed in and allowed may use. */
+export const WebshShareRequest = z
+  .strictObject({
+    user: z.string().min(1).max(320).optional(),
+    link: z.boolean().optional(),
+    /** Default: read-only. */
+    readWrite: z.boolean().optional(),
+    /** Default: until the session ends (users) or 1 hour (links). */
+    expiresInSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 86400)
+      .optional(),
+  })
+  .refine((b) => (b.user !== undefined) !== (b.link === true), { message: 'give either user or link: true' });
+export const WebshShareView = z.object({
+  id: z.string(),
+  sessionId: z.string(),
+  user: z.string().nullable(),
+  link: z.boolean(),
+  mode: z.enum(['read', 'write']),
+  createdAt: z.string(),
+  expiresAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+});
+export type WebshShareView = z.infer<typeof WebshShareView>;
+export const WebshShareCreateResponse = WebshShareView.extend({
+  /** Links only, shown once: `corral websh join SESSION --link TOKEN`. */
+  linkToken: z.string().optional(),
+});
+export const WebshShareList = z.object({ items: z.array(WebshShareView) });
+export const WebshJoinRequest = z.strictObject({ link: z.string().min(10).max(200).optional() });
+export const WebshJoinResponse = z.object({
+  sessionId: z.string(),
+  channelId: z.string(),
+  token: z.string(),
+  path: z.string(),
+  mode: z.enum(['read', 'write']),
+});
+export type WebshJoinResponse = z.infer<typeof WebshJoinResponse>;
+export const WebshTerminateRequest = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
 
 // --- audit --------------------------------------------------------------------------------------
 export const AuditEventView = z.object({
@@ -433,6 +496,8 @@ const SETTINGS_FIELDS = {
     .max(200)
     .optional(),
   riskWebhookUrl: z.string().url().max(2000).optional(),
+  /** How long a terminal outlives a dropped connection for re-attach (default 600 s; 0: hang up at once). */
+  sessionPersistSeconds: z.number().int().min(0).max(86400).optional(),
 };
 export const WorkspaceSettings = z.strictObject({
   displayName: z.string().trim().min(1).max(100).optional(),

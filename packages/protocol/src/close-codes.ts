@@ -31,6 +31,14 @@ export const CloseCode = {
   PEER_GONE: 4410,
   /** Access ended while the channel was live (revocation, expiry, deactivation). */
   REVOKED: 4411,
+  /**
+   * Gateway -> agent: the user's connection dropped; keep the terminal (persistent sessions) so the
+   * user can re-attach. Agents also keep it when the channel socket breaks (1006) or the gateway
+   * goes away (1001).
+   */
+  DETACHED: 4412,
+  /** A participant or watcher could not keep up with the session's output and was disconnected. */
+  TOO_SLOW: 4413,
   /** Unexpected failure on the closing side. */
   INTERNAL: 4500,
 } as const;
@@ -53,6 +61,8 @@ export const CLOSE_CODE_DESCRIPTIONS: Record<number, string> = {
   4409: 'replaced by a newer connection',
   4410: 'peer went away',
   4411: 'access revoked or expired',
+  4412: 'detached: the terminal stays alive on the server for re-attaching',
+  4413: 'too slow: the reader fell too far behind the live session',
   4500: 'internal error',
 };
 

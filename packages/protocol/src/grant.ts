@@ -21,6 +21,22 @@ export const Grant = z.strictObject({
   expiresAt: z.number().int().positive(),
   /** Command line for non-interactive channels; absent for a login shell. */
   command: z.array(z.string().max(65536)).max(1024).optional(),
+  /**
+   * Terminal persistence (agents with the `persist` capability only): the websh session this pty
+   * belongs to, how long the agent keeps it alive after the channel drops, and whether this channel
+   * re-attaches to a pty the agent already holds for that session instead of starting a shell.
+   */
+  session: z
+    .strictObject({
+      id: z.string().min(1).max(64),
+      persistSeconds: z
+        .number()
+        .int()
+        .min(0)
+        .max(7 * 86400),
+      attach: z.boolean(),
+    })
+    .optional(),
 });
 export type Grant = z.infer<typeof Grant>;
 
@@ -31,7 +47,9 @@ export type Grant = z.infer<typeof Grant>;
 export function grantSigningString(g: Grant): string {
   return (
     'corral-grant-v1\n' +
-    JSON.stringify([g.v, g.channelId, g.serverId, g.kind, g.osUser, g.expiresAt, g.command ?? null])
+    JSON.stringify([g.v, g.channelId, g.serverId, g.kind, g.osUser, g.expiresAt, g.command ?? null]) +
+    // Appended only when present, so grants without it sign exactly as protocol 1 agents expect.
+    (g.session ? '\n' + JSON.stringify([g.session.id, g.session.persistSeconds, g.session.attach]) : '')
   );
 }
 

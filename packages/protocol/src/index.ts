@@ -10,4 +10,5 @@ export * from './channel-state.js';
 export * from './work-sessions.js';
 export * from './files.js';
 export * from './files-client.js';
+export * from './replay.js';
 export * from './sso.js';

@@ -35,7 +35,7 @@ export type SystemInfo = z.infer<typeof SystemInfo>;
 // ---------------------------------------------------------------------------------------------
 
 /** What an agent can do beyond protocol 1's core; the gateway sends optional frames only to agents that say so. */
-export const AgentCapability = z.enum(['upgrade']);
+export const AgentCapability = z.enum(['upgrade', 'persist']);
 export type AgentCapability = z.infer<typeof AgentCapability>;
 
 export const Hello = z.strictObject({
@@ -233,6 +233,16 @@ export const ExecExit = z.strictObject({
   error: z.strictObject({ code: z.string().max(64), message: z.string().max(1024) }).optional(),
 });
 
+/**
+ * Gateway -> agent, only to agents with the `persist` capability: hang up the terminal kept for this
+ * websh session (it was killed, or its owner lost access while it was detached).
+ */
+export const SessionClose = z.strictObject({
+  type: z.literal('session.close'),
+  sessionId: z.string().min(1).max(64),
+  reason: z.string().max(500),
+});
+
 /** Frames the gateway sends to an agent. */
 export const GatewayToAgent = z.discriminatedUnion('type', [
   Challenge,
@@ -244,6 +254,7 @@ export const GatewayToAgent = z.discriminatedUnion('type', [
   ExecCancel,
   ExecAck,
   Upgrade,
+  SessionClose,
 ]);
 export type GatewayToAgent = z.infer<typeof GatewayToAgent>;
 

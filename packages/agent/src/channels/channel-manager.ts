@@ -15,6 +15,7 @@ import { deferred, type LiveChannel } from './live-channel.js';
 import { resolveOsUser, type AgentIdentity } from './os-user.js';
 import { runPipeChannel } from './pipe-channel.js';
 import { runPtyChannel } from './pty-channel.js';
+import { PtySession } from './pty-session.js';
 import { runTunnelChannel } from './tunnel-channel.js';
 import { runFilesChannel } from '../files/files-channel.js';
 import type { OsUser } from './passwd.js';
@@ -65,6 +66,8 @@ export class ChannelManager {
   readonly #registry = new ChannelRegistry();
   /** Channel ids already served, kept until their grant expires: a replayed open is refused. */
   readonly #seen = new Map<string, number>();
+  /** Persistent terminals by websh session id, attached or detached, until their process is gone. */
+  readonly #sessions = new Map<string, PtySession>();
   #disposed = false;
 
   constructor(options: ChannelManagerOptions) {
@@ -74,6 +77,26 @@ export class ChannelManager {
   /** Live channels (dialing or running). */
   get size(): number {
     return this.#registry.size;
+  }
+
+  /** Persistent terminals held (attached or detached). */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Hang up the terminal kept for a websh session (the gateway's `session.close`). */
+  closeSession(sessionId: string, reason: string): void {
+    const s = this.#sessions.get(sessionId);
+    if (!s) return;
+    this.#o.logger.info('terminal closed by the gateway', { session: sessionId, reason });
+    s.hangUp();
+  }
+
+  /** Terminals kept for re-attach with no channel now. */
+  get detachedCount(): number {
+    let n = 0;
+    for (const s of this.#sessions.values()) if (s.detached) n++;
+    return n;
   }
 
   /** Handle one `channel.open`. Never throws. */
@@ -96,6 +119,8 @@ export class ChannelManager {
     this.#seen.set(grant.channelId, grant.expiresAt);
 
     if (grant.kind === 'tunnel') return this.#openTunnel(msg, grant.command ?? [], reject);
+    if (grant.kind === 'pty' && grant.session?.attach)
+      return this.#openAttach(msg, grant.session.id, grant.osUser, reject);
     if (grant.kind !== 'pty' && !(grant.kind === 'files' && o.filesHelper))
       return reject(RejectCode.CHANNEL_KIND_UNSUPPORTED, `this agent does not serve "${grant.kind}" channels yet`);
 
@@ -131,7 +156,30 @@ export class ChannelManager {
       return reject(RejectCode.CHANNEL_CONNECT_FAILED, (err as Error).message);
     }
     o.logger.info('channel open', { channel: msg.channelId, user: who.user.name, mode: msg.pty ? 'pty' : 'pipe' });
-    this.#registry.add(this.#track(msg, ws, plan, reject, grant.kind === 'files'));
+    const persist = grant.kind === 'pty' && msg.pty && !grant.command ? grant.session : undefined;
+    this.#registry.add(this.#track(msg, ws, plan, reject, grant.kind === 'files', persist));
+  }
+
+  /** Re-attach a new channel socket to a terminal this agent keeps for the session. */
+  #openAttach(
+    msg: ChannelOpenMessage,
+    sessionId: string,
+    osUser: string,
+    reject: (code: string, message: string) => void,
+  ): void {
+    const session = this.#sessions.get(sessionId);
+    if (!session || session.exited || session.osUser !== osUser) {
+      return reject(RejectCode.SESSION_GONE, 'the terminal is no longer kept on this server (it ended or timed out)');
+    }
+    this.#o.logger.info('channel re-attach', { channel: msg.channelId, session: sessionId });
+    this.#dial(msg, reject, (ws) => {
+      if (session.exited) {
+        sendControl(ws, { type: 'error', code: RejectCode.SESSION_GONE, message: 'the terminal ended meanwhile' });
+        closeSocket(ws, CloseCode.NOT_FOUND, 'session gone');
+        return undefined;
+      }
+      return session.attach(ws, msg.channelId, true, msg.ptyParams);
+    });
   }
 
   /** A port-forwarding channel: the signed grant's command is [host, port]; no process, no OS user. */
@@ -146,6 +194,22 @@ export class ChannelManager {
     if (words.length !== 2 || !host || !Number.isInteger(port) || port < 1 || port > 65535) {
       return reject(RejectCode.GRANT_MALFORMED, 'a tunnel grant names [host, port]');
     }
+    o.logger.info('tunnel open', { channel: msg.channelId, target: `${host}:${port}` });
+    this.#dial(msg, reject, (ws) =>
+      runTunnelChannel(ws, { host, port }, { channelId: msg.channelId, clock: o.clock, logger: o.logger }),
+    );
+  }
+
+  /**
+   * Dial the channel socket and, once it is open, hand it to `start` (which may decline with undefined);
+   * the channel is in the registry from the dial until it is done.
+   */
+  #dial(
+    msg: ChannelOpenMessage,
+    reject: (code: string, message: string) => void,
+    start: (ws: WebSocket) => LiveChannel | undefined,
+  ): void {
+    const o = this.#o;
     let ws: WebSocket;
     try {
       ws = o.connect(
@@ -154,20 +218,22 @@ export class ChannelManager {
     } catch (err) {
       return reject(RejectCode.CHANNEL_CONNECT_FAILED, (err as Error).message);
     }
-    o.logger.info('tunnel open', { channel: msg.channelId, target: `${host}:${port}` });
     const finished = deferred();
     let running: LiveChannel | undefined;
+    let declined = false;
     ws.on('error', (err) => {
-      if (!running) o.logger.warn('tunnel socket error', { channel: msg.channelId, error: err.message });
+      if (!running) o.logger.warn('channel socket error', { channel: msg.channelId, error: err.message });
     });
     ws.once('close', (code) => {
-      if (running) return;
+      if (running || declined) return;
       reject(RejectCode.CHANNEL_CONNECT_FAILED, `channel socket closed before it opened (code ${code})`);
       finished.resolve();
     });
     ws.once('open', () => {
-      running = runTunnelChannel(ws, { host, port }, { channelId: msg.channelId, clock: o.clock, logger: o.logger });
-      void running.done.then(() => finished.resolve());
+      running = start(ws);
+      if (running) return void running.done.then(() => finished.resolve());
+      declined = true;
+      finished.resolve();
     });
     this.#registry.add({
       channelId: msg.channelId,
@@ -183,6 +249,7 @@ export class ChannelManager {
   /** End every channel (newest first) and refuse new ones. */
   async dispose(): Promise<void> {
     this.#disposed = true;
+    for (const s of this.#sessions.values()) s.hangUp();
     await this.#registry.disposeAll();
   }
 
@@ -193,6 +260,7 @@ export class ChannelManager {
     plan: LaunchPlan,
     reject: (code: string, message: string) => void,
     files = false,
+    persist?: { id: string; persistSeconds: number },
   ): LiveChannel {
     const o = this.#o;
     const finished = deferred();
@@ -217,17 +285,19 @@ export class ChannelManager {
       try {
         running = files
           ? runFilesChannel(ws, o.spawner.spawnPipe(plan), run)
-          : msg.pty
-            ? runPtyChannel(
-                ws,
-                o.spawner.spawnPty(plan, {
-                  cols: msg.ptyParams?.cols ?? 80,
-                  rows: msg.ptyParams?.rows ?? 24,
-                  term: plan.env.TERM ?? 'xterm-256color',
-                }),
-                run,
-              )
-            : runPipeChannel(ws, o.spawner.spawnPipe(plan), run);
+          : msg.pty && persist
+            ? this.#startSession(ws, msg, plan, persist)
+            : msg.pty
+              ? runPtyChannel(
+                  ws,
+                  o.spawner.spawnPty(plan, {
+                    cols: msg.ptyParams?.cols ?? 80,
+                    rows: msg.ptyParams?.rows ?? 24,
+                    term: plan.env.TERM ?? 'xterm-256color',
+                  }),
+                  run,
+                )
+              : runPipeChannel(ws, o.spawner.spawnPipe(plan), run);
       } catch (err) {
         const message = `cannot start the process: ${(err as Error).message}`;
         sendControl(ws, { type: 'error', code: RejectCode.SPAWN_FAILED, message });
@@ -251,6 +321,32 @@ export class ChannelManager {
         }
       },
     };
+  }
+
+  /** A terminal that may outlive its channel (persistent websh session). */
+  #startSession(
+    ws: WebSocket,
+    msg: ChannelOpenMessage,
+    plan: LaunchPlan,
+    persist: { id: string; persistSeconds: number },
+  ): LiveChannel {
+    const o = this.#o;
+    const size = { cols: msg.ptyParams?.cols ?? 80, rows: msg.ptyParams?.rows ?? 24 };
+    const proc = o.spawner.spawnPty(plan, { ...size, term: plan.env.TERM ?? 'xterm-256color' });
+    const session = new PtySession(proc, size, {
+      sessionId: persist.id,
+      osUser: msg.grant.osUser,
+      persistMs: persist.persistSeconds * 1000,
+      clock: o.clock,
+      logger: o.logger,
+      ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}),
+      onGone: () => {
+        if (this.#sessions.get(persist.id) === session) this.#sessions.delete(persist.id);
+      },
+    });
+    this.#sessions.get(persist.id)?.hangUp();
+    this.#sessions.set(persist.id, session);
+    return session.attach(ws, msg.channelId, false);
   }
 }
 

@@ -27,6 +27,12 @@ function describe(w: WorkspaceDetail): string {
       `alert at ${w.settings.riskThreshold ?? 70}, ${w.settings.riskAction ?? 'alert'}${w.settings.riskRules?.length ? `, ${w.settings.riskRules.length} own rule(s)` : ''}`,
     ],
     ['Step-up grace', `${Math.round((w.settings.stepUpGraceSeconds ?? 300) / 60)} min`],
+    [
+      'Detached terminals',
+      w.settings.sessionPersistSeconds === 0
+        ? 'not kept (hang up when the connection drops)'
+        : `kept ${Math.round((w.settings.sessionPersistSeconds ?? 600) / 60)} min for re-attach`,
+    ],
     ['Created', formatTimestamp(w.createdAt)],
   ]);
 }
@@ -51,6 +57,7 @@ export interface WorkspaceUpdateOptions extends OutputOptions {
   riskThreshold?: string;
   riskAction?: string;
   riskWebhook?: string;
+  sessionPersist?: string;
 }
 
 export async function workspaceUpdate(ctx: CliContext, opts: WorkspaceUpdateOptions): Promise<void> {
@@ -95,12 +102,18 @@ export async function workspaceUpdate(ctx: CliContext, opts: WorkspaceUpdateOpti
     body.riskAction = opts.riskAction;
   }
   if (opts.riskWebhook !== undefined) body.riskWebhookUrl = opts.riskWebhook;
+  if (opts.sessionPersist !== undefined) {
+    const sec = opts.sessionPersist === '0' ? 0 : parseDurationSeconds(opts.sessionPersist);
+    if (sec === undefined || sec < 0 || sec > 86400)
+      throw new CliError('--session-persist must be 0 (off) .. 24h, e.g. 10m');
+    body.sessionPersistSeconds = sec;
+  }
   // An empty value clears the setting.
   if (opts.displayName !== undefined) body.displayName = opts.displayName === '' ? null : opts.displayName;
   if (opts.billingEmail !== undefined) body.billingEmail = opts.billingEmail === '' ? null : opts.billingEmail;
   if (Object.keys(body).length === 0)
     throw new CliError(
-      'nothing to change: give --plan, --display-name, --billing-email, --tunnel-targets, --root-elevation, --step-up-grace, --record-input, --recording-retention or --risk-*',
+      'nothing to change: give --plan, --display-name, --billing-email, --tunnel-targets, --root-elevation, --step-up-grace, --record-input, --recording-retention, --session-persist or --risk-*',
     );
   await withApi(ctx, async (api) => {
     const w = await api.request('PATCH', '/api/v1/workspace', { body, parse: (x) => WorkspaceDetail.parse(x) });

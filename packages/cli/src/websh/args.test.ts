@@ -61,7 +61,11 @@ describe('parseWebshArgs (the fast path) agrees with commander', () => {
     [['--', 'web-01']],
     [['web-01', '--verbose']],
     [['-tu', 'x', 'web-01']],
-  ])('leaves %j to commander (help, errors, unusual shapes)', (args) => {
+    [['ls']],
+    [['attach', 'ses_1']],
+    [['kill', 'ses_1', '--reason', 'x']],
+    [['open', 'ls']],
+  ])('leaves %j to commander (help, errors, unusual shapes, subcommands)', (args) => {
     expect(parseWebshArgs(args)).toBeUndefined();
   });
 });

@@ -13,6 +13,20 @@ export interface WebshArgs {
   tty: boolean;
 }
 
+/** Words after `websh` that name a subcommand, not a server (`corral websh open ls` reaches a server "ls"). */
+export const WEBSH_SUBCOMMANDS: ReadonlySet<string> = new Set([
+  'open',
+  'ls',
+  'attach',
+  'share',
+  'shares',
+  'unshare',
+  'join',
+  'watch',
+  'kill',
+  'help',
+]);
+
 /** @param args the words after `websh` */
 export function parseWebshArgs(args: readonly string[]): WebshArgs | undefined {
   const operands: string[] = [];
@@ -37,6 +51,6 @@ export function parseWebshArgs(args: readonly string[]): WebshArgs | undefined {
     else operands.push(a);
   }
   const [server, ...command] = operands;
-  if (server === undefined || server === '') return undefined;
+  if (server === undefined || server === '' || WEBSH_SUBCOMMANDS.has(server)) return undefined;
   return { server, command, tty, ...(user !== undefined ? { user } : {}) };
 }

@@ -55,6 +55,11 @@ export interface SessionOptions {
   };
   /** Called once when input starts (the place to put the terminal into raw mode). */
   onStart?: () => void;
+  /**
+   * Look at each input chunk first: return the bytes to send, null to send nothing, or 'leave' to end
+   * the session from this side (participants leave with Ctrl-]).
+   */
+  inputFilter?: (chunk: Buffer) => Buffer | null | 'leave';
 }
 
 /** How a session ended. */
@@ -64,7 +69,9 @@ export type SessionEnd =
   /** The socket closed without an exit frame; `error` is the last `error` frame, if any (already printed). */
   | { kind: 'closed'; code: number; reason: string; error?: { code: string; message: string } }
   /** The socket could not be opened, or the gateway broke the protocol. */
-  | { kind: 'failed'; message: string };
+  | { kind: 'failed'; message: string; network?: boolean }
+  /** The user left (inputFilter said so); the session goes on without them. */
+  | { kind: 'left' };
 
 /** Run the session until exit, close or failure. Never rejects. */
 export function runSession(ws: WebSocket, io: SessionIo, opts: SessionOptions): Promise<SessionEnd> {
@@ -117,10 +124,18 @@ export function runSession(ws: WebSocket, io: SessionIo, opts: SessionOptions): 
       lastSize = size;
       ws.send(JSON.stringify({ type: 'resize', cols: size.cols, rows: size.rows }));
     };
-    function onInput(chunk: Buffer | string): void {
+    function onInput(raw: Buffer | string): void {
       if (ws.readyState !== ws.OPEN) return;
+      let chunk: Buffer | null | 'leave' = typeof raw === 'string' ? Buffer.from(raw) : raw;
+      if (opts.inputFilter) chunk = opts.inputFilter(chunk);
+      if (chunk === 'leave') {
+        ws.close(1000, 'left');
+        finish({ kind: 'left' });
+        return;
+      }
+      if (chunk === null || chunk.length === 0) return;
       sendResizeIfChanged();
-      ws.send(typeof chunk === 'string' ? Buffer.from(chunk) : chunk, { binary: true }, afterSend);
+      ws.send(chunk, { binary: true }, afterSend);
       if (!inputPaused && ws.bufferedAmount > HIGH_WATER_MARK_BYTES) {
         inputPaused = true;
         stdin.pause();
@@ -195,7 +210,7 @@ export function runSession(ws: WebSocket, io: SessionIo, opts: SessionOptions): 
       } catch {
         // keep the raw message
       }
-      finish({ kind: 'failed', message });
+      finish({ kind: 'failed', message, network: true });
     });
     ws.on('unexpected-response', (req, res) => {
       const chunks: Buffer[] = [];

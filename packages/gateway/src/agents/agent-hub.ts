@@ -116,6 +116,7 @@ export class AgentHub {
   sendLocal(serverId: string, msg: GatewayToAgent): boolean {
     const c = this.byServerId.get(serverId);
     if (!c || c.state !== 'ready') return false;
+    if (!optionalFrameWelcome(c.capabilities, msg)) return false;
     c.send(msg);
     return true;
   }
@@ -278,7 +279,7 @@ export class AgentHub {
           const f = frame as GatewayToAgent;
           if (this.byServerId.get(server.id) !== c || c.state !== 'ready') return respond({ ok: false });
           // Optional frames go only to agents that announced them; an older agent would close on them.
-          if (f.type === 'upgrade' && !c.capabilities.has('upgrade')) return respond({ ok: false, unsupported: true });
+          if (!optionalFrameWelcome(c.capabilities, f)) return respond({ ok: false, unsupported: true });
           c.send(f);
           respond({ ok: true });
         });
@@ -289,7 +290,7 @@ export class AgentHub {
           pingIntervalMs: PING_INTERVAL_MS,
           protocolVersion: PROTOCOL_VERSION,
         });
-        await this.deps.servers.markOnline(server.id, this.deps.nodeId, c.system!);
+        await this.deps.servers.markOnline(server.id, this.deps.nodeId, c.system!, [...c.capabilities]);
         this.deps.log.info('agent connected', { server: server.name, ip: c.sourceIp });
         await this.deps.audit.append({
           workspaceId: server.workspace_id,
@@ -419,4 +420,11 @@ function verifySafe(publicKeyPem: string, data: string, signatureB64: string): b
   } catch {
     return false;
   }
+}
+
+/** Optional frames go only to agents that announced them; an older agent would close on them. */
+function optionalFrameWelcome(capabilities: ReadonlySet<string>, msg: GatewayToAgent): boolean {
+  if (msg.type === 'upgrade') return capabilities.has('upgrade');
+  if (msg.type === 'session.close') return capabilities.has('persist');
+  return true;
 }

@@ -58,6 +58,12 @@ export const Subjects = {
   channelEvent: (channelId: string) => `corral.channel.${channelId}.event`,
   /** Request: which node is this channel's home? Answer {url}. */
   channelWhere: (channelId: string) => `corral.channel.${channelId}.where`,
+  /** Request: add a participant to this live terminal channel; answer {token} (null when gone). */
+  channelViewer: (channelId: string) => `corral.channel.${channelId}.viewer`,
+  /** Publish to every node: disconnect participants of a session (share removed, kicked). */
+  channelsDropViewers: 'corral.control.channels.viewers.drop',
+  /** Request: the node holding this websh session's live state does a session operation (attach). */
+  webshSession: (sessionId: string) => `corral.websh.${sessionId}.op`,
   /** Publish to every node: end the live channels that match a filter (termination, revocation). */
   channelsTerminate: 'corral.control.channels.terminate',
   /** Publish to every node: these users' access changed; re-check their live channels. */

@@ -17,6 +17,8 @@ import {
   FsFromAgent,
   type FsFromUser as FsFromUserMsg,
   type FsFromAgent as FsFromAgentMsg,
+  OutputRing,
+  replayFor,
 } from '@corral/protocol';
 import type { AgentHub } from '../agents/agent-hub.js';
 import type { GrantSigner } from '../agents/grant-signer.js';
@@ -61,6 +63,8 @@ export interface ChannelResult {
   exitCode: number | null;
   exitSignal: string | null;
   endReason: string;
+  /** Whether both sides ever met (bytes could flow). */
+  opened: boolean;
 }
 
 export interface ChannelSpec {
@@ -85,8 +89,49 @@ export interface ChannelSpec {
   term: string | undefined;
   /** The work session the channel runs under (it never outlives it). */
   workSessionId: string | null;
+  /**
+   * Persistent terminals: the websh session the pty belongs to and how long the agent keeps it when
+   * the user's connection drops; `attach` re-attaches to the pty the agent holds instead of starting one.
+   * The user's socket dropping then ends the channel with `detached` instead of hanging up.
+   */
+  session?: { id: string; persistSeconds: number; attach: boolean };
+  /** Participants joined or left (shared sessions, watchers). */
+  onViewer?: (event: 'join' | 'leave', v: ViewerSpec, why?: string) => void;
   /** Called once when the channel is over, whatever the reason. */
   onEnd: (r: ChannelResult) => void;
+}
+
+/** Someone other than the owner on a live terminal: a participant of a share, or a watcher. */
+export interface ViewerSpec {
+  userId: string;
+  email: string;
+  /** `read`: output only, keystrokes dropped; `write`: keystrokes reach the terminal. */
+  mode: 'read' | 'write';
+  role: 'participant' | 'watcher';
+  /** The share that let them in (removing it disconnects them). */
+  shareId: string | null;
+}
+
+/** Which viewers to disconnect; every field given must match. */
+export interface ViewerFilter {
+  workspaceId: string;
+  sessionId: string;
+  userId?: string;
+  shareId?: string;
+  reason: string;
+}
+
+/** Output a participant who joins late is shown (the gateway's tail of the session; the agent keeps more). */
+export const JOIN_REPLAY_BYTES = 64 * 1024;
+/** A participant this far behind (bytes queued on their socket) is disconnected, not waited for. */
+export const VIEWER_MAX_BUFFERED = 4 * 1024 * 1024;
+/** How long a viewer token may wait for its socket, ms. */
+const VIEWER_TOKEN_TTL_MS = 30_000;
+
+interface Viewer {
+  spec: ViewerSpec;
+  ws: WebSocket;
+  warnedReadOnly: boolean;
 }
 
 interface Channel {
@@ -102,6 +147,11 @@ interface Channel {
   ended: boolean;
   unsubscribe: Array<() => void>;
   capture: CommandCapture | null;
+  /** Tail of the output for participants who join later (persistent terminals only). */
+  ring: OutputRing | null;
+  /** One-time tokens for participants about to connect: hash -> who, until when. */
+  viewerTokens: Map<string, { spec: ViewerSpec; expiresAt: number }>;
+  viewers: Set<Viewer>;
 }
 
 /**
@@ -134,10 +184,14 @@ export class ChannelHub {
       const d = data as { workspaceId: string; userIds: string[] };
       void this.recheckLocal(d.workspaceId, d.userIds);
     });
+    this.unsubscribeViewers = bus.subscribe(Subjects.channelsDropViewers, (data) =>
+      this.dropViewersLocal(data as ViewerFilter),
+    );
   }
 
   private readonly unsubscribeTerminate: () => void;
   private readonly unsubscribeAccess: () => void;
+  private readonly unsubscribeViewers: () => void;
 
   /**
    * Set by the gateway: may this live channel go on? Asked for the local channels of users whose access
@@ -179,7 +233,9 @@ export class ChannelHub {
       if (f.userId && s.userId !== f.userId) continue;
       if (f.serverId && s.serverId !== f.serverId) continue;
       if (f.workSessionId && s.workSessionId !== f.workSessionId) continue;
-      this.sendUser(ch, { type: 'error', code: f.code ?? 'SESSION_TERMINATED', message: f.reason });
+      const error: ChannelControlMsg = { type: 'error', code: f.code ?? 'SESSION_TERMINATED', message: f.reason };
+      this.sendUser(ch, error);
+      this.sendViewers(ch, error);
       this.end(ch, 'terminated', CloseCode.REVOKED, f.reason);
     }
   }
@@ -207,14 +263,20 @@ export class ChannelHub {
       user: null,
       agent: null,
       timer: null,
-      result: { bytesIn: 0, bytesOut: 0, exitCode: null, exitSignal: null, endReason: 'unknown' },
+      result: { bytesIn: 0, bytesOut: 0, exitCode: null, exitSignal: null, endReason: 'unknown', opened: false },
       ended: false,
       unsubscribe: [],
       capture: spec.onCommand ? new CommandCapture() : null,
+      ring: spec.session ? new OutputRing(JOIN_REPLAY_BYTES) : null,
+      viewerTokens: new Map(),
+      viewers: new Set(),
     };
     ch.unsubscribe.push(
       this.bus.subscribe(Subjects.channelEvent(id), (data) => this.onAgentEvent(ch, data)),
       this.bus.subscribe(Subjects.channelWhere(id), (_d, respond) => respond({ url: this.nodeUrl() })),
+      this.bus.subscribe(Subjects.channelViewer(id), (data, respond) =>
+        respond(this.addViewerLocal(ch, data as ViewerSpec)),
+      ),
     );
     ch.timer = setTimeout(
       () => this.end(ch, 'timeout:user', CloseCode.TIMEOUT, 'user did not connect in time'),
@@ -227,6 +289,59 @@ export class ChannelHub {
 
   get liveCount(): number {
     return this.channels.size;
+  }
+
+  /**
+   * Let someone else onto a live terminal channel, on whichever node it lives: returns the one-time
+   * token for their socket (/api/v1/channels/<id>?token=...), or null when the channel is gone or
+   * carries no terminal.
+   */
+  async addViewer(channelId: string, v: ViewerSpec): Promise<string | null> {
+    const ch = this.channels.get(channelId);
+    if (ch) return this.addViewerLocal(ch, v).token;
+    try {
+      const answer = (await this.bus.request(Subjects.channelViewer(channelId), v, 2000)) as { token: string | null };
+      return answer?.token ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  private addViewerLocal(ch: Channel, v: ViewerSpec): { token: string | null } {
+    if (ch.ended || !ch.spec.session || ch.state === 'closed') return { token: null };
+    const now = this.clock.now();
+    for (const [h, t] of ch.viewerTokens) if (t.expiresAt <= now) ch.viewerTokens.delete(h);
+    const token = newSecret('cvt');
+    ch.viewerTokens.set(hashSecret(token), { spec: v, expiresAt: now + VIEWER_TOKEN_TTL_MS });
+    return { token };
+  }
+
+  /** Disconnect participants or watchers, on every node (a share removed, a participant kicked). */
+  dropViewers(filter: ViewerFilter): void {
+    this.bus.publish(Subjects.channelsDropViewers, filter);
+  }
+
+  private dropViewersLocal(f: ViewerFilter): void {
+    for (const ch of this.channels.values()) {
+      if (ch.spec.workspaceId !== f.workspaceId || ch.spec.sessionId !== f.sessionId) continue;
+      for (const v of [...ch.viewers]) {
+        if (f.userId && v.spec.userId !== f.userId) continue;
+        if (f.shareId && v.spec.shareId !== f.shareId) continue;
+        this.closeViewer(ch, v, CloseCode.REVOKED, f.reason, 'removed');
+      }
+    }
+  }
+
+  /**
+   * End a local channel as superseded (its terminal re-attached elsewhere): the user's socket closes
+   * with 4412 and the agent keeps the terminal. False when the channel is not on this node.
+   */
+  supersede(channelId: string, message: string): boolean {
+    const ch = this.channels.get(channelId);
+    if (!ch || ch.ended) return false;
+    this.sendUser(ch, { type: 'notice', message });
+    this.end(ch, 'superseded', CloseCode.DETACHED, 'attached elsewhere');
+    return true;
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, channelId: string, token: string): void {
@@ -251,6 +366,7 @@ export class ChannelHub {
   close(): void {
     this.unsubscribeTerminate();
     this.unsubscribeAccess();
+    this.unsubscribeViewers();
     for (const ch of [...this.channels.values()])
       this.end(ch, 'gateway_shutdown', CloseCode.GOING_AWAY, 'gateway shutting down');
     this.wss.close();
@@ -264,6 +380,11 @@ export class ChannelHub {
     if (ch.state === 'pending' && digestsEqual(tokenHash, ch.userTokenHash)) return this.joinUser(ch, ws);
     if (ch.state === 'waiting_agent' && ch.agentTokenHash && digestsEqual(tokenHash, ch.agentTokenHash)) {
       return this.joinAgent(ch, ws);
+    }
+    const viewer = ch.viewerTokens.get(tokenHash);
+    if (viewer) {
+      ch.viewerTokens.delete(tokenHash);
+      if (viewer.expiresAt > this.clock.now()) return this.joinViewer(ch, ws, viewer.spec);
     }
     // Wrong token, or a token presented a second time.
     this.log.warn('channel token refused', { channel: channelId });
@@ -293,14 +414,16 @@ export class ChannelHub {
     // Hold the user's input until the agent side is there.
     ws.pause();
     ws.on('message', (data, isBinary) => this.fromUser(ch, data, isBinary));
-    ws.on('close', () =>
-      this.end(
-        ch,
-        ch.result.exitCode !== null || ch.result.exitSignal !== null ? 'exit' : 'user_closed',
-        CloseCode.PEER_GONE,
-        'user left',
-      ),
-    );
+    ws.on('close', (code) => {
+      if (ch.result.exitCode !== null || ch.result.exitSignal !== null)
+        return this.end(ch, 'exit', CloseCode.PEER_GONE, 'user left');
+      // A persistent terminal outlives a dropped connection (anything but a deliberate 1000 close):
+      // the agent keeps it and the user can re-attach.
+      if (ch.spec.session && ch.spec.session.persistSeconds > 0 && code !== CloseCode.NORMAL && ch.state === 'open') {
+        return this.end(ch, 'detached', CloseCode.DETACHED, 'user disconnected; terminal kept');
+      }
+      this.end(ch, 'user_closed', CloseCode.PEER_GONE, 'user left');
+    });
 
     const agentToken = newSecret('cat');
     ch.agentTokenHash = hashSecret(agentToken);
@@ -312,6 +435,7 @@ export class ChannelHub {
       osUser: ch.spec.osUser,
       expiresAt: this.clock.now() + GRANT_TTL_MS,
       ...(ch.spec.command ? { command: ch.spec.command } : {}),
+      ...(ch.spec.session ? { session: ch.spec.session } : {}),
     };
     const sent = await this.agents.send(ch.spec.serverId, {
       type: 'channel.open',
@@ -360,8 +484,112 @@ export class ChannelHub {
             : 'agent left'),
       );
     });
+    ch.result.opened = true;
     this.sendUser(ch, { type: 'ready', sessionId: ch.spec.sessionId });
     ch.user?.resume();
+  }
+
+  /** A participant or watcher: the tail of the output first, then the live stream. */
+  private joinViewer(ch: Channel, ws: WebSocket, spec: ViewerSpec): void {
+    const v: Viewer = { spec, ws, warnedReadOnly: false };
+    ch.viewers.add(v);
+    ws.on('message', (data, isBinary) => this.fromViewer(ch, v, data, isBinary));
+    ws.on('close', () => {
+      if (ch.viewers.delete(v)) this.viewerLeft(ch, v, 'left');
+    });
+    ws.send(encodeFrame({ type: 'ready', sessionId: ch.spec.sessionId }));
+    if (ch.ring) ws.send(replayFor(ch.ring), { binary: true });
+    const what =
+      spec.role === 'watcher' ? 'is watching' : spec.mode === 'write' ? 'joined (read-write)' : 'joined (read-only)';
+    this.notifyAll(ch, `${spec.email} ${what}`, v);
+    try {
+      ch.spec.onViewer?.('join', spec);
+    } catch (err) {
+      this.log.error('viewer hook failed', { err: String(err) });
+    }
+  }
+
+  private fromViewer(ch: Channel, v: Viewer, data: RawData, isBinary: boolean): void {
+    if (isBinary) {
+      if (v.spec.mode !== 'write') {
+        // Read-only: keystrokes never reach the terminal.
+        if (!v.warnedReadOnly) {
+          v.warnedReadOnly = true;
+          v.ws.send(encodeFrame({ type: 'notice', message: 'You joined read-only: your keystrokes are not sent.' }));
+        }
+        return;
+      }
+      const agent = ch.agent;
+      if (!agent || agent.readyState !== agent.OPEN) return;
+      const buf = data as Buffer;
+      ch.result.bytesIn += buf.length;
+      ch.spec.recorder?.input(buf);
+      // What a read-write participant types is captured like the owner's (commands are audited and
+      // scored whoever typed them; the shell's own marks, where present, attribute nothing either way).
+      this.captureInput(ch, buf);
+      // No backpressure from one participant's typing onto everyone: keystrokes are small; a flood
+      // beyond the agent socket's high-water mark is dropped with the participant.
+      if (agent.bufferedAmount > VIEWER_MAX_BUFFERED)
+        return this.closeViewer(ch, v, CloseCode.TOO_SLOW, 'input flood', 'too_slow');
+      agent.send(buf, { binary: true });
+      return;
+    }
+    const msg = this.decode(v.ws, data.toString(), FROM_USER, MAX_CONTROL_FRAME_BYTES, 'participant');
+    if (!msg) return;
+    // The owner's window size rules; a participant's resize is ignored.
+    if (msg.type === 'ping') v.ws.send(encodeFrame({ type: 'pong', ts: msg.ts }));
+  }
+
+  /** Keystrokes toward the terminal: each completed command line goes to the command hook. */
+  private captureInput(ch: Channel, buf: Buffer): void {
+    if (!ch.capture) return;
+    for (const line of ch.capture.input(buf)) {
+      try {
+        ch.spec.onCommand?.(line);
+      } catch (err) {
+        this.log.error('command hook failed', { err: String(err) });
+      }
+    }
+  }
+
+  private sendViewers(ch: Channel, msg: ChannelControlMsg | Buffer): void {
+    for (const v of [...ch.viewers]) {
+      if (v.ws.readyState !== v.ws.OPEN) continue;
+      if (v.ws.bufferedAmount > VIEWER_MAX_BUFFERED) {
+        this.closeViewer(ch, v, CloseCode.TOO_SLOW, 'fell too far behind the session', 'too_slow');
+        continue;
+      }
+      if (Buffer.isBuffer(msg)) v.ws.send(msg, { binary: true });
+      else v.ws.send(encodeFrame(msg));
+    }
+  }
+
+  private closeViewer(ch: Channel, v: Viewer, code: number, text: string, why: string): void {
+    if (!ch.viewers.delete(v)) return;
+    if (v.ws.readyState === v.ws.OPEN) {
+      if (code !== CloseCode.NORMAL)
+        v.ws.send(encodeFrame({ type: 'error', code: why === 'too_slow' ? 'TOO_SLOW' : 'REMOVED', message: text }));
+      v.ws.close(code, text.slice(0, 120));
+      setTimeout(() => v.ws.terminate(), 5000).unref();
+    }
+    this.viewerLeft(ch, v, why);
+  }
+
+  private viewerLeft(ch: Channel, v: Viewer, why: string): void {
+    this.notifyAll(ch, `${v.spec.email} left`);
+    try {
+      ch.spec.onViewer?.('leave', v.spec, why);
+    } catch (err) {
+      this.log.error('viewer hook failed', { err: String(err) });
+    }
+  }
+
+  /** A line for everyone on the session (owner and participants), except `except`. */
+  private notifyAll(ch: Channel, message: string, except?: Viewer): void {
+    this.sendUser(ch, { type: 'notice', message });
+    for (const v of ch.viewers) {
+      if (v !== except && v.ws.readyState === v.ws.OPEN) v.ws.send(encodeFrame({ type: 'notice', message }));
+    }
   }
 
   private fromUserFiles(ch: Channel, data: RawData, isBinary: boolean): void {
@@ -436,15 +664,7 @@ export class ChannelHub {
       const buf = data as Buffer;
       ch.result.bytesIn += buf.length;
       ch.spec.recorder?.input(buf);
-      if (ch.capture) {
-        for (const line of ch.capture.input(buf)) {
-          try {
-            ch.spec.onCommand?.(line);
-          } catch (err) {
-            this.log.error('command hook failed', { err: String(err) });
-          }
-        }
-      }
+      this.captureInput(ch, buf);
       forward(user, agent, buf, true);
       return;
     }
@@ -467,6 +687,8 @@ export class ChannelHub {
       ch.result.bytesOut += buf.length;
       ch.spec.recorder?.output(buf);
       ch.capture?.output(buf);
+      ch.ring?.push(buf);
+      if (ch.viewers.size > 0) this.sendViewers(ch, buf);
       forward(agent, user, buf, true);
       return;
     }
@@ -483,6 +705,7 @@ export class ChannelHub {
         ch.result.exitCode = msg.code;
         ch.result.exitSignal = msg.signal;
         ch.result.endReason = 'exit';
+        this.sendViewers(ch, msg);
         break;
       case 'stderr':
         ch.result.bytesOut += Math.floor((msg.data.length * 3) / 4);
@@ -531,6 +754,15 @@ export class ChannelHub {
       ch.result.endReason = ch.result.endReason === 'exit' ? 'exit' : reason;
     }
     const closeCode = ch.result.endReason === 'exit' ? CloseCode.NORMAL : code;
+    for (const v of [...ch.viewers])
+      this.closeViewer(
+        ch,
+        v,
+        closeCode === CloseCode.DETACHED ? CloseCode.PEER_GONE : closeCode,
+        ch.result.endReason === 'detached' ? 'the owner disconnected' : text,
+        'session_ended',
+      );
+    ch.viewerTokens.clear();
     for (const ws of [ch.user, ch.agent]) {
       if (ws && ws.readyState === ws.OPEN) {
         // A paused socket could not read the peer's close reply.

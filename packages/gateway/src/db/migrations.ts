@@ -423,6 +423,39 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0017_websh_persist': {
+      async up(db: Kysely<unknown>) {
+        // What the agent announced in its hello (e.g. persist, upgrade), as a JSON array.
+        await db.schema.alterTable('servers').addColumn('capabilities', 'text').execute();
+        for (const [name, type] of [
+          ['detached_at', 'text'],
+          ['channel_id', 'text'],
+          ['host_node', 'text'],
+          ['persist_seconds', 'integer'],
+        ] as const) {
+          await db.schema.alterTable('websh_sessions').addColumn(name, type).execute();
+        }
+        await db.schema
+          .createTable('websh_shares')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('user_id', 'text')
+          .addColumn('link_hash', 'text')
+          .addColumn('mode', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text')
+          .addColumn('revoked_at', 'text')
+          .execute();
+        await db.schema
+          .createIndex('websh_shares_session')
+          .on('websh_shares')
+          .columns(['workspace_id', 'session_id'])
+          .execute();
+        await db.schema.createIndex('websh_shares_link').on('websh_shares').column('link_hash').execute();
+      },
+    },
     '0015_sso': sso0015,
   };
 }

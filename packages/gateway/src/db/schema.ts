@@ -69,6 +69,8 @@ export interface ServersTable {
   last_seen_at: string | null;
   /** The gateway node holding the agent's control connection. */
   connected_node: string | null;
+  /** JSON array of what the agent announced in its hello (persist, upgrade). */
+  capabilities: string | null;
   created_at: string;
   join_token_id: string | null;
 }
@@ -97,6 +99,30 @@ export interface WebshSessionsTable {
   recording_sha256: string | null;
   /** Set when the retention job removed the file. */
   recording_purged_at: string | null;
+  /** Persistent terminals: when the user's connection dropped (null while attached or ended). */
+  detached_at: string | null;
+  /** The channel carrying it now (participants join this one). */
+  channel_id: string | null;
+  /** The gateway node that holds its live state (recording, participants). */
+  host_node: string | null;
+  /** How long the server keeps it after the connection drops (0: not persistent). */
+  persist_seconds: number | null;
+}
+
+/** Who may join a live terminal session: a named user or the holder of a link. */
+export interface WebshSharesTable {
+  id: string;
+  workspace_id: string;
+  session_id: string;
+  user_id: string | null;
+  /** SHA-256 of the link token (links only). */
+  link_hash: string | null;
+  /** `read` or `write`. */
+  mode: string;
+  created_by: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
 }
 
 export interface AuditEventsTable {
@@ -365,6 +391,7 @@ export interface Database {
   join_tokens: JoinTokensTable;
   servers: ServersTable;
   websh_sessions: WebshSessionsTable;
+  websh_shares: WebshSharesTable;
   audit_events: AuditEventsTable;
   audit_heads: AuditHeadsTable;
 }

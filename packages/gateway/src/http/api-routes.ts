@@ -16,7 +16,6 @@ import {
   ServerList,
   WebshOpenRequest,
   WebshOpenResponse,
-  WebshSessionList,
   WhoamiResponse,
   ServerView,
   ServerUpdateRequest,
@@ -66,6 +65,7 @@ import {
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
 import { filesRoutes } from './files-routes.js';
+import { webshRoutes } from './websh-routes.js';
 import { ssoRoutes } from './sso-routes.js';
 import { ndjsonStream } from './ndjson-stream.js';
 import type { Services } from '../services.js';
@@ -85,7 +85,13 @@ const WorkSessionListQuery = z.strictObject({
 });
 
 /** Deny unless the principal's role is at least `min`; every denial is audited. */
-async function requireRole(s: Services, p: Principal, min: Role, action: string, req: FastifyRequest): Promise<void> {
+export async function requireRole(
+  s: Services,
+  p: Principal,
+  min: Role,
+  action: string,
+  req: FastifyRequest,
+): Promise<void> {
   if (roleAtLeast(p.role, min)) return;
   await s.audit.append({
     workspaceId: p.workspaceId,
@@ -488,27 +494,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
         return s.files.open(p, server, { osUser: body.osUser, purpose, workSessionId: ws.id }, req.ip);
       },
     }),
-    route({
-      method: 'GET',
-      url: '/api/v1/websh/sessions',
-      summary: 'Terminal sessions, newest first',
-      tag: 'websh',
-      response: WebshSessionList,
-      handler: async ({ principal: p }) => ({ items: await s.websh.list(p.workspaceId) }),
-    }),
-    route({
-      method: 'POST',
-      url: '/api/v1/websh/sessions/:id/terminate',
-      summary: 'End a live terminal session, on whichever gateway node it runs (staff and superusers)',
-      tag: 'websh',
-      status: 202,
-      errors: ['FORBIDDEN', 'SESSION_NOT_FOUND'],
-      handler: async ({ principal: p, params, req }) => {
-        await requireRole(s, p, 'staff', 'session.terminate', req);
-        if (!(await s.websh.terminate(p, params.id ?? '', req.ip))) throw new CorralError('SESSION_NOT_FOUND');
-        return { ok: true };
-      },
-    }),
+    ...webshRoutes(s),
     route({
       method: 'GET',
       url: '/api/v1/users',

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { constants, createGzip, type Gzip } from 'node:zlib';
+import { constants, createGzip, gunzipSync, type Gzip } from 'node:zlib';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 
@@ -60,9 +60,14 @@ export class AsciicastRecorder implements SessionRecorder {
     private readonly recordInput: boolean,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /**
+     * Go on with an earlier recording of the same session (a gateway restart, a node that adopted the
+     * session): times count from its start and its events come first, so there stays one recording.
+     */
+    continuation?: { startedAtMs: number; events: string[] },
   ) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    this.#t0 = clock.now();
+    this.#t0 = continuation?.startedAtMs ?? clock.now();
     this.#gz = createGzip({ level: 6 });
     this.#file = createWriteStream(path, { mode: 0o600 });
     this.#gz.on('data', (chunk: Buffer) => {
@@ -85,6 +90,10 @@ export class AsciicastRecorder implements SessionRecorder {
       env: { TERM: header.term ?? 'xterm-256color', SHELL: '' },
       title: header.title,
     });
+    for (const line of continuation?.events ?? []) {
+      this.#gz.write(line + '\n');
+      this.#dirty = true;
+    }
     this.#timer = setInterval(() => {
       if (!this.#dirty || this.#failed) return;
       this.#dirty = false;
@@ -146,4 +155,26 @@ export class AsciicastRecorder implements SessionRecorder {
     });
     return this.#closed;
   }
+}
+
+/**
+ * The events of a recording file, even one whose writer died (a gzip stream flushed every second but
+ * never ended): every complete event line after the header. Empty when there is no readable file.
+ */
+export function readRecordingEvents(path: string): string[] {
+  let text: string;
+  try {
+    text = gunzipSync(readFileSync(path), { finishFlush: constants.Z_SYNC_FLUSH }).toString('utf8');
+  } catch {
+    return [];
+  }
+  const lines = text.split('\n').slice(1);
+  return lines.filter((l) => {
+    if (!l.startsWith('[')) return false;
+    try {
+      return Array.isArray(JSON.parse(l));
+    } catch {
+      return false; // the last line of a file cut mid-write
+    }
+  });
 }

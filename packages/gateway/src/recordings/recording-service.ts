@@ -125,7 +125,11 @@ export class RecordingService {
         .limit(10_000)
         .execute();
       if (due.length === 0) continue;
-      for (const d of due) await unlink(d.recording_path!).catch(() => {});
+      for (const d of due) {
+        await unlink(d.recording_path!).catch(() => {});
+        // The part an adopted session's recording was carried on from (websh-service adopt()).
+        await unlink(d.recording_path!.replace(/\.cast\.gz$/, '.part1.cast.gz')).catch(() => {});
+      }
       const now = iso(this.clock.now());
       await this.db
         .updateTable('websh_sessions')

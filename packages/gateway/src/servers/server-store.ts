@@ -87,6 +87,7 @@ export class ServerStore {
         connected_at: null,
         last_seen_at: null,
         connected_node: null,
+        capabilities: null,
         created_at: iso(this.clock.now()),
         join_token_id: jt.id,
       };
@@ -169,7 +170,7 @@ export class ServerStore {
     return this.db.selectFrom('servers').selectAll().where('agent_id', '=', agentId).executeTakeFirst();
   }
 
-  async markOnline(serverId: string, node: string, system: SystemInfo): Promise<void> {
+  async markOnline(serverId: string, node: string, system: SystemInfo, capabilities: string[] = []): Promise<void> {
     const now = iso(this.clock.now());
     await this.db
       .updateTable('servers')
@@ -179,6 +180,7 @@ export class ServerStore {
         last_seen_at: now,
         connected_node: node,
         system: JSON.stringify(system),
+        capabilities: JSON.stringify(capabilities),
       })
       .where('id', '=', serverId)
       .execute();
@@ -230,5 +232,16 @@ export class ServerStore {
       .where((eb) => eb.or([eb('connected_node', '=', node), eb('connected_node', 'is', null)]))
       .where('status', '=', 'online')
       .execute();
+  }
+}
+
+/** Whether the server's agent announced `capability` when it last connected. */
+export function serverCan(server: { capabilities?: string | null }, capability: string): boolean {
+  if (!server.capabilities) return false;
+  try {
+    const list: unknown = JSON.parse(server.capabilities);
+    return Array.isArray(list) && list.includes(capability);
+  } catch {
+    return false;
   }
 }
