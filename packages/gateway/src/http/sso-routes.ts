@@ -139,7 +139,7 @@ export function ssoRoutes(s: Services): AnyRoute[] {
           if (err.code === 'SSO_FAILED') {
             await s.sso.failed(
               req.workspaceId,
-              { name: params.provider ?? '', kind: 'sso' },
+              { name: params.provider ?? '', kind: 'oidc' },
               'idp_unreachable',
               err.message,
               req.ip,
