@@ -12,7 +12,8 @@ import type { IPty } from 'node-pty';
 import { buildApp, type Gateway } from '../src/app.js';
 import { makeConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
-import { BIN, Proc, run, eventually, ensureTestUser, TEST_OS_USER } from './processes.js';
+import { BIN, type Proc, eventually, ensureTestUser, TEST_OS_USER } from './processes.js';
+import { cliPeople, onboard, startAgent } from './stack.js';
 import { tempDir } from './helpers.js';
 
 const IS_ROOT = process.getuid?.() === 0;
@@ -70,8 +71,8 @@ describe('websh persistence, sharing and watching (gateway, agent, CLI)', () => 
   let fp: string;
   const proxy = new CuttableProxy();
   const PW = 'admin password for persist e2e';
-  const envOf = (who: string) => ({ CORRAL_CONFIG_DIR: join(dir.path, `cli-${who}`) });
-  const as = (who: string, args: string[]) => run(BIN.cli, args, { env: envOf(who) });
+  const people = cliPeople(dir.path, () => fp);
+  const { envOf, as } = people;
   const terms: Term[] = [];
 
   async function term(who: string, args: string[]): Promise<Term> {
@@ -93,31 +94,6 @@ describe('websh persistence, sharing and watching (gateway, agent, CLI)', () => 
     };
     terms.push(t);
     return t;
-  }
-
-  async function login(who: string, email: string, password: string, viaProxy = false): Promise<void> {
-    const target = viaProxy ? `https://127.0.0.1:${proxy.port}` : url;
-    const r = await run(BIN.cli, ['login', target, '--email', email, '--password-stdin', '--ca-fingerprint', fp], {
-      env: envOf(who),
-      input: password + '\n',
-    });
-    expect(r.code, r.stderr).toBe(0);
-  }
-
-  async function onboard(name: string, role: string): Promise<void> {
-    const inv = await as('admin', ['user', 'invite', `${name}@localhost`, '--role', role]);
-    expect(inv.code, inv.stderr).toBe(0);
-    const mail = await gw.services.db
-      .selectFrom('outbox')
-      .selectAll()
-      .where('recipient', '=', `${name}@localhost`)
-      .executeTakeFirstOrThrow();
-    const token = /(cinv_[A-Za-z0-9_-]+)/.exec(mail.body)![1]!;
-    const acc = await run(BIN.cli, ['accept-invite', url, token, '--password-stdin', '--ca-fingerprint', fp], {
-      env: envOf(name),
-      input: `${name} password 123456\n`,
-    });
-    expect(acc.code, acc.stderr).toBe(0);
   }
 
   const liveSessions = async (who = 'admin') =>
@@ -144,30 +120,21 @@ describe('websh persistence, sharing and watching (gateway, agent, CLI)', () => 
     fp = gw.tls.caFingerprint;
     const u = new URL(url);
     await proxy.start({ host: u.hostname, port: Number(u.port) });
-    await login('admin', 'admin@localhost', PW);
-    await login('admin-net', 'admin@localhost', PW, true);
-    const tok = JSON.parse((await as('admin', ['server', 'token', 'create', '-o', 'json'])).stdout) as {
-      token: string;
-    };
-    const cfg = join(dir.path, 'agent.json');
-    const reg = await run(BIN.agent, [
-      'register',
-      '--gateway',
+    await people.login('admin', url, 'admin@localhost', PW);
+    await people.login('admin-net', `https://127.0.0.1:${proxy.port}`, 'admin@localhost', PW);
+    agent = await startAgent(people, 'admin', {
       url,
-      '--token',
-      tok.token,
-      '--ca-fingerprint',
       fp,
-      '--config',
-      cfg,
-      '--name',
-      SRV,
-    ]);
-    expect(reg.code, reg.stderr).toBe(0);
-    agent = new Proc(BIN.agent, ['run', '--config', cfg], { CORRAL_METRICS_INTERVAL_MS: '0' });
-    await eventually(async () => (await as('admin', ['server', 'ls'])).stdout.includes('online'));
-    await onboard('sam', 'staff');
-    await onboard('mia', 'member');
+      dir: dir.path,
+      name: SRV,
+      env: { CORRAL_METRICS_INTERVAL_MS: '0' },
+    });
+    for (const [name, role] of [
+      ['sam', 'staff'],
+      ['mia', 'member'],
+    ] as const) {
+      await onboard(people, gw.services.db, { inviter: 'admin', url, fp, name, role });
+    }
   }, 120_000);
 
   afterAll(async () => {

@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { buildApp, type Gateway } from '../src/app.js';
 import { makeConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
-import { BIN, Proc, run, eventually, ensureTestUser, TEST_OS_USER } from './processes.js';
+import { BIN, type Proc, run, eventually, ensureTestUser, TEST_OS_USER } from './processes.js';
 import { tempDir } from './helpers.js';
+import { cliPeople, onboard, startAgent } from './stack.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 const AS = IS_ROOT ? ['-u', TEST_OS_USER] : [];
@@ -22,25 +23,9 @@ describe('work sessions end to end (gateway, agent, CLI)', () => {
   let url: string;
   let fp: string;
   const PW = 'admin password for ws e2e';
-  const envOf = (who: string) => ({ CORRAL_CONFIG_DIR: join(dir.path, `cli-${who}`) });
-  const as = (who: string, args: string[], timeoutMs?: number) =>
-    run(BIN.cli, args, { env: envOf(who), ...(timeoutMs ? { timeoutMs } : {}) });
-
-  async function onboard(name: string, role: string): Promise<void> {
-    const inv = await as('admin', ['user', 'invite', `${name}@localhost`, '--role', role]);
-    expect(inv.code, inv.stderr).toBe(0);
-    const mail = await gw.services.db
-      .selectFrom('outbox')
-      .selectAll()
-      .where('recipient', '=', `${name}@localhost`)
-      .executeTakeFirstOrThrow();
-    const token = /(cinv_[A-Za-z0-9_-]+)/.exec(mail.body)![1]!;
-    const acc = await run(BIN.cli, ['accept-invite', url, token, '--password-stdin', '--ca-fingerprint', fp], {
-      env: envOf(name),
-      input: `${name} password 123456\n`,
-    });
-    expect(acc.code, acc.stderr).toBe(0);
-  }
+  const people = cliPeople(dir.path, () => fp);
+  const { envOf } = people;
+  const as = (who: string, args: string[], timeoutMs?: number) => people.as(who, args, timeoutMs ? { timeoutMs } : {});
 
   const liveSessions = async () =>
     (JSON.parse((await as('admin', ['session', 'ls', '--live', '-o', 'json'])).stdout) as { items: unknown[] }).items
@@ -54,35 +39,11 @@ describe('work sessions end to end (gateway, agent, CLI)', () => {
     });
     url = await gw.listen();
     fp = gw.tls.caFingerprint;
-    const login = await run(
-      BIN.cli,
-      ['login', url, '--email', 'admin@localhost', '--password-stdin', '--ca-fingerprint', fp],
-      { env: envOf('admin'), input: PW + '\n' },
-    );
-    expect(login.code, login.stderr).toBe(0);
-    const tok = JSON.parse((await as('admin', ['server', 'token', 'create', '-o', 'json'])).stdout) as {
-      token: string;
-    };
-    const cfg = join(dir.path, 'agent.json');
-    const reg = await run(BIN.agent, [
-      'register',
-      '--gateway',
-      url,
-      '--token',
-      tok.token,
-      '--ca-fingerprint',
-      fp,
-      '--config',
-      cfg,
-      '--name',
-      SRV,
-    ]);
-    expect(reg.code, reg.stderr).toBe(0);
-    agent = new Proc(BIN.agent, ['run', '--config', cfg]);
-    await eventually(async () => (await as('admin', ['server', 'ls'])).stdout.includes('online'));
+    await people.login('admin', url, 'admin@localhost', PW);
+    agent = await startAgent(people, 'admin', { url, fp, dir: dir.path, name: SRV });
     if (IS_ROOT) await ensureTestUser();
-    await onboard('mia', 'member');
-    await onboard('sam', 'staff');
+    await onboard(people, gw.services.db, { inviter: 'admin', url, fp, name: 'mia', role: 'member' });
+    await onboard(people, gw.services.db, { inviter: 'admin', url, fp, name: 'sam', role: 'staff' });
     const g = await as('admin', ['grant', '--user', 'mia@localhost', '--servers', 'ws-e2e-*', '--level', 'write']);
     expect(g.code, g.stderr).toBe(0);
   });

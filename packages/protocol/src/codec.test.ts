@@ -28,6 +28,7 @@ describe('frame codec', () => {
       'exec.start',
       'ping',
       'pong',
+      'session.close',
       'upgrade',
       'welcome',
     ]);
