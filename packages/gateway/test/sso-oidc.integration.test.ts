@@ -195,6 +195,24 @@ describe.each(DB_KINDS)('SSO with OpenID Connect against a real oidc-provider (%
     expect(failures.every((e) => e.details.method === 'oidc' && e.details.provider === 'corp')).toBe(true);
   });
 
+  it('refuses a sign-in the person cancelled at the IdP (error answer), audited as idp_error', async () => {
+    const b = new TestBrowser(ca);
+    let page: Page = await b.go('GET', `${url}/api/v1/auth/sso/corp/start`);
+    expect(page.url.startsWith(idp.issuer)).toBe(true);
+    const cancel = /href="([^"]*)">\[ Cancel \]/.exec(page.text)![1]!;
+    page = await b.request('GET', new URL(cancel.replace(/&amp;/g, '&'), page.url).href);
+    while (page.headers.location && !page.headers.location.startsWith(`${url}/api/v1/auth/sso/corp/callback`)) {
+      page = await b.request('GET', new URL(page.headers.location, page.url).href);
+    }
+    const cb = new URL(page.headers.location!);
+    expect(cb.searchParams.get('error')).toBe('access_denied');
+    const r = await b.request('GET', cb.href);
+    expect(r.status).toBe(401);
+    expect(b.cookie('__Host-corral_session')).toBeUndefined();
+    const failures = (await audit('auth.login')).filter((e) => e.outcome === 'failure');
+    expect(failures[0]!.details.reason).toBe('idp_error');
+  });
+
   it('refuses an IdP account whose email is not verified', async () => {
     const b = new TestBrowser(ca);
     const r = await b.request('GET', await toCallback(b, 'mallory'));
