@@ -319,6 +319,12 @@ describe('device sign-in (corral login --browser) and the SSO required policy', 
     expect((await request(url, ca, 'GET', '/api/v1/auth/sso/providers')).body.ssoRequired).toBe(true);
     // The last provider cannot go while SSO is required.
     expect((await request(url, ca, 'DELETE', '/api/v1/sso/providers/corp', { token: admin })).status).toBe(400);
+    const disable = await request(url, ca, 'PATCH', '/api/v1/sso/providers/corp', {
+      token: admin,
+      body: { enabled: false },
+    });
+    expect(disable.status).toBe(400);
+    expect(disable.body.error.message).toMatch(/last enabled SSO provider/);
 
     await request(url, ca, 'PUT', '/api/v1/sso/policy', { token: admin, body: { required: false } });
     const again = await request(url, ca, 'POST', '/api/v1/auth/login', {

@@ -206,6 +206,7 @@ export class SsoStore {
     if (wrong.length > 0) {
       throw new CorralError('VALIDATION_FAILED', `Not a setting of a ${before.kind} provider: ${wrong.join(', ')}.`);
     }
+    if (body.enabled === false && before.enabled) await this.keepOneEnabled(by.workspaceId, before, 'disable');
     const settings: Record<string, unknown> = { ...(before.oidc ?? before.saml) };
     for (const k of keys) {
       const v = (body as Record<string, unknown>)[k];
@@ -244,19 +245,24 @@ export class SsoStore {
 
   async remove(by: Principal, name: string, sourceIp: string): Promise<void> {
     const p = await this.find(by.workspaceId, name);
-    const others = (await this.list(by.workspaceId)).filter((o) => o.id !== p.id && o.enabled);
-    if ((await this.ssoRequired(by.workspaceId)) && others.length === 0) {
-      throw new CorralError(
-        'VALIDATION_FAILED',
-        `"${name}" is the last enabled SSO provider and SSO is required: turn the policy off first (corral sso policy --not-required).`,
-      );
-    }
+    if (p.enabled) await this.keepOneEnabled(by.workspaceId, p, 'remove');
     await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('sso_flows').where('provider_id', '=', p.id).execute();
       await trx.deleteFrom('sso_identities').where('provider_id', '=', p.id).execute();
       await trx.deleteFrom('sso_providers').where('id', '=', p.id).execute();
     });
     await this.event(by, 'sso.provider.delete', p, sourceIp, { before: this.auditView(p) });
+  }
+
+  /** While SSO is required, the last enabled provider may be neither disabled nor removed. */
+  private async keepOneEnabled(workspaceId: string, p: SsoProvider, what: string): Promise<void> {
+    const others = (await this.list(workspaceId)).filter((o) => o.id !== p.id && o.enabled);
+    if (others.length === 0 && (await this.ssoRequired(workspaceId))) {
+      throw new CorralError(
+        'VALIDATION_FAILED',
+        `Cannot ${what} "${p.name}": it is the last enabled SSO provider and SSO is required (corral sso policy --not-required first).`,
+      );
+    }
   }
 
   async ssoRequired(workspaceId: string): Promise<boolean> {
