@@ -423,6 +423,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0016_shell_marks': {
+      async up(db: Kysely<unknown>) {
+        // The nonce the session's shell integration puts in its marks (a node adopting the session needs it).
+        await db.schema.alterTable('websh_sessions').addColumn('shell_nonce', 'text').execute();
+      },
+    },
     '0017_websh_persist': {
       async up(db: Kysely<unknown>) {
         // What the agent announced in its hello (e.g. persist, upgrade), as a JSON array.

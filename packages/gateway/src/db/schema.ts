@@ -107,6 +107,8 @@ export interface WebshSessionsTable {
   host_node: string | null;
   /** How long the server keeps it after the connection drops (0: not persistent). */
   persist_seconds: number | null;
+  /** Interactive terminals: the nonce in its shell integration's marks (not a secret from its user). */
+  shell_nonce: string | null;
 }
 
 /** Who may join a live terminal session: a named user or the holder of a link. */
