@@ -33,6 +33,8 @@ export interface CliContext {
   term: string | undefined;
   /** Milliseconds since the epoch. */
   now(): number;
+  /** Command that opens a URL in the person's browser (xdg-open with a display, open on macOS), if any. */
+  browserOpener?: string | undefined;
   /** $VISUAL or $EDITOR, for `corral edit`. */
   editor?: string | undefined;
   /**

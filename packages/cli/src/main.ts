@@ -32,6 +32,7 @@ function processContext(): CliContext {
           caFile: env.CORRAL_CA_FILE || undefined,
         }
       : undefined,
+    browserOpener: process.platform === 'darwin' ? 'open' : env.DISPLAY || env.WAYLAND_DISPLAY ? 'xdg-open' : undefined,
     now: () => Date.now(),
   };
 }

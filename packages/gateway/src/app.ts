@@ -40,6 +40,11 @@ import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 import { ArtifactStore, loadOrCreateSigningKey } from './artifacts/artifact-store.js';
 import { installCommand, registerArtifactRoutes } from './artifacts/artifact-routes.js';
 import { UpgradeService } from './artifacts/upgrade-service.js';
+import { SecretBox } from './auth/secret-box.js';
+import { SsoStore } from './sso/sso-store.js';
+import { SsoService } from './sso/sso-service.js';
+import { DeviceAuth, DEFAULT_DEVICE_OPTIONS, type DeviceAuthOptions } from './sso/device-auth.js';
+import { ssoPages } from './http/sso-pages.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -72,6 +77,8 @@ export interface BuildOptions {
   smtpTls?: { rejectUnauthorized?: boolean };
   /** The built web UI to serve at `/` (default packages/web/dist; null: none, `/` says so). */
   webDir?: string | null;
+  /** Device sign-in (`corral login --browser`) timing; tests shorten the poll interval. */
+  device?: Partial<DeviceAuthOptions>;
 }
 
 export interface Gateway {
@@ -172,6 +179,14 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     return true;
   };
 
+  const ssoStore = new SsoStore(db, audit, SecretBox.loadOrCreate(join(config.dataDir, 'secret-box.key')), clock);
+  const sso = new SsoService(db, audit, auth, ssoStore, clock, (wsId, ids) => iam.accessChanged(wsId, ids));
+  // "SSO required": password sign-in stays open to superusers only (break-glass).
+  auth.passwordPolicy = async (workspaceId, role) =>
+    role !== 'superuser' && (await ssoStore.ssoRequired(workspaceId))
+      ? 'This workspace requires single sign-on: sign in with your identity provider (in the browser, or corral login --browser).'
+      : null;
+
   const services: Services = {
     db,
     audit,
@@ -203,6 +218,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     metrics,
     artifacts,
     upgrades: new UpgradeService(artifacts, agents, audit),
+    sso,
+    devices: new DeviceAuth(db, audit, auth, clock, { ...DEFAULT_DEVICE_OPTIONS, ...opts.device }),
     registerCommand: (token) =>
       `npx corral-agent register --gateway ${url ?? 'https://GATEWAY'} --token ${token} --ca-fingerprint ${tls.caFingerprint}`,
     installCommand: (token) => installCommand(url ?? 'https://GATEWAY', token, tls.caFingerprint),
@@ -279,7 +296,12 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   app.decorateRequest('workspaceId', '');
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0] ?? '';
-    if (!path.startsWith('/api/v1/') || WORKSPACE_FREE.has(path) || path.startsWith('/api/v1/agent/artifacts')) return;
+    if (
+      !(path.startsWith('/api/v1/') || path.startsWith('/auth/')) ||
+      WORKSPACE_FREE.has(path) ||
+      path.startsWith('/api/v1/agent/artifacts')
+    )
+      return;
     const target = parseHost(req.headers.host, config.baseDomain);
     if (target.kind === 'default') {
       req.workspaceId = ws.id;
@@ -319,6 +341,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   app.get('/api/v1/openapi.json', async () => openapi);
   registerTokenActivity(app, tokens);
   registerRoutes(app, routes, authenticate, tokenGuard(tokens));
+  await app.register(ssoPages(services));
   registerArtifactRoutes(app, artifacts, () => url);
   registerWebUi(app, opts.webDir === undefined ? DEFAULT_WEB_DIR : opts.webDir);
 

@@ -48,6 +48,17 @@ export const ERRORS = {
   TOKEN_NOT_FOUND: { status: 404, message: 'No such API token.' },
   APPLICATION_NOT_FOUND: { status: 404, message: 'No such application.' },
   APPLICATION_EXISTS: { status: 409, message: 'An application with this name already exists.' },
+  SSO_REQUIRED: {
+    status: 403,
+    message: 'This workspace requires single sign-on: sign in with your identity provider (corral login --browser).',
+  },
+  SSO_PROVIDER_NOT_FOUND: { status: 404, message: 'No such SSO provider in this workspace.' },
+  SSO_PROVIDER_EXISTS: { status: 409, message: 'An SSO provider with this name already exists.' },
+  SSO_FAILED: { status: 401, message: 'Single sign-on failed.' },
+  AUTHORIZATION_PENDING: { status: 400, message: 'Not approved yet: keep polling at the interval.' },
+  SLOW_DOWN: { status: 400, message: 'Polling too fast: wait longer between polls.' },
+  DEVICE_CODE_EXPIRED: { status: 400, message: 'The device code is unknown, used or expired: start again.' },
+  DEVICE_DENIED: { status: 403, message: 'The sign-in was denied in the browser.' },
   RATE_LIMITED: { status: 429, message: 'Too many attempts; wait and try again.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>;

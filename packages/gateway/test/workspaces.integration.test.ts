@@ -121,6 +121,17 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
         body: { group: `${name}-team`, servers: `${name}-*`, level: 'write' },
       });
       expect(gr.status).toBe(201);
+      const sso = await call(host, 'POST', '/api/v1/sso/providers', {
+        token,
+        body: {
+          kind: 'oidc',
+          name: `${name}-idp`,
+          issuer: `https://idp.${name}.test`,
+          clientId: name,
+          clientSecret: 's',
+        },
+      });
+      expect(sso.status, JSON.stringify(sso.body)).toBe(201);
       // A superuser's work session (auto-approved by the default policy).
       const wks = await call(host, 'POST', '/api/v1/work-sessions', {
         token,
@@ -221,6 +232,8 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['GET', `/api/v1/applications/${t.b.appName}/tokens`],
     ['POST', `/api/v1/applications/${t.b.appName}/tokens`, { name: 'stolen' }],
     ['DELETE', `/api/v1/applications/${t.b.appName}/tokens/${t.b.svcId}`],
+    ['PATCH', `/api/v1/sso/providers/${t.b.name}-idp`, { displayName: 'stolen' }],
+    ['DELETE', `/api/v1/sso/providers/${t.b.name}-idp`],
   ];
   const listCalls = [
     '/api/v1/servers',
@@ -240,6 +253,8 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     '/api/v1/recordings',
     '/api/v1/tokens',
     '/api/v1/applications',
+    '/api/v1/sso/providers',
+    '/api/v1/sso/policy',
   ];
   const selfCalls = ['/api/v1/auth/whoami', '/api/v1/audit/verify'];
 
@@ -313,6 +328,10 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'GET /api/v1/applications/:app/tokens',
       'POST /api/v1/applications/:app/tokens',
       'DELETE /api/v1/applications/:app/tokens/:id',
+      'PATCH /api/v1/sso/providers/:name',
+      'DELETE /api/v1/sso/providers/:name',
+      'POST /api/v1/sso/providers', // creates in the caller's own workspace only
+      'PUT /api/v1/sso/policy', // the caller's own workspace only
     ]);
     const routes = apiRoutes(gw.services).filter((r) => r.auth !== false);
     for (const r of routes) expect(covered, `${r.method} ${r.url}`).toContain(`${r.method} ${r.url}`);
@@ -375,6 +394,32 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     }
     // Nor at the default workspace (IP address / localhost).
     expect((await request(url, ca, 'GET', '/api/v1/servers', { token: t.b.token })).status).toBe(401);
+  });
+
+  it("never starts another workspace's SSO nor approves its device codes", async () => {
+    const start = await call(t.a.host, 'GET', `/api/v1/auth/sso/${t.b.name}-idp/start`);
+    expect(start.status).toBe(404);
+    expect(start.body).toContain('SSO_PROVIDER_NOT_FOUND');
+    expect((await call(t.a.host, 'GET', `/api/v1/auth/sso/${t.a.name}-idp/start`)).status).not.toBe(404);
+    const pub = await call(t.a.host, 'GET', '/api/v1/auth/sso/providers');
+    expect(JSON.stringify(pub.body)).not.toContain(t.b.name);
+    // A device code made at B's host is unknown at A's, for A's token and for A's browser session.
+    const dev = await call(t.b.host, 'POST', '/api/v1/auth/device', { body: {} });
+    expect(dev.status).toBe(201);
+    expect(dev.body.verificationUrl).toBe(`https://${t.b.host}:${port}/auth/device`);
+    const poll = await call(t.a.host, 'POST', '/api/v1/auth/device/token', {
+      body: { deviceCode: dev.body.deviceCode },
+    });
+    expect(poll.body.error.code).toBe('DEVICE_CODE_EXPIRED');
+    const page = await call(t.a.host, 'GET', `/auth/device?code=${dev.body.userCode}`, {
+      headers: { cookie: `__Host-corral_session=${t.a.token}` },
+    });
+    expect(page.status).toBe(404);
+    // B's own token, as a cookie at A's host, is no session there.
+    const foreign = await call(t.a.host, 'GET', `/auth/device?code=${dev.body.userCode}`, {
+      headers: { cookie: `__Host-corral_session=${t.b.token}` },
+    });
+    expect(foreign.status).toBe(302);
   });
 
   it('signs in to the workspace named by the host; the same email elsewhere is another account', async () => {

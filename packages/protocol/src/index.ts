@@ -12,3 +12,4 @@ export * from './files.js';
 export * from './files-client.js';
 export * from './tokens.js';
 export * from './replay.js';
+export * from './sso.js';

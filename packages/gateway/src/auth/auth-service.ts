@@ -31,6 +31,11 @@ const WINDOW_MS = 15 * 60_000;
 export class AuthService {
   private readonly byAccount: FailureLimiter;
   private readonly byAddress: FailureLimiter;
+  /**
+   * Workspace policy on password sign-in (the SSO service sets it): a reason when this user must sign
+   * in another way, or null. Asked only after the password proved right, so it reveals nothing.
+   */
+  passwordPolicy: (workspaceId: string, role: Role) => Promise<string | null> = async () => null;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -91,6 +96,18 @@ export class AuthService {
       throw new CorralError('INVALID_CREDENTIALS');
     }
     this.byAccount.succeed(accountKey);
+    const refused = await this.passwordPolicy(workspaceId, user.role as Role);
+    if (refused) {
+      await this.audit.append({
+        workspaceId,
+        action: 'auth.login',
+        outcome: 'denied',
+        actor: { type: 'user', id: user.id, name: user.email },
+        sourceIp,
+        details: { method: 'password', reason: 'sso_required' },
+      });
+      throw new CorralError('SSO_REQUIRED', refused);
+    }
     const token = newSecret('crl');
     const now = this.clock.now();
     const expiresAt = iso(now + this.opts.tokenTtlMs);
@@ -240,5 +257,51 @@ export class AuthService {
       sourceIp,
       details: { tokenId: p.tokenId },
     });
+  }
+
+  /**
+   * Start a session for a user who proved themselves another way (SSO, device approval): a new token,
+   * audited as `auth.login` with the method and its details. The caller has checked the user is active.
+   */
+  async issueSession(
+    workspaceId: string,
+    user: { id: string; email: string; role: Role },
+    sourceIp: string,
+    method: string,
+    details: Record<string, unknown> = {},
+  ): Promise<LoginResponse> {
+    const ws = await this.db.selectFrom('workspaces').select('name').where('id', '=', workspaceId).executeTakeFirst();
+    if (!ws) throw new CorralError('WORKSPACE_NOT_FOUND');
+    const token = newSecret('crl');
+    const now = this.clock.now();
+    const expiresAt = iso(now + this.opts.tokenTtlMs);
+    const tokenId = newId('tok');
+    await this.db
+      .insertInto('auth_tokens')
+      .values({
+        id: tokenId,
+        workspace_id: workspaceId,
+        user_id: user.id,
+        token_hash: hashSecret(token),
+        created_at: iso(now),
+        expires_at: expiresAt,
+        revoked_at: null,
+        last_used_at: null,
+        source_ip: sourceIp,
+      })
+      .execute();
+    await this.audit.append({
+      workspaceId,
+      action: 'auth.login',
+      actor: { type: 'user', id: user.id, name: user.email },
+      sourceIp,
+      details: { method, tokenId, ...details },
+    });
+    return {
+      token,
+      expiresAt,
+      user: { id: user.id, email: user.email, role: user.role },
+      workspace: { id: workspaceId, name: ws.name },
+    };
   }
 }

@@ -104,6 +104,13 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteScope>> = {
   'GET /api/v1/workspace': s('workspace', 'read'),
   'PATCH /api/v1/workspace': s('workspace', 'write'),
   'DELETE /api/v1/workspace': s('workspace', 'owner'),
+  // single sign-on configuration (superusers): reading is workspace:read, any change workspace:owner
+  'GET /api/v1/sso/providers': s('workspace', 'read'),
+  'GET /api/v1/sso/policy': s('workspace', 'read'),
+  'POST /api/v1/sso/providers': s('workspace', 'owner'),
+  'PATCH /api/v1/sso/providers/:name': s('workspace', 'owner'),
+  'DELETE /api/v1/sso/providers/:name': s('workspace', 'owner'),
+  'PUT /api/v1/sso/policy': s('workspace', 'owner'),
   // API tokens (the caller's own)
   'GET /api/v1/tokens': s('tokens', 'read'),
   'GET /api/v1/tokens/:id/activity': s('tokens', 'read'),

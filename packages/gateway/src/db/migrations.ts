@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sso0015 } from './migration-0015-sso.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -522,6 +523,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('websh_shares_link').on('websh_shares').column('link_hash').execute();
       },
     },
+    '0015_sso': sso0015,
   };
 }
 

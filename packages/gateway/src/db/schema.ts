@@ -416,6 +416,11 @@ export interface ServerMetricsLatestTable {
 }
 
 export interface Database {
+  sso_providers: SsoProvidersTable;
+  sso_identities: SsoIdentitiesTable;
+  sso_flows: SsoFlowsTable;
+  sso_policies: SsoPoliciesTable;
+  device_authorizations: DeviceAuthorizationsTable;
   exec_jobs: ExecJobsTable;
   exec_results: ExecResultsTable;
   work_sessions: WorkSessionsTable;
@@ -446,6 +451,75 @@ export interface Database {
   websh_shares: WebshSharesTable;
   audit_events: AuditEventsTable;
   audit_heads: AuditHeadsTable;
+}
+
+/** SSO providers per workspace (OIDC or SAML). `settings` is JSON; the OIDC client secret is encrypted. */
+export interface SsoProvidersTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  kind: 'oidc' | 'saml';
+  display_name: string;
+  enabled: number;
+  jit: number;
+  jit_role: 'member' | 'staff';
+  /** JSON array of {idpGroup, group}. */
+  group_map: string;
+  settings: string;
+  /** AES-256-GCM (secret-box) of the OIDC client secret. */
+  secret_enc: string | null;
+  created_at: string;
+  updated_at: string;
+}
+/** Which user an IdP subject (OIDC `sub`, SAML NameID) is, per provider. */
+export interface SsoIdentitiesTable {
+  provider_id: string;
+  subject: string;
+  workspace_id: string;
+  user_id: string;
+  created_at: string;
+  last_login_at: string | null;
+}
+/** A sign-in in flight: keyed by SHA-256 of the OIDC state / SAML RelayState; single use, 10 minutes. */
+export interface SsoFlowsTable {
+  id: string;
+  workspace_id: string;
+  provider_id: string;
+  /** SHA-256 of the browser-binding cookie's value. */
+  binding_hash: string;
+  nonce: string | null;
+  code_verifier: string | null;
+  /** SAML AuthnRequest ID (the expected InResponseTo). */
+  request_id: string | null;
+  /** The OIDC redirect URI or SAML ACS URL used for this flow. */
+  redirect_uri: string;
+  next: string;
+  created_at: string;
+  expires_at: string;
+  consumed_at: string | null;
+}
+export interface SsoPoliciesTable {
+  workspace_id: string;
+  sso_required: number;
+  updated_at: string;
+  updated_by: string | null;
+}
+/** `corral login --browser`: device and user codes are kept as SHA-256 only. */
+export interface DeviceAuthorizationsTable {
+  id: string;
+  workspace_id: string;
+  device_code_hash: string;
+  user_code_hash: string;
+  /** pending, approved, denied, consumed. */
+  status: string;
+  client_name: string | null;
+  client_ip: string | null;
+  user_id: string | null;
+  decided_at: string | null;
+  created_at: string;
+  expires_at: string;
+  interval_s: number;
+  last_poll_at: string | null;
 }
 
 // Keep the Generated import in use for future auto-increment columns.

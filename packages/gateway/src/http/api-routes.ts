@@ -67,6 +67,7 @@ import { route, type AnyRoute } from './routes.js';
 import { filesRoutes } from './files-routes.js';
 import { apiTokenSummary, tokenRoutes } from './token-routes.js';
 import { webshRoutes } from './websh-routes.js';
+import { ssoRoutes } from './sso-routes.js';
 import { ndjsonStream } from './ndjson-stream.js';
 import type { Services } from '../services.js';
 import type { AuditListFilter } from '../audit/audit-log.js';
@@ -706,6 +707,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
     }),
     ...filesRoutes(s),
     ...tokenRoutes(s),
+    ...ssoRoutes(s),
     route({
       method: 'GET',
       url: '/api/v1/recordings',
