@@ -15,7 +15,8 @@ const agentConfig = join(data, 'local-agent.json');
 
 if (
   !existsSync(join(root, 'packages/gateway/dist/main.js')) ||
-  !existsSync(join(root, 'packages/agent/dist/main.js'))
+  !existsSync(join(root, 'packages/agent/dist/main.js')) ||
+  !existsSync(join(root, 'packages/web/dist/index.html'))
 ) {
   console.log('Building first (npm run build)...');
   const r = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
@@ -162,6 +163,7 @@ async function onGatewayUp() {
   const line = '─'.repeat(72);
   console.log(`\n${line}`);
   console.log(` Corral is running.`);
+  console.log(`   web UI:          ${url}/  (sign in with the admin below; the browser asks to trust the local CA)`);
   console.log(`   gateway:         ${url}`);
   console.log(`   CA fingerprint:  ${fp}`);
   console.log(`   admin:           ${email}`);

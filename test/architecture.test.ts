@@ -39,6 +39,19 @@ describe('package layering', () => {
       for (const i of imports(f)) expect(/@corral\/(agent|cli)/.test(i), `${f} imports ${i}`).toBe(false);
     }
   });
+  it('web runs in the browser: of our packages only @corral/protocol, no node:* module, no reach into other packages', () => {
+    const files = sources('packages/web/src');
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files) {
+      for (const i of imports(f)) {
+        expect(i.startsWith('node:'), `${f} imports ${i}`).toBe(false);
+        if (i.startsWith('@corral/')) expect(i, `${f} imports ${i}`).toBe('@corral/protocol');
+        // Relative imports stay inside packages/web/src (never ../../gateway/src and the like).
+        if (i.startsWith('.'))
+          expect(join(f, '..', i).startsWith(join('packages', 'web', 'src')), `${f} imports ${i}`).toBe(true);
+      }
+    }
+  });
 });
 
 describe('documentation keeps up with the catalogues', () => {

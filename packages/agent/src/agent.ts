@@ -7,6 +7,7 @@ import type { SystemInfo } from '@corral/protocol';
 import { loadEd25519Key } from './agent-keys.js';
 import { ChannelManager } from './channels/channel-manager.js';
 import type { AgentIdentity } from './channels/os-user.js';
+import { installShellIntegration, type ShellIntegration } from './channels/shell-integration.js';
 import { createProcessSpawner, findSetpriv, type ProcessSpawner } from './channels/spawner.js';
 import { systemClock, type Clock } from './clock.js';
 import type { AgentConfig } from './config.js';
@@ -46,6 +47,11 @@ export interface AgentDeps {
   killGraceMs?: number;
   /** How to start the file helper (file channels); absent: file channels are refused. */
   filesHelper?: { file: string; args: string[] };
+  /**
+   * Installs the shell integration scripts (bash, zsh, sh) at start; absent: shells start without it
+   * and the agent does not announce the `shell-marks` capability.
+   */
+  installShellIntegration?: () => ShellIntegration;
   /** Time between two `metrics` frames, in ms; 0 sends none. Default 15 000. */
   metricsIntervalMs?: number;
   /** Where metrics are read from (default: /proc, statfs and `os`). */
@@ -91,6 +97,7 @@ export function defaultAgentDeps(
     systemInfo: () => collectSystemInfo(),
     setprivPath: findSetpriv(),
     filesHelper: filesHelperCommand(),
+    installShellIntegration: () => installShellIntegration(),
     ...overrides,
   };
 }
@@ -123,6 +130,7 @@ export class Agent {
   readonly #exec: ExecRunner;
   readonly #metrics: MetricsReporter | undefined;
   readonly #deps: AgentDeps;
+  #shell: ShellIntegration | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(config: Readonly<AgentConfig>, deps: AgentDeps) {
@@ -146,6 +154,7 @@ export class Agent {
       logger: deps.logger,
       killGraceMs: deps.killGraceMs,
       ...(deps.filesHelper ? { filesHelper: deps.filesHelper } : {}),
+      shellIntegrationDir: () => this.#shell?.dir,
       reject: (m) => {
         if (!this.#control.send(m))
           deps.logger.warn('channel.reject not sent: control connection is down', { channel: m.channelId });
@@ -190,6 +199,7 @@ export class Agent {
       random: deps.random,
       logger: deps.logger,
       onChannelOpen: (m) => this.#channels.open(m),
+      capabilities: () => (this.#shell ? ['shell-marks'] : []),
       onSessionClose: (id, reason) => this.#channels.closeSession(id, reason),
       onExec: (m) => this.#exec.handle(m),
       ...(deps.upgrades
@@ -242,6 +252,14 @@ export class Agent {
 
   /** Connect to the gateway (and keep reconnecting). */
   start(): void {
+    if (this.#deps.installShellIntegration && !this.#shell && !this.#stopping) {
+      try {
+        this.#shell = this.#deps.installShellIntegration();
+      } catch (err) {
+        // Shells then start as before and the gateway reconstructs commands from keystrokes.
+        this.#deps.logger.warn('shell integration not installed', { error: (err as Error).message });
+      }
+    }
     this.#control.start();
   }
 
@@ -252,6 +270,8 @@ export class Agent {
       await this.#control.stop();
       this.#exec.dispose();
       await this.#channels.dispose();
+      this.#shell?.dispose();
+      this.#shell = undefined;
       this.#deps.logger.info('stopped');
     })();
     return this.#stopping;

@@ -67,6 +67,8 @@ export interface ControlConnectionOptions {
   onWelcome?: (message: WelcomeMessage) => void;
   /** An `upgrade` arrived; announced in hello as the `upgrade` capability only when set. */
   onUpgrade?: (message: UpgradeFrame) => void;
+  /** More capabilities to announce in each hello (e.g. `shell-marks`), asked at each connect. */
+  capabilities?: () => readonly string[];
   onStateChange?: (state: ControlState) => void;
   /** Default: 1 s doubling to 60 s. */
   backoff?: BackoffOptions;
@@ -214,7 +216,7 @@ export class ControlConnection {
         protocolVersion: PROTOCOL_VERSION,
         agentId: this.#o.agentId,
         system: this.#o.systemInfo(),
-        capabilities: this.#o.onUpgrade ? ['upgrade', 'persist'] : ['persist'],
+        ...this.#capabilities(),
       });
     });
     socket.on('message', (data, isBinary) => {
@@ -227,6 +229,13 @@ export class ControlConnection {
       // ws follows every 'error' with 'close'; that is where we reconnect.
       if (socket === this.#socket) this.#o.logger.warn('control socket error', { error: err.message });
     });
+  }
+
+  /** The hello's `capabilities`: `upgrade` (with onUpgrade), `persist`, and the options' own. */
+  #capabilities(): { capabilities: string[] } {
+    return {
+      capabilities: [...(this.#o.onUpgrade ? ['upgrade'] : []), 'persist', ...(this.#o.capabilities?.() ?? [])],
+    };
   }
 
   #onFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {

@@ -167,6 +167,8 @@ async function runCommand(flags: { config?: string; proxy?: string }): Promise<v
         logger,
         lang: process.env.LANG,
         ...(metricsIntervalMs !== undefined ? { metricsIntervalMs } : {}),
+        // CORRAL_SHELL_INTEGRATION=0: shells start without marks; the gateway reads keystrokes instead.
+        ...(env.CORRAL_SHELL_INTEGRATION === '0' ? { installShellIntegration: undefined } : {}),
         ...(single ? { upgrades: { onWelcome: () => upgrader.onWelcome(), handle: (m) => upgrader.handle(m) } } : {}),
       },
       proxy,

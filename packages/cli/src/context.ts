@@ -33,8 +33,16 @@ export interface CliContext {
   term: string | undefined;
   /** Milliseconds since the epoch. */
   now(): number;
+  /** Command that opens a URL in the person's browser (xdg-open with a display, open on macOS), if any. */
+  browserOpener?: string | undefined;
   /** $VISUAL or $EDITOR, for `corral edit`. */
   editor?: string | undefined;
+  /**
+   * $CORRAL_TOKEN: an API or service token used as the bearer instead of the saved login (CI), with
+   * $CORRAL_GATEWAY (the gateway URL, default the saved one) and $CORRAL_CA_FILE (its CA, PEM; default
+   * the saved one when the URL is the saved URL).
+   */
+  envToken?: { token: string; gateway?: string | undefined; caFile?: string | undefined } | undefined;
 }
 
 /** Write one line to a stream. */

@@ -25,6 +25,14 @@ function processContext(): CliContext {
     color,
     term: env.TERM || undefined,
     editor: env.VISUAL || env.EDITOR || undefined,
+    envToken: env.CORRAL_TOKEN
+      ? {
+          token: env.CORRAL_TOKEN.trim(),
+          gateway: env.CORRAL_GATEWAY || undefined,
+          caFile: env.CORRAL_CA_FILE || undefined,
+        }
+      : undefined,
+    browserOpener: process.platform === 'darwin' ? 'open' : env.DISPLAY || env.WAYLAND_DISPLAY ? 'xdg-open' : undefined,
     now: () => Date.now(),
   };
 }

@@ -1,11 +1,14 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import type { CliContext } from './context.js';
+import { CliError } from './errors.js';
 import type { WebshOptions } from './commands/websh.js';
 import type { WorkspaceUpdateOptions } from './commands/workspace.js';
 import type { CpOptions, FilesOptions } from './commands/files.js';
 import type { ExecOptions } from './commands/exec.js';
+import { addTokenCommands } from './token-program.js';
 import type { ActionOptions, AddRuleOptions, RequestOptions } from './commands/work-sessions.js';
+import type { SsoFlags } from './commands/sso.js';
 
 /**
  * The command tree: commander wired to the command modules, which are imported lazily so that each
@@ -66,12 +69,17 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
         'corral login https://gateway.example.com:8443',
         'corral login https://10.0.0.5:8443 --ca-fingerprint 3A:9F:...:C2 --email me@example.com',
         'printf %s "$PW" | corral login https://gw:8443 --email me@example.com --password-stdin --ca-fingerprint 3A9F...C2',
+        'corral login https://acme.example.com:8443 --browser',
       ]) +
+        '\n--browser prints a URL and a code (and opens the browser when it can); sign in there by any method the\n' +
+        'workspace allows (SSO included), check the code and approve: this terminal then gets its own session.\n' +
         '\nThe first login to a gateway shows its CA fingerprint and asks whether to trust it (or checks\n' +
         '--ca-fingerprint). Later logins to the same URL reuse the pinned CA and refuse if it changed.\n' +
         'When the account has a second factor, login asks for it: the code from your authenticator app,\n' +
         '"email" or "sms" to have a code sent, or a recovery code (--totp / --recovery-code in scripts).\n',
     )
+    .option('--browser', 'sign in in a browser (SSO, passkeys, ...) and approve this terminal with a one-time code')
+    .option('--no-open', 'with --browser: only print the URL, do not open a browser')
     .action(
       async (
         url: string,
@@ -81,8 +89,16 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
           caFingerprint?: string;
           totp?: string;
           recoveryCode?: string;
+          browser?: boolean;
+          open?: boolean;
         },
       ) => {
+        if (opts.browser) {
+          if (opts.email || opts.passwordStdin)
+            throw new CliError('--browser signs in in the browser: drop --email / --password-stdin');
+          const { loginBrowser } = await import('./commands/login-browser.js');
+          return loginBrowser(ctx, url, { caFingerprint: opts.caFingerprint, open: opts.open });
+        }
         const { login } = await import('./commands/auth.js');
         await login(ctx, url, opts);
       },
@@ -1043,6 +1059,98 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
       await policyWebhook(ctx, url, opts);
     });
 
+  // --- single sign-on (superusers) ----------------------------------------------------------------
+  const sso = program
+    .command('sso')
+    .description('single sign-on providers of your workspace (OIDC, SAML) and the "SSO required" policy (superusers)')
+    .addHelpText(
+      'after',
+      examples([
+        'corral sso ls',
+        'corral sso add corp --kind oidc --issuer https://idp.example.com/realms/corp --client-id corral --map corral-admins=ops',
+        'corral sso add okta --kind saml --entry-point https://corp.okta.com/app/x/sso/saml --idp-cert okta.pem --map Engineering=engineers',
+        'corral sso update corp --map eng=engineers --map dba=dba',
+        'corral sso policy --required',
+        'corral sso remove corp',
+      ]) + '\nSee docs/sso.md for Keycloak, Okta and Azure AD (Entra ID) field by field.\n',
+    );
+  sso
+    .command('ls')
+    .alias('list')
+    .description('list providers: NAME KIND STATUS JIT GROUP MAP IDP CALLBACK, and whether SSO is required')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json' }) => {
+      const { ssoLs } = await import('./commands/sso.js');
+      await ssoLs(ctx, opts);
+    });
+  const ssoFlags = (c: Command): Command =>
+    c
+      .option('--display-name <text>', 'button text on the sign-in page (default: the name)')
+      .option('--issuer <url>', 'oidc: issuer URL (https; its /.well-known/openid-configuration is read)')
+      .option('--client-id <id>', 'oidc: client ID registered at the IdP')
+      .option('--client-secret-stdin', 'oidc: read the client secret from stdin (else asked for; stored encrypted)')
+      .option('--scopes <scopes>', 'oidc: space-separated scopes (default "openid email profile")')
+      .option('--groups-claim <claim>', 'oidc: claim with the group names (default groups)')
+      .option('--entry-point <url>', "saml: the IdP's single sign-on URL (HTTP-Redirect binding)")
+      .option('--idp-cert <file>', "saml: the IdP's signing certificate, PEM file")
+      .option('--idp-issuer <entity-id>', "saml: the IdP's entity ID (checked when given)")
+      .option('--sp-entity-id <id>', 'saml: our entity ID / audience (default: the metadata URL)')
+      .option('--groups-attribute <name>', 'saml: attribute with the group names (default groups)')
+      .option('--email-attribute <name>', 'saml: attribute with the email (default: email, mail, ... else NameID)')
+      .option('--response-unsigned', 'saml: accept responses where only the assertion is signed')
+      .option(
+        '--map <idp=group>',
+        'map an IdP group to a Corral user group (repeat; replaces the whole map)',
+        collectList,
+        [],
+      )
+      .option('--jit', 'create users at their first sign-in (the default for a new provider)')
+      .option('--no-jit', 'do not create users at their first sign-in (only existing emails may sign in)')
+      .option('--jit-role <role>', 'role of users created at first sign-in: member (default) or staff')
+      .addOption(outputOption());
+  ssoFlags(
+    sso
+      .command('add')
+      .description('add a provider; prints the redirect URI (oidc) or ACS URL (saml) to register at the IdP')
+      .argument('<name>', 'short name used in URLs: lower-case letters, digits and -')
+      .requiredOption('--kind <kind>', 'oidc or saml'),
+  ).action(async (name: string, opts: SsoFlags & { output: 'table' | 'json' }) => {
+    const { ssoAdd } = await import('./commands/sso.js');
+    await ssoAdd(ctx, name, opts);
+  });
+  ssoFlags(
+    sso
+      .command('update')
+      .description('change a provider; --map replaces the whole group map')
+      .argument('<name>', 'provider name')
+      .option('--enable', 'enable the provider')
+      .option('--disable', 'disable the provider (its sign-in button disappears)'),
+  ).action(async (name: string, opts: SsoFlags & { output: 'table' | 'json' }) => {
+    const { ssoUpdate } = await import('./commands/sso.js');
+    await ssoUpdate(ctx, name, opts);
+  });
+  sso
+    .command('remove')
+    .alias('rm')
+    .description('remove a provider and its identity links (the users stay)')
+    .argument('<name>', 'provider name')
+    .action(async (name: string) => {
+      const { ssoRemove } = await import('./commands/sso.js');
+      await ssoRemove(ctx, name);
+    });
+  sso
+    .command('policy')
+    .description(
+      'show or set "SSO required": password sign-in refused for members and staff; superusers keep it (break-glass)',
+    )
+    .option('--required', 'require SSO')
+    .option('--not-required', 'allow password sign-in again')
+    .addOption(outputOption())
+    .action(async (opts: { output: 'table' | 'json'; required?: boolean; notRequired?: boolean }) => {
+      const { ssoPolicy } = await import('./commands/sso.js');
+      await ssoPolicy(ctx, opts);
+    });
+
   // --- users -------------------------------------------------------------------------------------
   const user = program
     .command('user')
@@ -1254,15 +1362,34 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
     .description('list audit events, newest first: SEQ TIME ACTION OUTCOME ACTOR TARGET SOURCE')
     .option('-n, --limit <n>', 'how many events (default 50)')
     .option('--action <action>', 'only this action, e.g. file.upload or access.denied')
+    .option('--actor <who>', 'only events by this actor (email or id)')
+    .option('--server <name>', 'only events about this server (name or id)')
+    .option('--since <when>', 'from this time (ISO 8601) or this long ago (30m, 2h, 7d)')
+    .option('--until <when>', 'up to this time (ISO 8601) or this long ago')
     .addOption(outputOption())
     .addHelpText(
       'after',
-      examples(['corral audit ls', 'corral audit ls --limit 500 -o json', 'corral audit ls --action file.upload']),
+      examples([
+        'corral audit ls',
+        'corral audit ls --limit 500 -o json',
+        'corral audit ls --action file.upload',
+        'corral audit ls --actor mia@example.com --server web-01 --since 24h',
+      ]),
     )
-    .action(async (opts: { limit?: string; action?: string; output: 'table' | 'json' }) => {
-      const { auditLs } = await import('./commands/audit.js');
-      await auditLs(ctx, opts);
-    });
+    .action(
+      async (opts: {
+        limit?: string;
+        action?: string;
+        actor?: string;
+        server?: string;
+        since?: string;
+        until?: string;
+        output: 'table' | 'json';
+      }) => {
+        const { auditLs } = await import('./commands/audit.js');
+        await auditLs(ctx, opts);
+      },
+    );
 
   audit
     .command('verify')
@@ -1274,5 +1401,6 @@ export function buildProgram(ctx: CliContext, setExitCode: (code: number) => voi
       await auditVerify(ctx, opts);
     });
 
+  addTokenCommands(program, ctx);
   return program;
 }

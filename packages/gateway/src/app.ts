@@ -11,9 +11,10 @@ import { ensureLocalTls, loadOperatorTls, type TlsMaterial } from './tls/local-c
 import { openDatabase } from './db/open.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuthService, DEFAULT_AUTH_OPTIONS, SIGN_IN_WINDOW_MS, type AuthServiceOptions } from './auth/auth-service.js';
+import { ApiTokens } from './auth/api-tokens.js';
+import { registerTokenActivity, tokenGuard } from './auth/token-guard.js';
 import { SignInGuard } from './auth/rate-limit.js';
 import { MfaService } from './mfa/mfa-service.js';
-import { SecretBox } from './mfa/secret-box.js';
 import { OutboxPhoneSender, WebhookPhoneSender } from './mfa/sms.js';
 import { ENROLLMENT_ROUTES } from './http/mfa-routes.js';
 import { registerWebauthnPage } from './http/webauthn-page.js';
@@ -44,6 +45,11 @@ import { parseHost, workspaceUrl } from './workspaces/workspace-router.js';
 import { ArtifactStore, loadOrCreateSigningKey } from './artifacts/artifact-store.js';
 import { installCommand, registerArtifactRoutes } from './artifacts/artifact-routes.js';
 import { UpgradeService } from './artifacts/upgrade-service.js';
+import { SecretBox } from './auth/secret-box.js';
+import { SsoStore } from './sso/sso-store.js';
+import { SsoService } from './sso/sso-service.js';
+import { DeviceAuth, DEFAULT_DEVICE_OPTIONS, type DeviceAuthOptions } from './sso/device-auth.js';
+import { ssoPages } from './http/sso-pages.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -59,6 +65,7 @@ import { CorralError } from './errors.js';
 import { apiRoutes, GATEWAY_VERSION } from './http/api-routes.js';
 import { registerRoutes } from './http/routes.js';
 import { openApiDocument } from './http/openapi.js';
+import { DEFAULT_WEB_DIR, registerWebUi } from './http/web-ui.js';
 import { systemClock, type Clock } from './clock.js';
 import { stderrLogger, type Logger } from './log.js';
 import type { Services } from './services.js';
@@ -73,6 +80,10 @@ export interface BuildOptions {
   auth?: Partial<AuthServiceOptions>;
   /** TLS options for the SMTP connection (tests: a local server with a self-signed certificate). */
   smtpTls?: { rejectUnauthorized?: boolean };
+  /** The built web UI to serve at `/` (default packages/web/dist; null: none, `/` says so). */
+  webDir?: string | null;
+  /** Device sign-in (`corral login --browser`) timing; tests shorten the poll interval. */
+  device?: Partial<DeviceAuthOptions>;
 }
 
 export interface Gateway {
@@ -112,13 +123,15 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   const mailer = config.smtp
     ? new SmtpMailer(config.smtp.url, config.smtp.from, opts.smtpTls ?? {})
     : new OutboxMailer(db, clock);
+  // Secrets the gateway reads back (SSO client secrets, TOTP secrets), encrypted under DATA/secret-box.key.
+  const secretBox = SecretBox.loadOrCreate(join(config.dataDir, 'secret-box.key'));
   const authOptions = { ...DEFAULT_AUTH_OPTIONS, ...opts.auth };
   const guard = new SignInGuard({ ...authOptions, windowMs: SIGN_IN_WINDOW_MS }, clock);
   const mfa = new MfaService(
     db,
     audit,
     clock,
-    SecretBox.loadOrCreate(join(config.dataDir, 'mfa-secrets.key')),
+    secretBox,
     mailer,
     config.smsWebhook
       ? new WebhookPhoneSender(config.smsWebhook.url, config.smsWebhook.secret)
@@ -126,7 +139,6 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     guard,
     config.publicUrl,
   );
-  const auth = new AuthService(db, audit, clock, authOptions, guard, mfa);
   const joinTokens = new JoinTokens(db, clock);
   const servers = new ServerStore(db, joinTokens, clock);
   await servers.markNodeOffline(config.nodeId);
@@ -147,6 +159,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   metrics.start();
   const agents = new AgentHub({ servers, audit, clock, nodeId: config.nodeId, log, bus, metrics });
   const channels = new ChannelHub(agents, signer, clock, log, bus, () => nodeUrl, new ChannelForwarder(tls.caPem, log));
+  const tokens = new ApiTokens(db, audit, channels, clock, log);
+  const auth = new AuthService(db, audit, clock, authOptions, guard, mfa, tokens);
   const websh = new WebshService(db, audit, servers, channels, clock, log, join(config.dataDir, 'recordings'), {
     agents,
     bus,
@@ -186,11 +200,20 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     return true;
   };
 
+  const ssoStore = new SsoStore(db, audit, secretBox, clock);
+  const sso = new SsoService(db, audit, auth, ssoStore, clock, (wsId, ids) => iam.accessChanged(wsId, ids));
+  // "SSO required": password sign-in stays open to superusers only (break-glass).
+  auth.passwordPolicy = async (workspaceId, role) =>
+    role !== 'superuser' && (await ssoStore.ssoRequired(workspaceId))
+      ? 'This workspace requires single sign-on: sign in with your identity provider (in the browser, or corral login --browser).'
+      : null;
+
   const services: Services = {
     db,
     audit,
     auth,
     mfa,
+    tokens,
     joinTokens,
     servers,
     signer,
@@ -217,6 +240,8 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     metrics,
     artifacts,
     upgrades: new UpgradeService(artifacts, agents, audit),
+    sso,
+    devices: new DeviceAuth(db, audit, auth, clock, { ...DEFAULT_DEVICE_OPTIONS, ...opts.device }),
     registerCommand: (token) =>
       `npx corral-agent register --gateway ${url ?? 'https://GATEWAY'} --token ${token} --ca-fingerprint ${tls.caFingerprint}`,
     installCommand: (token) => installCommand(url ?? 'https://GATEWAY', token, tls.caFingerprint),
@@ -280,6 +305,7 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
     const p = token ? await auth.authenticate(token) : null;
     // A token is valid only at its own workspace's host: another workspace never sees it as a principal.
     if (!p || p.workspaceId !== req.workspaceId) throw new CorralError('UNAUTHENTICATED');
+    req.principal = p;
     // With MFA enforced, a session that has proved no factor reaches enrolment (and whoami, logout) only.
     if (p.enrollmentOnly && !ENROLLMENT_ROUTES.has(req.routeOptions.url ?? '')) {
       throw new CorralError('MFA_ENROLLMENT_REQUIRED');
@@ -296,7 +322,12 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   app.decorateRequest('workspaceId', '');
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0] ?? '';
-    if (!path.startsWith('/api/v1/') || WORKSPACE_FREE.has(path) || path.startsWith('/api/v1/agent/artifacts')) return;
+    if (
+      !(path.startsWith('/api/v1/') || path.startsWith('/auth/')) ||
+      WORKSPACE_FREE.has(path) ||
+      path.startsWith('/api/v1/agent/artifacts')
+    )
+      return;
     const target = parseHost(req.headers.host, config.baseDomain);
     if (target.kind === 'default') {
       req.workspaceId = ws.id;
@@ -334,9 +365,12 @@ export async function buildApp(config: GatewayConfig, opts: BuildOptions = {}): 
   app.get('/api/v1/ca', async (_req, reply) => reply.type('application/x-pem-file').send(tls.caPem));
   const openapi = openApiDocument(routes, GATEWAY_VERSION);
   app.get('/api/v1/openapi.json', async () => openapi);
-  registerRoutes(app, routes, authenticate);
+  registerTokenActivity(app, tokens);
+  registerRoutes(app, routes, authenticate, tokenGuard(tokens));
+  await app.register(ssoPages(services));
   registerArtifactRoutes(app, artifacts, () => url);
   registerWebauthnPage(app);
+  registerWebUi(app, opts.webDir === undefined ? DEFAULT_WEB_DIR : opts.webDir);
 
   app.server.on('upgrade', (req, socket, head) => {
     const u = new URL(req.url ?? '/', 'https://gateway');

@@ -23,6 +23,9 @@ import type { RecordingService } from './recordings/recording-service.js';
 import type { MetricsService } from './metrics/metrics-service.js';
 import type { ArtifactStore } from './artifacts/artifact-store.js';
 import type { UpgradeService } from './artifacts/upgrade-service.js';
+import type { ApiTokens } from './auth/api-tokens.js';
+import type { SsoService } from './sso/sso-service.js';
+import type { DeviceAuth } from './sso/device-auth.js';
 
 /** The gateway's services, wired once in buildApp and handed to route handlers. */
 export interface Services {
@@ -30,6 +33,8 @@ export interface Services {
   audit: AuditLog;
   auth: AuthService;
   mfa: MfaService;
+  /** API tokens, applications and service tokens. */
+  tokens: ApiTokens;
   joinTokens: JoinTokens;
   servers: ServerStore;
   signer: GrantSigner;
@@ -57,6 +62,10 @@ export interface Services {
   artifacts: ArtifactStore;
   /** Agent upgrades on request. */
   upgrades: UpgradeService;
+  /** Single sign-on (OIDC, SAML) and its configuration. */
+  sso: SsoService;
+  /** Device authorizations (`corral login --browser`). */
+  devices: DeviceAuth;
   /** The ready-to-paste agent registration line for a join token. */
   registerCommand(token: string): string;
   /** The ready-to-paste one-line install (install.sh over the pinned CA) for a join token. */

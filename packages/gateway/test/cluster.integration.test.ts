@@ -250,6 +250,31 @@ describe('cluster: two nodes on PostgreSQL and NATS', () => {
     expect(ended.stderr).toMatch(/WORK_SESSION_ENDED|work session/i);
   });
 
+  it('revoking an API token on node A ends the terminal it opened on node B (revocation fan-out over NATS)', async () => {
+    const ca = readFileSync(join(dir.path, 'a', 'tls', 'ca.crt'), 'utf8');
+    const made = await request(urlA, ca, 'POST', '/api/v1/tokens', {
+      token: findToken(dir.path),
+      body: { name: 'cluster', scopes: ['servers:read', 'websh:write'] },
+    });
+    expect(made.status).toBe(201);
+    // The CLI's saved login points at node B; CORRAL_TOKEN replaces only the bearer.
+    const live = run(BIN.cli, ['websh', NAME, ...AS, '--', 'echo started; sleep 60'], {
+      env: { ...env(), CORRAL_TOKEN: made.body.token as string },
+    });
+    await eventually(async () => {
+      const r = await cli(['session', 'ls', '--live', '--output', 'json']);
+      return (JSON.parse(r.stdout) as { items: Array<{ command: string | null }> }).items.some((x) =>
+        x.command?.includes('sleep 60'),
+      );
+    });
+    const r = await request(urlA, ca, 'DELETE', `/api/v1/tokens/${made.body.id}`, { token: findToken(dir.path) });
+    expect(r.status).toBe(204);
+    const ended = await live;
+    expect(ended.code).not.toBe(0);
+    expect(ended.stderr).toMatch(/revoked/);
+    expect((await request(urlB, ca, 'GET', '/api/v1/servers', { token: made.body.token })).status).toBe(401);
+  });
+
   it('shares and watches a terminal across nodes: the watcher on node A, the session on node B', async () => {
     const owner = await term(['websh', NAME, ...AS]);
     await eventually(async () => owner.out().length > 0, 15_000);

@@ -82,10 +82,18 @@ describe('agent control socket', () => {
     dir?.remove();
   });
 
-  async function handshake(protocolVersion = PROTOCOL_VERSION): Promise<RawAgent> {
+  async function handshake(protocolVersion = PROTOCOL_VERSION, capabilities?: string[]): Promise<RawAgent> {
     const a = new RawAgent();
     await a.connect(url, ca);
-    a.ws.send(JSON.stringify({ type: 'hello', protocolVersion, agentId, system: SYSTEM }));
+    a.ws.send(
+      JSON.stringify({
+        type: 'hello',
+        protocolVersion,
+        agentId,
+        system: SYSTEM,
+        ...(capabilities ? { capabilities } : {}),
+      }),
+    );
     const ch = await a.next('challenge');
     const signature = sign(null, Buffer.from(agentAuthSigningString(agentId, String(ch.nonce))), key).toString(
       'base64',
@@ -177,6 +185,38 @@ describe('agent control socket', () => {
     first.close();
     a.ws.close(1000);
     await a.closed;
+  });
+
+  it('sends an interactive terminal a shell-mark nonce only when the agent announced `shell-marks`', async () => {
+    const login = await request(url, ca, 'POST', '/api/v1/auth/login', {
+      body: { email: 'admin@localhost', password: 'pw-for-tests-123' },
+    });
+    const wss = url.replace('https', 'wss');
+    const openFor = async (a: RawAgent, body: Record<string, unknown>) => {
+      const open = await request(url, ca, 'POST', '/api/v1/servers/raw-1/websh', { token: login.body.token, body });
+      expect(open.status).toBe(201);
+      const user = new WebSocket(wss + open.body.path, { ca });
+      await new Promise((r) => user.once('open', r));
+      const msg = await a.next('channel.open');
+      user.close();
+      return msg;
+    };
+    const older = await handshake(PROTOCOL_VERSION);
+    // An agent without the capability would refuse the unknown field: it never gets it.
+    expect((await openFor(older, {})).shellMarks).toBeUndefined();
+    older.ws.close(1000);
+    await older.closed;
+    const newer = await handshake(PROTOCOL_VERSION, ['shell-marks']);
+    const interactive = await openFor(newer, {});
+    expect((interactive.shellMarks as { nonce: string }).nonce).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    const second = await openFor(newer, {});
+    expect((second.shellMarks as { nonce: string }).nonce).not.toBe(
+      (interactive.shellMarks as { nonce: string }).nonce,
+    );
+    // A command has no prompt: no marks.
+    expect((await openFor(newer, { command: ['true'] })).shellMarks).toBeUndefined();
+    newer.ws.close(1000);
+    await newer.closed;
   });
 
   it('closes only the offending channel socket on malformed, unknown or oversized frames; other sessions go on', async () => {

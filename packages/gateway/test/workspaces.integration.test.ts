@@ -28,6 +28,11 @@ interface Tenant {
   /** The sign-in session (auth token row) and a pending second factor of this tenant's user. */
   authSessionId: string;
   factorId: string;
+  /** A personal API token (secret and id) and an application with a service token. */
+  pat: string;
+  patId: string;
+  appName: string;
+  svcId: string;
 }
 
 describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
@@ -119,6 +124,17 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
         body: { group: `${name}-team`, servers: `${name}-*`, level: 'write' },
       });
       expect(gr.status).toBe(201);
+      const sso = await call(host, 'POST', '/api/v1/sso/providers', {
+        token,
+        body: {
+          kind: 'oidc',
+          name: `${name}-idp`,
+          issuer: `https://idp.${name}.test`,
+          clientId: name,
+          clientSecret: 's',
+        },
+      });
+      expect(sso.status, JSON.stringify(sso.body)).toBe(201);
       // A superuser's work session (auto-approved by the default policy).
       const wks = await call(host, 'POST', '/api/v1/work-sessions', {
         token,
@@ -152,9 +168,29 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
           last_used_at: null,
         })
         .execute();
+      const pat = await call(host, 'POST', '/api/v1/tokens', {
+        token,
+        body: { name: `${name}-pat`, scopes: ['*:owner'] },
+      });
+      expect(pat.status, JSON.stringify(pat.body)).toBe(201);
+      const appName = `${name}-ci`;
+      const app = await call(host, 'POST', '/api/v1/applications', {
+        token,
+        body: { name: appName, scopes: ['servers:read'] },
+      });
+      expect(app.status, JSON.stringify(app.body)).toBe(201);
+      const svc = await call(host, 'POST', `/api/v1/applications/${appName}/tokens`, {
+        token,
+        body: { name: `${name}-svc` },
+      });
+      expect(svc.status, JSON.stringify(svc.body)).toBe(201);
       t[key] = {
         authSessionId: authSession.id,
         factorId,
+        pat: pat.body.token,
+        patId: pat.body.id,
+        appName,
+        svcId: svc.body.id,
         workSessionId: wks.body.id,
         name,
         host,
@@ -225,6 +261,14 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     ['DELETE', `/api/v1/auth/sessions/${t.b.authSessionId}`],
     ['DELETE', `/api/v1/auth/mfa/factors/${t.b.factorId}`],
     ['POST', `/api/v1/auth/mfa/factors/${t.b.factorId}/confirm`, { code: '123456' }],
+    ['DELETE', `/api/v1/tokens/${t.b.patId}`],
+    ['GET', `/api/v1/tokens/${t.b.patId}/activity`],
+    ['DELETE', `/api/v1/applications/${t.b.appName}`],
+    ['GET', `/api/v1/applications/${t.b.appName}/tokens`],
+    ['POST', `/api/v1/applications/${t.b.appName}/tokens`, { name: 'stolen' }],
+    ['DELETE', `/api/v1/applications/${t.b.appName}/tokens/${t.b.svcId}`],
+    ['PATCH', `/api/v1/sso/providers/${t.b.name}-idp`, { displayName: 'stolen' }],
+    ['DELETE', `/api/v1/sso/providers/${t.b.name}-idp`],
   ];
   const listCalls = [
     '/api/v1/servers',
@@ -244,6 +288,10 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     '/api/v1/recordings',
     '/api/v1/auth/sessions',
     '/api/v1/auth/mfa',
+    '/api/v1/tokens',
+    '/api/v1/applications',
+    '/api/v1/sso/providers',
+    '/api/v1/sso/policy',
   ];
   const selfCalls = ['/api/v1/auth/whoami', '/api/v1/audit/verify'];
 
@@ -316,6 +364,18 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
       'DELETE /api/v1/policies/work-sessions', // likewise
       'PATCH /api/v1/workspace', // the caller's own workspace only
       'DELETE /api/v1/workspace', // likewise
+      'DELETE /api/v1/tokens/:id',
+      'GET /api/v1/tokens/:id/activity',
+      'POST /api/v1/tokens', // issues a token in the caller's own workspace only
+      'POST /api/v1/applications', // likewise
+      'DELETE /api/v1/applications/:app',
+      'GET /api/v1/applications/:app/tokens',
+      'POST /api/v1/applications/:app/tokens',
+      'DELETE /api/v1/applications/:app/tokens/:id',
+      'PATCH /api/v1/sso/providers/:name',
+      'DELETE /api/v1/sso/providers/:name',
+      'POST /api/v1/sso/providers', // creates in the caller's own workspace only
+      'PUT /api/v1/sso/policy', // the caller's own workspace only
     ]);
     const routes = apiRoutes(gw.services).filter((r) => r.auth !== false);
     for (const r of routes) expect(covered, `${r.method} ${r.url}`).toContain(`${r.method} ${r.url}`);
@@ -360,6 +420,8 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
         t.b.workSessionId,
         t.b.authSessionId,
         t.b.factorId,
+        t.b.patId,
+        t.b.svcId,
       ]) {
         expect(text, path).not.toContain(secret);
       }
@@ -372,9 +434,38 @@ describe.each(DB_KINDS)('workspace isolation on %s', (kind: DbKind) => {
     for (const path of [...listCalls, ...selfCalls]) {
       const r = await call(t.a.host, 'GET', path, { token: t.b.token });
       expect(r.status, path).toBe(401);
+      // Nor B's API token, even one with every scope.
+      const p = await call(t.a.host, 'GET', path, { token: t.b.pat });
+      expect(p.status, path).toBe(401);
     }
     // Nor at the default workspace (IP address / localhost).
     expect((await request(url, ca, 'GET', '/api/v1/servers', { token: t.b.token })).status).toBe(401);
+  });
+
+  it("never starts another workspace's SSO nor approves its device codes", async () => {
+    const start = await call(t.a.host, 'GET', `/api/v1/auth/sso/${t.b.name}-idp/start`);
+    expect(start.status).toBe(404);
+    expect(start.body).toContain('SSO_PROVIDER_NOT_FOUND');
+    expect((await call(t.a.host, 'GET', `/api/v1/auth/sso/${t.a.name}-idp/start`)).status).not.toBe(404);
+    const pub = await call(t.a.host, 'GET', '/api/v1/auth/sso/providers');
+    expect(JSON.stringify(pub.body)).not.toContain(t.b.name);
+    // A device code made at B's host is unknown at A's, for A's token and for A's browser session.
+    const dev = await call(t.b.host, 'POST', '/api/v1/auth/device', { body: {} });
+    expect(dev.status).toBe(201);
+    expect(dev.body.verificationUrl).toBe(`https://${t.b.host}:${port}/auth/device`);
+    const poll = await call(t.a.host, 'POST', '/api/v1/auth/device/token', {
+      body: { deviceCode: dev.body.deviceCode },
+    });
+    expect(poll.body.error.code).toBe('DEVICE_CODE_EXPIRED');
+    const page = await call(t.a.host, 'GET', `/auth/device?code=${dev.body.userCode}`, {
+      headers: { cookie: `__Host-corral_session=${t.a.token}` },
+    });
+    expect(page.status).toBe(404);
+    // B's own token, as a cookie at A's host, is no session there.
+    const foreign = await call(t.a.host, 'GET', `/auth/device?code=${dev.body.userCode}`, {
+      headers: { cookie: `__Host-corral_session=${t.b.token}` },
+    });
+    expect(foreign.status).toBe(302);
   });
 
   it('signs in to the workspace named by the host; the same email elsewhere is another account', async () => {

@@ -83,6 +83,16 @@ export const WhoamiResponse = z.object({
   enrollmentRequired: z.boolean().optional(),
   /** Cookie sessions only: the CSRF token a reloaded page needs for its changes. */
   csrfToken: z.string().optional(),
+  /** Set when the caller used an API token (`personal`) or a service token (`service`). */
+  apiToken: z
+    .object({
+      id: z.string(),
+      kind: z.enum(['personal', 'service']),
+      name: z.string(),
+      scopes: z.array(z.string()),
+      servers: z.array(z.string()).nullable(),
+    })
+    .optional(),
 });
 export type WhoamiResponse = z.infer<typeof WhoamiResponse>;
 

@@ -49,6 +49,29 @@ describe('frame codec', () => {
     expect(encodeFrame(expected as { type: string })).toBe(text);
   });
 
+  it('channel.open carries an optional shell-mark nonce, base64url of 16 to 64 characters', () => {
+    const GW = typesOf(GatewayToAgent);
+    const open = (shellMarks?: unknown) =>
+      JSON.stringify({
+        type: 'channel.open',
+        channelId: 'ch_1',
+        token: 'cat_0123456789abcdef',
+        grant: { v: 1, channelId: 'ch_1', serverId: 'srv_1', kind: 'pty', osUser: 'root', expiresAt: 1 },
+        signature: 'sig',
+        pty: true,
+        ...(shellMarks !== undefined ? { shellMarks } : {}),
+      });
+    expect(decodeFrame(GatewayToAgent, open(), GW).ok).toBe(true);
+    expect(decodeFrame(GatewayToAgent, open({ nonce: 'AbC_-0123456789abcdef' }), GW)).toMatchObject({
+      ok: true,
+      message: { shellMarks: { nonce: 'AbC_-0123456789abcdef' } },
+    });
+    // The nonce lands in shell variables and prompts: nothing but base64url.
+    for (const nonce of ['short', 'has$dollar-0123456789ab', "quo'te-0123456789abcdef", 'x'.repeat(65)]) {
+      expect(decodeFrame(GatewayToAgent, open({ nonce }), GW)).toMatchObject({ ok: false });
+    }
+  });
+
   it('rejects malformed JSON with 4000', () => {
     expect(decodeFrame(ChannelControl, '{"type":"resize",', CTRL)).toMatchObject({
       ok: false,

@@ -11,4 +11,6 @@ export * from './channel-state.js';
 export * from './work-sessions.js';
 export * from './files.js';
 export * from './files-client.js';
+export * from './tokens.js';
 export * from './replay.js';
+export * from './sso.js';

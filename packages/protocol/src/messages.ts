@@ -35,7 +35,7 @@ export type SystemInfo = z.infer<typeof SystemInfo>;
 // ---------------------------------------------------------------------------------------------
 
 /** What an agent can do beyond protocol 1's core; the gateway sends optional frames only to agents that say so. */
-export const AgentCapability = z.enum(['upgrade', 'persist']);
+export const AgentCapability = z.enum(['upgrade', 'persist', 'shell-marks']);
 export type AgentCapability = z.infer<typeof AgentCapability>;
 
 export const Hello = z.strictObject({
@@ -79,6 +79,9 @@ export const PtyParams = z.strictObject({
   term: z.string().max(64).optional(),
 });
 
+/** A shell-mark nonce: base64url, 16 to 64 characters (the gateway sends 22: 128 random bits). */
+export const SHELL_MARK_NONCE_RE = /^[A-Za-z0-9_-]{16,64}$/;
+
 export const ChannelOpen = z.strictObject({
   type: z.literal('channel.open'),
   channelId: z.string().min(1).max(64),
@@ -90,6 +93,11 @@ export const ChannelOpen = z.strictObject({
   /** true: run in a pty (terminal); false: plain pipes, stderr kept apart (like `ssh host cmd`). */
   pty: z.boolean(),
   ptyParams: PtyParams.optional(),
+  /**
+   * Interactive shells only, and only to agents that announced the `shell-marks` capability: start the
+   * shell with Corral's integration, whose OSC 133 marks carry this nonce (see docs/PROTOCOL.md).
+   */
+  shellMarks: z.strictObject({ nonce: z.string().regex(SHELL_MARK_NONCE_RE) }).optional(),
 });
 
 export const ChannelReject = z.strictObject({

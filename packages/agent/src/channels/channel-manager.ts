@@ -51,6 +51,8 @@ export interface ChannelManagerOptions {
   killGraceMs?: number;
   /** How to start the file helper (argv without the user switch), e.g. [node, agent.js, '_files-helper']. */
   filesHelper?: { file: string; args: string[] };
+  /** Where the shell integration scripts are (see shell-integration.ts); undefined: not installed. */
+  shellIntegrationDir?: () => string | undefined;
 }
 
 /**
@@ -145,6 +147,7 @@ export class ChannelManager {
             switchUser: who.switchUser,
             setprivPath: o.setprivPath,
             homeExists: o.homeExists(who.user.home),
+            shellMarks: shellMarksOf(msg, o.shellIntegrationDir?.()),
           });
 
     let ws: WebSocket;
@@ -348,6 +351,11 @@ export class ChannelManager {
     this.#sessions.set(persist.id, session);
     return session.attach(ws, msg.channelId, false);
   }
+}
+
+/** The integration for an interactive shell: the gateway asked for it (with a nonce) and it is installed. */
+function shellMarksOf(msg: ChannelOpenMessage, dir: string | undefined): { dir: string; nonce: string } | undefined {
+  return msg.pty && msg.shellMarks && dir ? { dir, nonce: msg.shellMarks.nonce } : undefined;
 }
 
 /** The file helper as `user`: switched with setpriv (groups included) when the agent is root. */

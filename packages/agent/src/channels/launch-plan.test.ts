@@ -72,4 +72,56 @@ describe('launch plan', () => {
     const p = planLaunch({ user: alice, pty: false, command: ['id'], switchUser: true, homeExists: true });
     expect(p).toMatchObject({ file: '/bin/zsh', args: ['-c', 'id'], uid: 1000, gid: 1001 });
   });
+
+  it('starts an interactive bash, zsh or sh with the shell integration when the gateway asked for it', () => {
+    const marks = { dir: '/tmp/corral-shell-x', nonce: 'NONCE_abcdefghijklmn' };
+    const bash = planLaunch({ user: root, pty: true, switchUser: false, homeExists: true, shellMarks: marks });
+    expect(bash.args).toEqual(['--rcfile', '/tmp/corral-shell-x/bash/corral.bash', '-i']);
+    expect(bash.env.CORRAL_SHELL_NONCE).toBe(marks.nonce);
+    const zsh = planLaunch({
+      user: alice,
+      pty: true,
+      switchUser: true,
+      setprivPath: '/usr/bin/setpriv',
+      homeExists: true,
+      shellMarks: marks,
+    });
+    expect(zsh.args.slice(-2)).toEqual(['/bin/zsh', '-l']);
+    expect(zsh.env).toMatchObject({ ZDOTDIR: '/tmp/corral-shell-x/zsh', CORRAL_SHELL_NONCE: marks.nonce });
+    const dash = planLaunch({
+      user: { ...alice, shell: '/usr/bin/dash' },
+      pty: true,
+      switchUser: false,
+      homeExists: true,
+      shellMarks: marks,
+    });
+    expect(dash.args).toEqual(['-l']);
+    expect(dash.env.ENV).toBe('/tmp/corral-shell-x/sh/corral.sh');
+  });
+
+  it('leaves commands, pipe mode and unknown shells as they were', () => {
+    const marks = { dir: '/tmp/corral-shell-x', nonce: 'NONCE_abcdefghijklmn' };
+    const cmd = planLaunch({
+      user: root,
+      pty: true,
+      command: ['id'],
+      switchUser: false,
+      homeExists: true,
+      shellMarks: marks,
+    });
+    expect(cmd.args).toEqual(['-lc', 'id']);
+    expect(cmd.env.CORRAL_SHELL_NONCE).toBeUndefined();
+    const fish = planLaunch({
+      user: { ...alice, shell: '/usr/bin/fish' },
+      pty: true,
+      switchUser: false,
+      homeExists: true,
+      shellMarks: marks,
+    });
+    expect(fish.args).toEqual(['-l']);
+    expect(fish.env.CORRAL_SHELL_NONCE).toBeUndefined();
+    expect(planLaunch({ user: root, pty: false, switchUser: false, homeExists: true, shellMarks: marks }).args).toEqual(
+      [],
+    );
+  });
 });

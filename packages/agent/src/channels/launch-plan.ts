@@ -1,4 +1,5 @@
 import type { OsUser } from './passwd.js';
+import { integratedShell } from './shell-integration.js';
 
 /** Exactly what to exec for a channel: file, argv, directory, environment, and identity. */
 export interface LaunchPlan {
@@ -32,6 +33,11 @@ export interface LaunchInput {
   setprivPath?: string;
   /** Whether the home directory exists; if not the process starts in `/` (as sshd does). */
   homeExists: boolean;
+  /**
+   * Interactive pty shells only: start bash, zsh or sh with the shell integration installed in `dir`,
+   * its marks carrying `nonce` (see shell-integration.ts). Ignored for commands and other shells.
+   */
+  shellMarks?: { dir: string; nonce: string };
 }
 
 /** TERM comes from the unsigned ptyParams: accept plain terminal names only. */
@@ -41,7 +47,8 @@ const ROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 const USER_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 /**
- * Plan the process for a channel. Pty mode runs `$SHELL -l` or `$SHELL -lc "<command>"`; pipe mode
+ * Plan the process for a channel. Pty mode runs `$SHELL -l` or `$SHELL -lc "<command>"` (an interactive
+ * bash, zsh or sh with `shellMarks` gets the shell integration instead, see integratedShell); pipe mode
  * runs `$SHELL -c "<command>"` (or a bare `$SHELL` reading stdin when there is no command, like
  * `ssh -T`). The environment is built from scratch: nothing of the agent's own leaks through.
  */
@@ -49,7 +56,12 @@ export function planLaunch(input: LaunchInput): LaunchPlan {
   const { user } = input;
   const shell = user.shell;
   const cmd = input.command && input.command.length > 0 ? input.command.join(' ') : undefined;
-  const shellArgs = input.pty ? (cmd !== undefined ? ['-lc', cmd] : ['-l']) : cmd !== undefined ? ['-c', cmd] : [];
+  let shellArgs = input.pty ? (cmd !== undefined ? ['-lc', cmd] : ['-l']) : cmd !== undefined ? ['-c', cmd] : [];
+  const integrated =
+    input.pty && cmd === undefined && input.shellMarks
+      ? integratedShell(shell, input.shellMarks.dir, input.shellMarks.nonce)
+      : undefined;
+  if (integrated) shellArgs = integrated.args;
   const env: Record<string, string> = {
     HOME: user.home,
     USER: user.name,
@@ -59,6 +71,7 @@ export function planLaunch(input: LaunchInput): LaunchPlan {
   };
   if (input.pty) env.TERM = input.term && TERM_RE.test(input.term) ? input.term : 'xterm-256color';
   if (input.lang) env.LANG = input.lang;
+  if (integrated) Object.assign(env, integrated.env);
   const cwd = input.homeExists ? user.home : '/';
   if (!input.switchUser) return { file: shell, args: shellArgs, cwd, env };
   if (input.setprivPath) {

@@ -1,4 +1,4 @@
-import { AuditList, AuditVerifyResponse, type AuditEventView } from '@corral/protocol';
+import { AuditList, AuditVerifyResponse, parseDurationSeconds, type AuditEventView } from '@corral/protocol';
 import { println, type CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { colors } from '../format/color.js';
@@ -14,6 +14,23 @@ export interface AuditLsOptions extends OutputOptions {
   limit?: string;
   /** Only events with this action, e.g. file.upload. */
   action?: string;
+  /** Only events by this actor (email or id). */
+  actor?: string;
+  /** Only events whose target is this server (name or id). */
+  server?: string;
+  /** An ISO 8601 time, or a duration back from now (30m, 2h, 7d). */
+  since?: string;
+  until?: string;
+}
+
+/** `--since 2h` or `--since 2026-11-27T10:00:00Z` as the ISO instant the gateway takes. */
+export function auditTime(value: string, option: string, now = Date.now()): string {
+  const seconds = /^\d+[smhd]$/.test(value.trim()) ? parseDurationSeconds(value) : undefined;
+  if (seconds !== undefined) return new Date(now - seconds * 1000).toISOString();
+  const t = Date.parse(value);
+  if (Number.isNaN(t))
+    throw new CliError(`${option} takes an ISO 8601 time (2026-11-27T10:00:00Z) or a duration back from now (2h, 7d)`);
+  return new Date(t).toISOString();
 }
 
 function actorOf(e: AuditEventView): string {
@@ -50,12 +67,19 @@ function auditColumns(ctx: CliContext): Column<AuditEventView>[] {
  */
 export async function auditLs(ctx: CliContext, opts: AuditLsOptions): Promise<void> {
   const limit = opts.limit === undefined ? DEFAULT_AUDIT_LIMIT : parsePositiveInt(opts.limit, '--limit');
+  const filters = {
+    ...(opts.action ? { action: opts.action } : {}),
+    ...(opts.actor ? { actor: opts.actor } : {}),
+    ...(opts.server ? { server: opts.server } : {}),
+    ...(opts.since ? { since: auditTime(opts.since, '--since') } : {}),
+    ...(opts.until ? { until: auditTime(opts.until, '--until') } : {}),
+  };
   await withApi(ctx, async (api) => {
     const items: AuditEventView[] = [];
     let before: number | undefined;
     for (;;) {
       const page = await api.request('GET', '/api/v1/audit', {
-        query: { limit: limit - items.length, before, ...(opts.action ? { action: opts.action } : {}) },
+        query: { limit: limit - items.length, before, ...filters },
         parse: (v) => AuditList.parse(v),
       });
       items.push(...page.items.slice(0, limit - items.length));

@@ -173,6 +173,14 @@ export async function whoami(ctx: CliContext, opts: OutputOptions): Promise<void
       me.tokenExpiresAt === null
         ? 'does not expire'
         : `expires ${relativeTime(me.tokenExpiresAt, ctx.now())} (${formatTimestamp(me.tokenExpiresAt)})`;
+    if (me.apiToken) {
+      const t = me.apiToken;
+      println(
+        ctx.stdout,
+        `${sanitize(me.user.email)} (${me.user.role}) in workspace ${sanitize(me.workspace.name)} at ${config.url}, with ${t.kind === 'service' ? 'service' : 'API'} token ${t.id} (${sanitize(t.name)}): scopes ${t.scopes.join(' ')}${t.servers ? `, servers ${t.servers.map(sanitize).join(' ')}` : ''}; it ${expires}`,
+      );
+      return;
+    }
     println(
       ctx.stdout,
       `${sanitize(me.user.email)} (${me.user.role}) in workspace ${sanitize(me.workspace.name)} at ${config.url}; the session ${expires}`,

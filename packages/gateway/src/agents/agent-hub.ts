@@ -60,7 +60,15 @@ class AgentConnection {
   }
 
   send(msg: GatewayToAgent): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(encodeFrame(msg));
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (msg.type === 'channel.open' && msg.shellMarks && !this.capabilities.has('shell-marks')) {
+      // An agent without the shell integration would refuse the field; its shells send no marks and the
+      // gateway reconstructs their commands from keystrokes.
+      const { shellMarks: _unsupported, ...open } = msg;
+      this.ws.send(encodeFrame(open));
+      return;
+    }
+    this.ws.send(encodeFrame(msg));
   }
 
   close(code: number, reason: string): void {

@@ -6,6 +6,7 @@ import type { Dialect } from '../db/migrations.js';
 import { canonicalJson } from './canonical-json.js';
 import { newId } from '../ids.js';
 import { type Clock, iso } from '../clock.js';
+import { currentPrincipal } from '../auth/request-context.js';
 
 /** The hash that precedes a workspace's first event. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -17,13 +18,28 @@ export interface AuditInput {
   workspaceId: string;
   action: string;
   outcome?: AuditOutcome;
-  actor: { type: 'user' | 'agent' | 'system' | 'anonymous'; id?: string | null; name?: string | null };
+  actor: { type: 'user' | 'application' | 'agent' | 'system' | 'anonymous'; id?: string | null; name?: string | null };
   target?: { type: string; id?: string | null; name?: string | null };
   sourceIp?: string | null;
   details?: Record<string, unknown>;
 }
 
 type EventFields = Omit<AuditEventsTable, 'hash'>;
+
+/**
+ * An event caused by a request made with an API or service token names the token: `details.tokenId`
+ * and `details.tokenKind` are added, and an application's actor type is `application`. Taken from the
+ * request context (auth/request-context.ts), so no caller can forget it.
+ */
+function withToken(input: AuditInput): AuditInput {
+  const p = currentPrincipal();
+  if (!p?.apiToken || input.workspaceId !== p.workspaceId || input.actor.id !== p.userId) return input;
+  return {
+    ...input,
+    actor: { ...input.actor, type: p.kind === 'application' ? 'application' : input.actor.type },
+    details: { ...input.details, tokenId: p.apiToken.id, tokenKind: p.apiToken.kind },
+  };
+}
 
 /** The hash of an event: SHA-256 over the previous hash and the canonical JSON of every other field. */
 export function eventHash(e: EventFields): string {
@@ -83,6 +99,19 @@ interface Pending {
 
 const MAX_BATCH = 500;
 
+/** Filters of the audit list (all exact; `since`/`until` are ISO 8601 instants, inclusive). */
+export interface AuditListFilter {
+  limit?: number;
+  before?: number;
+  action?: string;
+  /** The actor's name (an email for users) or id. */
+  actor?: string;
+  /** Events whose target is this server (name or id). */
+  server?: string;
+  since?: string;
+  until?: string;
+}
+
 export class AuditLog {
   private readonly pending = new Map<string, Pending[]>();
   private readonly writing = new Map<string, Promise<void>>();
@@ -95,7 +124,8 @@ export class AuditLog {
   ) {}
 
   /** Record an event; resolves once it is committed. */
-  append(input: AuditInput): Promise<AuditEventView> {
+  append(event: AuditInput): Promise<AuditEventView> {
+    const input = withToken(event);
     return new Promise((resolve, reject) => {
       const list = this.pending.get(input.workspaceId) ?? [];
       list.push({ input, resolve, reject });
@@ -194,12 +224,22 @@ export class AuditLog {
   /** Newest first. `before` pages backwards by sequence number. */
   async list(
     workspaceId: string,
-    opts: { limit?: number; before?: number; action?: string } = {},
+    opts: AuditListFilter = {},
   ): Promise<{ items: AuditEventView[]; nextBefore: number | null }> {
     const limit = Math.min(Math.max(opts.limit ?? 50, 1), 1000);
     let q = this.db.selectFrom('audit_events').selectAll().where('workspace_id', '=', workspaceId);
     if (opts.before !== undefined) q = q.where('seq', '<', opts.before);
     if (opts.action) q = q.where('action', '=', opts.action);
+    const actor = opts.actor;
+    if (actor) q = q.where((eb) => eb.or([eb('actor_name', '=', actor), eb('actor_id', '=', actor)]));
+    const server = opts.server;
+    if (server)
+      q = q
+        .where('target_type', '=', 'server')
+        .where((eb) => eb.or([eb('target_name', '=', server), eb('target_id', '=', server)]));
+    // ISO 8601 UTC strings of one width compare like the instants they name.
+    if (opts.since) q = q.where('ts', '>=', opts.since);
+    if (opts.until) q = q.where('ts', '<=', opts.until);
     const rows = await q
       .orderBy('seq', 'desc')
       .limit(limit + 1)

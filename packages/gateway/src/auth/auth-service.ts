@@ -18,6 +18,7 @@ import { policyFromSettings } from '../mfa/policy.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { SignInGuard } from './rate-limit.js';
 import type { Principal } from './principal.js';
+import { ApiTokens } from './api-tokens.js';
 
 export interface AuthServiceOptions {
   /** Lifetime of a sign-in token, ms. Default 12 h. */
@@ -53,6 +54,12 @@ export interface SignInUser {
  * sessions and password changes. Every proof of identity draws on the same failure limits (SignInGuard).
  */
 export class AuthService {
+  /**
+   * Workspace policy on password sign-in (the SSO service sets it): a reason when this user must sign
+   * in another way, or null. Asked only after the password proved right, so it reveals nothing.
+   */
+  passwordPolicy: (workspaceId: string, role: Role) => Promise<string | null> = async () => null;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly audit: AuditLog,
@@ -60,6 +67,8 @@ export class AuthService {
     private readonly opts: AuthServiceOptions,
     private readonly guard: SignInGuard,
     private readonly mfa: MfaService,
+    /** API and service tokens (`crl_pat_`, `crl_svc_`), resolved by their own service. */
+    private readonly apiTokens?: ApiTokens,
   ) {}
 
   /**
@@ -96,6 +105,18 @@ export class AuthService {
       });
       throw new CorralError('INVALID_CREDENTIALS');
     }
+    const refused = await this.passwordPolicy(workspaceId, user.role as Role);
+    if (refused) {
+      await this.audit.append({
+        workspaceId,
+        action: 'auth.login',
+        outcome: 'denied',
+        actor: { type: 'user', id: user.id, name: user.email },
+        sourceIp: meta.sourceIp,
+        details: { method: 'password', reason: 'sso_required' },
+      });
+      throw new CorralError('SSO_REQUIRED', refused);
+    }
     const u: SignInUser = {
       id: user.id,
       email: user.email,
@@ -120,7 +141,7 @@ export class AuthService {
       return challenge;
     }
     this.guard.succeed(workspaceId, email);
-    return this.issueSession(u, meta, { method: 'password', mfaMethod: null, enrollmentOnly: policy.enforced });
+    return this.startSession(u, meta, { method: 'password', mfaMethod: null, enrollmentOnly: policy.enforced });
   }
 
   /** Step two: the challenge from login() and a second factor. */
@@ -138,7 +159,7 @@ export class AuthService {
       .select(['users.role', 'workspaces.name as workspace_name'])
       .where('users.id', '=', user.id)
       .executeTakeFirstOrThrow();
-    return this.issueSession({ ...user, role: row.role, workspaceName: row.workspace_name }, meta, {
+    return this.startSession({ ...user, role: row.role, workspaceName: row.workspace_name }, meta, {
       method: `password+${answer.method}`,
       mfaMethod: answer.method,
       enrollmentOnly: false,
@@ -146,13 +167,35 @@ export class AuthService {
   }
 
   /**
-   * Create a sign-in session (bearer token) for a user who has proved who they are, and audit
-   * `auth.login` with the method. Other sign-in paths (SSO, device approval) call this too.
+   * Start a session for a user who proved themselves another way (SSO, device approval): a new token,
+   * audited as `auth.login` with the method and its details. The caller has checked the user is active.
+   * Such a session counts as having passed MFA (`mfa_method` = the method): the identity provider, or
+   * the approving browser session, stands for the second factor.
    */
   async issueSession(
+    workspaceId: string,
+    user: { id: string; email: string; role: Role },
+    sourceIp: string,
+    method: string,
+    details: Record<string, unknown> = {},
+  ): Promise<LoginSession> {
+    const ws = await this.db.selectFrom('workspaces').select('name').where('id', '=', workspaceId).executeTakeFirst();
+    if (!ws) throw new CorralError('WORKSPACE_NOT_FOUND');
+    return this.startSession(
+      { ...user, workspaceId, workspaceName: ws.name },
+      { sourceIp, userAgent: null, host: undefined },
+      { method, mfaMethod: method, enrollmentOnly: false, details },
+    );
+  }
+
+  /**
+   * Create a sign-in session (bearer token) for a user who has proved who they are, and audit
+   * `auth.login` with the method.
+   */
+  private async startSession(
     user: SignInUser,
     meta: ClientMeta,
-    how: { method: string; mfaMethod: string | null; enrollmentOnly: boolean },
+    how: { method: string; mfaMethod: string | null; enrollmentOnly: boolean; details?: Record<string, unknown> },
   ): Promise<LoginSession> {
     const token = newSecret('crl');
     const now = this.clock.now();
@@ -179,7 +222,12 @@ export class AuthService {
       action: 'auth.login',
       actor: { type: 'user', id: user.id, name: user.email },
       sourceIp: meta.sourceIp,
-      details: { method: how.method, tokenId, ...(how.enrollmentOnly ? { enrollmentOnly: true } : {}) },
+      details: {
+        method: how.method,
+        tokenId,
+        ...how.details,
+        ...(how.enrollmentOnly ? { enrollmentOnly: true } : {}),
+      },
     });
     return {
       token,
@@ -197,6 +245,10 @@ export class AuthService {
    */
   async authenticate(bearer: string): Promise<Principal | null> {
     if (!bearer.startsWith('crl_') || bearer.length > 200) return null;
+    if (this.apiTokens && ApiTokens.isApiToken(bearer)) {
+      const p = await this.apiTokens.authenticate(bearer);
+      if (p) return p;
+    }
     const row = await this.db
       .selectFrom('auth_tokens')
       .innerJoin('users', 'users.id', 'auth_tokens.user_id')

@@ -83,6 +83,8 @@ export interface TerminateFilter {
   userId?: string;
   serverId?: string;
   workSessionId?: string;
+  /** Channels opened with this API or service token (revocation ends them). */
+  apiTokenId?: string;
   /** Error code sent to the user before the close (default SESSION_TERMINATED). */
   code?: string;
   /** Shown to the user whose channel ends. */

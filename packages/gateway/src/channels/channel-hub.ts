@@ -29,7 +29,9 @@ import { forward } from './bridge.js';
 import { Subjects, type Bus, type TerminateFilter } from '../bus/bus.js';
 import type { ChannelForwarder } from './channel-forwarder.js';
 import type { SessionRecorder } from '../recordings/recorder.js';
-import { CommandCapture } from './command-capture.js';
+import type { CommandTracker } from './command-capture.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { currentPrincipal } from '../auth/request-context.js';
 
 const CONTROL_TYPES = typesOf(ChannelControl);
 const FS_USER_TYPES = typesOf(FsFromUser);
@@ -76,8 +78,12 @@ export interface ChannelSpec {
   osUser: string;
   /** Terminal channels: the session recording (output, input, resizes). */
   recorder?: SessionRecorder;
-  /** Terminal channels: called with each command line reconstructed from the user's keystrokes. */
-  onCommand?: (line: string) => void;
+  /**
+   * Interactive terminals: the session's commands (shell integration marks, stripped from the output
+   * here, or keystrokes); its nonce goes to the agent in `channel.open`. It belongs to the session, not
+   * the channel: the websh service ends it when the session ends.
+   */
+  commands?: CommandTracker;
   /** File channels: the inspector that audits and limits each operation. */
   files?: FileChannelInspector;
   /** File channels: the work-session feature they run under. */
@@ -89,6 +95,8 @@ export interface ChannelSpec {
   term: string | undefined;
   /** The work session the channel runs under (it never outlives it). */
   workSessionId: string | null;
+  /** The API or service token that opened the channel (taken from the request when not given). */
+  apiTokenId?: string;
   /**
    * Persistent terminals: the websh session the pty belongs to and how long the agent keeps it when
    * the user's connection drops; `attach` re-attaches to the pty the agent holds instead of starting one.
@@ -146,7 +154,6 @@ interface Channel {
   result: ChannelResult;
   ended: boolean;
   unsubscribe: Array<() => void>;
-  capture: CommandCapture | null;
   /** Tail of the output for participants who join later (persistent terminals only). */
   ring: OutputRing | null;
   /** One-time tokens for participants about to connect: hash -> who, until when. */
@@ -233,6 +240,7 @@ export class ChannelHub {
       if (f.userId && s.userId !== f.userId) continue;
       if (f.serverId && s.serverId !== f.serverId) continue;
       if (f.workSessionId && s.workSessionId !== f.workSessionId) continue;
+      if (f.apiTokenId && s.apiTokenId !== f.apiTokenId) continue;
       const error: ChannelControlMsg = { type: 'error', code: f.code ?? 'SESSION_TERMINATED', message: f.reason };
       this.sendUser(ch, error);
       this.sendViewers(ch, error);
@@ -252,6 +260,13 @@ export class ChannelHub {
 
   /** Create a channel; returns its id and the user's one-time token. */
   create(spec: ChannelSpec): { channelId: string; token: string } {
+    // Opened by a request made with an API token: revoking the token ends the channel.
+    const viaToken = spec.apiTokenId ?? currentPrincipal()?.apiToken?.id;
+    if (viaToken) {
+      // Its later events (session.end; session.command: see WebshService) run in the opening
+      // request's context, so the audit log names the token on them too.
+      spec = { ...spec, apiTokenId: viaToken, onEnd: AsyncLocalStorage.bind(spec.onEnd) };
+    }
     const id = newId('ch');
     const token = newSecret('cct');
     const ch: Channel = {
@@ -266,7 +281,6 @@ export class ChannelHub {
       result: { bytesIn: 0, bytesOut: 0, exitCode: null, exitSignal: null, endReason: 'unknown', opened: false },
       ended: false,
       unsubscribe: [],
-      capture: spec.onCommand ? new CommandCapture() : null,
       ring: spec.session ? new OutputRing(JOIN_REPLAY_BYTES) : null,
       viewerTokens: new Map(),
       viewers: new Set(),
@@ -447,6 +461,7 @@ export class ChannelHub {
       ...(ch.spec.pty
         ? { ptyParams: { cols: ch.spec.cols, rows: ch.spec.rows, ...(ch.spec.term ? { term: ch.spec.term } : {}) } }
         : {}),
+      ...(ch.spec.commands?.nonce ? { shellMarks: { nonce: ch.spec.commands.nonce } } : {}),
     });
     if (ch.ended) return;
     if (!sent) {
@@ -526,7 +541,7 @@ export class ChannelHub {
       ch.spec.recorder?.input(buf);
       // What a read-write participant types is captured like the owner's (commands are audited and
       // scored whoever typed them; the shell's own marks, where present, attribute nothing either way).
-      this.captureInput(ch, buf);
+      ch.spec.commands?.input(buf);
       // No backpressure from one participant's typing onto everyone: keystrokes are small; a flood
       // beyond the agent socket's high-water mark is dropped with the participant.
       if (agent.bufferedAmount > VIEWER_MAX_BUFFERED)
@@ -538,18 +553,6 @@ export class ChannelHub {
     if (!msg) return;
     // The owner's window size rules; a participant's resize is ignored.
     if (msg.type === 'ping') v.ws.send(encodeFrame({ type: 'pong', ts: msg.ts }));
-  }
-
-  /** Keystrokes toward the terminal: each completed command line goes to the command hook. */
-  private captureInput(ch: Channel, buf: Buffer): void {
-    if (!ch.capture) return;
-    for (const line of ch.capture.input(buf)) {
-      try {
-        ch.spec.onCommand?.(line);
-      } catch (err) {
-        this.log.error('command hook failed', { err: String(err) });
-      }
-    }
   }
 
   private sendViewers(ch: Channel, msg: ChannelControlMsg | Buffer): void {
@@ -664,7 +667,7 @@ export class ChannelHub {
       const buf = data as Buffer;
       ch.result.bytesIn += buf.length;
       ch.spec.recorder?.input(buf);
-      this.captureInput(ch, buf);
+      ch.spec.commands?.input(buf);
       forward(user, agent, buf, true);
       return;
     }
@@ -683,10 +686,11 @@ export class ChannelHub {
     const user = ch.user;
     if (!user) return;
     if (isBinary) {
-      const buf = data as Buffer;
-      ch.result.bytesOut += buf.length;
+      ch.result.bytesOut += (data as Buffer).length;
+      // The shell integration's marks never reach the user or the recording.
+      const buf = ch.spec.commands ? ch.spec.commands.output(data as Buffer) : (data as Buffer);
+      if (buf.length === 0) return;
       ch.spec.recorder?.output(buf);
-      ch.capture?.output(buf);
       ch.ring?.push(buf);
       if (ch.viewers.size > 0) this.sendViewers(ch, buf);
       forward(agent, user, buf, true);

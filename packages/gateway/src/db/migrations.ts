@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sso0015 } from './migration-0015-sso.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -422,6 +423,107 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0016_shell_marks': {
+      async up(db: Kysely<unknown>) {
+        // The nonce the session's shell integration puts in its marks (a node adopting the session needs it).
+        await db.schema.alterTable('websh_sessions').addColumn('shell_nonce', 'text').execute();
+      },
+    },
+    '0013_api_tokens': {
+      async up(db: Kysely<unknown>) {
+        // Applications are rows of users (kind 'application') so grants, groups, work sessions and
+        // foreign keys keep working; they have no password and can never sign in with one.
+        await db.schema
+          .alterTable('users')
+          .addColumn('kind', 'text', (c) => c.notNull().defaultTo('human'))
+          .execute();
+        await db.schema
+          .createTable('applications')
+          .addColumn('user_id', 'text', (c) => c.primaryKey().references('users.id'))
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('scopes', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('deleted_at', 'text')
+          .execute();
+        await db.schema
+          .createTable('api_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+          .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('prefix', 'text', (c) => c.notNull())
+          .addColumn('scopes', 'text', (c) => c.notNull())
+          .addColumn('servers', 'text')
+          .addColumn('commands', 'text')
+          .addColumn('created_by', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text')
+          .addColumn('revoked_at', 'text')
+          .addColumn('last_used_at', 'text')
+          .addColumn('last_used_ip', 'text')
+          .execute();
+        await db.schema
+          .createIndex('api_tokens_ws_user')
+          .on('api_tokens')
+          .columns(['workspace_id', 'user_id'])
+          .execute();
+        await db.schema
+          .createTable('api_token_activity')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('token_id', 'text', (c) => c.notNull())
+          .addColumn('ts', 'text', (c) => c.notNull())
+          .addColumn('method', 'text', (c) => c.notNull())
+          .addColumn('route', 'text', (c) => c.notNull())
+          .addColumn('status', 'integer', (c) => c.notNull())
+          .addColumn('source_ip', 'text')
+          .execute();
+        await db.schema
+          .createIndex('api_token_activity_token')
+          .on('api_token_activity')
+          .columns(['token_id', 'ts'])
+          .execute();
+      },
+    },
+    '0017_websh_persist': {
+      async up(db: Kysely<unknown>) {
+        // What the agent announced in its hello (e.g. persist, upgrade), as a JSON array.
+        await db.schema.alterTable('servers').addColumn('capabilities', 'text').execute();
+        for (const [name, type] of [
+          ['detached_at', 'text'],
+          ['channel_id', 'text'],
+          ['host_node', 'text'],
+          ['persist_seconds', 'integer'],
+        ] as const) {
+          await db.schema.alterTable('websh_sessions').addColumn(name, type).execute();
+        }
+        await db.schema
+          .createTable('websh_shares')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('user_id', 'text')
+          .addColumn('link_hash', 'text')
+          .addColumn('mode', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text')
+          .addColumn('revoked_at', 'text')
+          .execute();
+        await db.schema
+          .createIndex('websh_shares_session')
+          .on('websh_shares')
+          .columns(['workspace_id', 'session_id'])
+          .execute();
+        await db.schema.createIndex('websh_shares_link').on('websh_shares').column('link_hash').execute();
+      },
+    },
+    '0015_sso': sso0015,
     '0014_mfa': {
       async up(db: Kysely<unknown>) {
         // Second factors. TOTP secrets are AES-256-GCM encrypted (mfa/secret-box.ts); WebAuthn keeps the
@@ -496,39 +598,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         // Sign-in sessions: the browser or CLI that holds them, and how they signed in (null: password only).
         await db.schema.alterTable('auth_tokens').addColumn('user_agent', 'text').execute();
         await db.schema.alterTable('auth_tokens').addColumn('mfa_method', 'text').execute();
-      },
-    },
-    '0017_websh_persist': {
-      async up(db: Kysely<unknown>) {
-        // What the agent announced in its hello (e.g. persist, upgrade), as a JSON array.
-        await db.schema.alterTable('servers').addColumn('capabilities', 'text').execute();
-        for (const [name, type] of [
-          ['detached_at', 'text'],
-          ['channel_id', 'text'],
-          ['host_node', 'text'],
-          ['persist_seconds', 'integer'],
-        ] as const) {
-          await db.schema.alterTable('websh_sessions').addColumn(name, type).execute();
-        }
-        await db.schema
-          .createTable('websh_shares')
-          .addColumn('id', 'text', (c) => c.primaryKey())
-          .addColumn('workspace_id', 'text', (c) => c.notNull())
-          .addColumn('session_id', 'text', (c) => c.notNull())
-          .addColumn('user_id', 'text')
-          .addColumn('link_hash', 'text')
-          .addColumn('mode', 'text', (c) => c.notNull())
-          .addColumn('created_by', 'text', (c) => c.notNull())
-          .addColumn('created_at', 'text', (c) => c.notNull())
-          .addColumn('expires_at', 'text')
-          .addColumn('revoked_at', 'text')
-          .execute();
-        await db.schema
-          .createIndex('websh_shares_session')
-          .on('websh_shares')
-          .columns(['workspace_id', 'session_id'])
-          .execute();
-        await db.schema.createIndex('websh_shares_link').on('websh_shares').column('link_hash').execute();
       },
     },
   };

@@ -23,6 +23,58 @@ export interface UsersTable {
   role: 'member' | 'staff' | 'superuser';
   created_at: string;
   deactivated_at: string | null;
+  /** `human` (signs in) or `application` (service tokens only; see ApplicationsTable). */
+  kind?: 'human' | 'application';
+}
+
+/** Non-human identities: the users row (kind `application`) holds role and id; this row the rest. */
+export interface ApplicationsTable {
+  user_id: string;
+  workspace_id: string;
+  name: string;
+  description: string | null;
+  /** JSON array of scopes (`servers:read`): the most any of its service tokens may do. */
+  scopes: string;
+  created_by: string | null;
+  created_at: string;
+  deleted_at: string | null;
+}
+
+/** API tokens (`crl_pat_`) and service tokens (`crl_svc_`). Only the SHA-256 of the secret is kept. */
+export interface ApiTokensTable {
+  id: string;
+  workspace_id: string;
+  /** The owner: a human user (personal) or an application's user row (service). */
+  user_id: string;
+  kind: 'personal' | 'service';
+  name: string;
+  token_hash: string;
+  /** First characters of the secret, shown in listings. */
+  prefix: string;
+  /** JSON array of `resource:level`. */
+  scopes: string;
+  /** JSON array of server selectors, or null: no server limit. */
+  servers: string | null;
+  /** JSON CommandAcl, or null. */
+  commands: string | null;
+  created_by: string | null;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+  last_used_ip: string | null;
+}
+
+/** The last requests made with each API token (bounded per token). */
+export interface ApiTokenActivityTable {
+  id: string;
+  workspace_id: string;
+  token_id: string;
+  ts: string;
+  method: string;
+  route: string;
+  status: number;
+  source_ip: string | null;
 }
 
 /** Bearer tokens of signed-in users (CLI and browser sessions). Only the SHA-256 of the secret is kept. */
@@ -159,6 +211,8 @@ export interface WebshSessionsTable {
   host_node: string | null;
   /** How long the server keeps it after the connection drops (0: not persistent). */
   persist_seconds: number | null;
+  /** Interactive terminals: the nonce in its shell integration's marks (not a secret from its user). */
+  shell_nonce: string | null;
 }
 
 /** Who may join a live terminal session: a named user or the holder of a link. */
@@ -414,6 +468,11 @@ export interface ServerMetricsLatestTable {
 }
 
 export interface Database {
+  sso_providers: SsoProvidersTable;
+  sso_identities: SsoIdentitiesTable;
+  sso_flows: SsoFlowsTable;
+  sso_policies: SsoPoliciesTable;
+  device_authorizations: DeviceAuthorizationsTable;
   exec_jobs: ExecJobsTable;
   exec_results: ExecResultsTable;
   work_sessions: WorkSessionsTable;
@@ -434,6 +493,9 @@ export interface Database {
   gateway_nodes: GatewayNodesTable;
   workspaces: WorkspacesTable;
   users: UsersTable;
+  applications: ApplicationsTable;
+  api_tokens: ApiTokensTable;
+  api_token_activity: ApiTokenActivityTable;
   auth_tokens: AuthTokensTable;
   mfa_factors: MfaFactorsTable;
   mfa_recovery_codes: MfaRecoveryCodesTable;
@@ -444,6 +506,75 @@ export interface Database {
   websh_shares: WebshSharesTable;
   audit_events: AuditEventsTable;
   audit_heads: AuditHeadsTable;
+}
+
+/** SSO providers per workspace (OIDC or SAML). `settings` is JSON; the OIDC client secret is encrypted. */
+export interface SsoProvidersTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  kind: 'oidc' | 'saml';
+  display_name: string;
+  enabled: number;
+  jit: number;
+  jit_role: 'member' | 'staff';
+  /** JSON array of {idpGroup, group}. */
+  group_map: string;
+  settings: string;
+  /** AES-256-GCM (secret-box) of the OIDC client secret. */
+  secret_enc: string | null;
+  created_at: string;
+  updated_at: string;
+}
+/** Which user an IdP subject (OIDC `sub`, SAML NameID) is, per provider. */
+export interface SsoIdentitiesTable {
+  provider_id: string;
+  subject: string;
+  workspace_id: string;
+  user_id: string;
+  created_at: string;
+  last_login_at: string | null;
+}
+/** A sign-in in flight: keyed by SHA-256 of the OIDC state / SAML RelayState; single use, 10 minutes. */
+export interface SsoFlowsTable {
+  id: string;
+  workspace_id: string;
+  provider_id: string;
+  /** SHA-256 of the browser-binding cookie's value. */
+  binding_hash: string;
+  nonce: string | null;
+  code_verifier: string | null;
+  /** SAML AuthnRequest ID (the expected InResponseTo). */
+  request_id: string | null;
+  /** The OIDC redirect URI or SAML ACS URL used for this flow. */
+  redirect_uri: string;
+  next: string;
+  created_at: string;
+  expires_at: string;
+  consumed_at: string | null;
+}
+export interface SsoPoliciesTable {
+  workspace_id: string;
+  sso_required: number;
+  updated_at: string;
+  updated_by: string | null;
+}
+/** `corral login --browser`: device and user codes are kept as SHA-256 only. */
+export interface DeviceAuthorizationsTable {
+  id: string;
+  workspace_id: string;
+  device_code_hash: string;
+  user_code_hash: string;
+  /** pending, approved, denied, consumed. */
+  status: string;
+  client_name: string | null;
+  client_ip: string | null;
+  user_id: string | null;
+  decided_at: string | null;
+  created_at: string;
+  expires_at: string;
+  interval_s: number;
+  last_poll_at: string | null;
 }
 
 // Keep the Generated import in use for future auto-increment columns.

@@ -18,6 +18,7 @@ import { checkCommand } from './command-acl.js';
 import { agentUserOf } from '../servers/server-store.js';
 import type { Elevation } from '../privilege/elevation.js';
 import { ExecResultWriter } from './result-writer.js';
+import { enforceTokenCommand } from '../auth/api-tokens.js';
 
 export interface ExecRequest {
   servers: string[];
@@ -142,6 +143,8 @@ export class ExecService {
   async run(p: Principal, req: ExecRequest, sourceIp: string, sink: ExecSink): Promise<ExecSummary> {
     const emit = (e: ExecEvent): void => sink.emit(e);
     const cancelled = (): boolean => sink.cancelled();
+    // An API token's command ACL is checked before anything is resolved or dispatched.
+    await enforceTokenCommand(this.audit, p, req.command, sourceIp);
     const t0 = this.clock.now();
     const selectors = req.servers.map((s) => {
       try {

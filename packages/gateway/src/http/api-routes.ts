@@ -63,9 +63,12 @@ import {
 import { route, type AnyRoute } from './routes.js';
 import { filesRoutes } from './files-routes.js';
 import { checkPolicyChange, mfaRoutes } from './mfa-routes.js';
+import { apiTokenSummary, tokenRoutes } from './token-routes.js';
 import { webshRoutes } from './websh-routes.js';
+import { ssoRoutes } from './sso-routes.js';
 import { ndjsonStream } from './ndjson-stream.js';
 import type { Services } from '../services.js';
+import type { AuditListFilter } from '../audit/audit-log.js';
 import type { Principal } from '../auth/principal.js';
 import { roleAtLeast } from '../auth/principal.js';
 import { CorralError } from '../errors.js';
@@ -138,6 +141,7 @@ export function apiRoutes(s: Services): AnyRoute[] {
           tokenExpiresAt: p.tokenExpiresAt,
           ...(cookie ? { csrfToken: csrfTokenFor(cookie) } : {}),
           ...(p.enrollmentOnly ? { enrollmentRequired: true } : {}),
+          ...(p.apiToken ? { apiToken: apiTokenSummary(p.apiToken) } : {}),
         };
       },
     }),
@@ -677,6 +681,8 @@ export function apiRoutes(s: Services): AnyRoute[] {
     }),
     ...filesRoutes(s),
     ...mfaRoutes(s),
+    ...tokenRoutes(s),
+    ...ssoRoutes(s),
     route({
       method: 'GET',
       url: '/api/v1/recordings',
@@ -969,12 +975,19 @@ export function apiRoutes(s: Services): AnyRoute[] {
         limit: z.coerce.number().int().min(1).max(1000).optional(),
         before: z.coerce.number().int().min(1).optional(),
         action: z.string().max(64).optional(),
+        actor: z.string().max(320).optional(),
+        server: z.string().max(200).optional(),
+        since: z.iso.datetime().optional(),
+        until: z.iso.datetime().optional(),
       }),
       response: AuditList,
       errors: ['FORBIDDEN', 'VALIDATION_FAILED'],
       handler: async ({ principal: p, query, req }) => {
         await requireRole(s, p, 'staff', 'audit.list', req);
-        return s.audit.list(p.workspaceId, query as { limit?: number; before?: number; action?: string });
+        const q = query as AuditListFilter;
+        // Stored times are toISOString() (UTC, milliseconds): compare the bounds in the same form.
+        const iso = (t?: string) => (t ? new Date(t).toISOString() : undefined);
+        return s.audit.list(p.workspaceId, { ...q, since: iso(q.since), until: iso(q.until) });
       },
     }),
     route({

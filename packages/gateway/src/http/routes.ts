@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { CorralError } from '../errors.js';
 import type { Principal } from '../auth/principal.js';
+import { requestContext } from '../auth/request-context.js';
 
 /** A route described once: fastify registers it, OpenAPI documents it, zod validates it. */
 export interface RouteSpec<B extends z.ZodType | undefined, R extends z.ZodType | undefined> {
@@ -60,11 +61,16 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown): z.
   return r.data;
 }
 
-/** Register routes on fastify. `authenticate` resolves the bearer token or throws UNAUTHENTICATED. */
+/**
+ * Register routes on fastify. `authenticate` resolves the bearer token or throws UNAUTHENTICATED;
+ * `guard` (API token scopes, auth/token-scopes.ts) may refuse an authenticated call before its handler.
+ * Handlers run inside the request context (auth/request-context.ts) holding the principal.
+ */
 export function registerRoutes(
   app: FastifyInstance,
   routes: AnyRoute[],
   authenticate: (req: FastifyRequest) => Promise<Principal>,
+  guard: (r: AnyRoute, principal: Principal, req: FastifyRequest) => Promise<void> = async () => {},
 ): void {
   for (const r of routes) {
     app.route({
@@ -72,22 +78,30 @@ export function registerRoutes(
       url: r.url,
       ...(r.bodyLimit ? { bodyLimit: r.bodyLimit } : {}),
       handler: async (req, reply) => {
-        const principal = r.auth === false ? (undefined as unknown as Principal) : await authenticate(req);
-        const body = r.body ? parseOrThrow(r.body, req.body ?? {}) : undefined;
-        const query = r.query ? (parseOrThrow(r.query, req.query ?? {}) as Record<string, unknown>) : {};
-        const result = await r.handler({
-          req,
-          reply,
-          body,
-          query,
-          params: (req.params ?? {}) as Record<string, string>,
-          principal,
+        if (r.auth === false) return handle(r, req, reply, undefined as unknown as Principal);
+        const principal = await authenticate(req);
+        return requestContext.run({ principal }, async () => {
+          await guard(r, principal, req);
+          return handle(r, req, reply, principal);
         });
-        if (reply.sent) return reply;
-        reply.code(r.status ?? 200);
-        if (r.status === 204) return reply.send();
-        return result;
       },
     });
   }
+}
+
+async function handle(r: AnyRoute, req: FastifyRequest, reply: FastifyReply, principal: Principal): Promise<unknown> {
+  const body = r.body ? parseOrThrow(r.body, req.body ?? {}) : undefined;
+  const query = r.query ? (parseOrThrow(r.query, req.query ?? {}) as Record<string, unknown>) : {};
+  const result = await r.handler({
+    req,
+    reply,
+    body,
+    query,
+    params: (req.params ?? {}) as Record<string, string>,
+    principal,
+  });
+  if (reply.sent) return reply;
+  reply.code(r.status ?? 200);
+  if (r.status === 204) return reply.send();
+  return result;
 }

@@ -94,4 +94,18 @@ describe('authorize: scopes', () => {
     expect(authorize(viaToken, 'websh.open', server, { grants: [] }).allow).toBe(false);
     expect(authorize(viaToken, 'workspace.settings', { kind: 'workspace' }, { grants: [] }).allow).toBe(false);
   });
+
+  it("a token's server ACL narrows even a superuser to the servers it names (security negative)", () => {
+    const viaToken: Principal = {
+      userId: 'usr_1',
+      role: 'superuser',
+      groupIds: [],
+      tokenServers: [parseSelector('db-*')],
+    };
+    const d = authorize(viaToken, 'server.read', server, { grants: [] });
+    expect(d.allow).toBe(false);
+    expect(d.reason).toMatch(/server ACL \(db-\*\) does not include/);
+    const onDb = { ...server, name: 'db-01' };
+    expect(authorize(viaToken, 'exec.run', onDb, { grants: [] }).allow).toBe(true);
+  });
 });

@@ -1,5 +1,5 @@
 import type { Role } from '@corral/protocol';
-import { selectorMatches, type Selector, type ServerFacts } from './selectors.js';
+import { formatSelector, selectorMatches, type Selector, type ServerFacts } from './selectors.js';
 
 /**
  * The one authorization decision (ARCHITECTURE.md "Gateway inside"), a pure function:
@@ -41,6 +41,8 @@ export interface Principal {
   groupIds: readonly string[];
   /** Ceiling from an API or service token; absent for a signed-in session. */
   tokenMaxLevel?: ScopeLevel;
+  /** Server ACL of an API or service token: only servers matching one of these; absent for no limit. */
+  tokenServers?: readonly Selector[];
 }
 
 export interface ScopeGrant {
@@ -126,6 +128,10 @@ export function authorize(
   }
   const need = SERVER_ACTION_LEVEL[action as ServerAction];
   if (!need) return { allow: false, reason: `${action} is not a server action` };
+  if (p.tokenServers && !p.tokenServers.some((sel) => selectorMatches(sel, resource))) {
+    const acl = p.tokenServers.map(formatSelector).join(', ');
+    return { allow: false, reason: `the token's server ACL (${acl}) does not include ${resource.name}` };
+  }
   const { level, via } = effectiveLevel(p, resource, ctx.grants);
   if (!level) return { allow: false, reason: `no scope on server ${resource.name} (${action} needs ${need})` };
   if (LEVEL_RANK[level] < LEVEL_RANK[need]) {

@@ -32,14 +32,25 @@ export class IamService {
 
   // --- decisions ----------------------------------------------------------------------------------
 
-  async principal(workspaceId: string, userId: string, role: Role): Promise<Principal> {
+  /** @param tokenServers the caller's API token server ACL (selector texts), if any. */
+  async principal(
+    workspaceId: string,
+    userId: string,
+    role: Role,
+    tokenServers?: readonly string[] | null,
+  ): Promise<Principal> {
     const rows = await this.db
       .selectFrom('user_group_members')
       .select('group_id')
       .where('workspace_id', '=', workspaceId)
       .where('user_id', '=', userId)
       .execute();
-    return { userId, role, groupIds: rows.map((r) => r.group_id) };
+    return {
+      userId,
+      role,
+      groupIds: rows.map((r) => r.group_id),
+      ...(tokenServers ? { tokenServers: tokenServers.map((t) => parseSelector(t)) } : {}),
+    };
   }
 
   async grants(workspaceId: string): Promise<ScopeGrant[]> {
@@ -71,7 +82,7 @@ export class IamService {
 
   async decide(p: SessionPrincipal, action: ServerAction, server: ServersTable): Promise<Decision> {
     const [principal, grants, groups] = await Promise.all([
-      this.principal(p.workspaceId, p.userId, p.role),
+      this.principal(p.workspaceId, p.userId, p.role, p.apiToken?.servers),
       this.grants(p.workspaceId),
       this.serverGroupsByServer(p.workspaceId),
     ]);
@@ -85,9 +96,10 @@ export class IamService {
 
   /** The servers on which the principal may take `action`. */
   async allowed(p: SessionPrincipal, action: ServerAction, servers: ServersTable[]): Promise<ServersTable[]> {
-    if (p.role !== 'member') return servers;
+    // Staff hold owner everywhere, unless an API token's server ACL narrows it.
+    if (p.role !== 'member' && !p.apiToken?.servers) return servers;
     const [principal, grants, groups] = await Promise.all([
-      this.principal(p.workspaceId, p.userId, p.role),
+      this.principal(p.workspaceId, p.userId, p.role, p.apiToken?.servers),
       this.grants(p.workspaceId),
       this.serverGroupsByServer(p.workspaceId),
     ]);

@@ -9,7 +9,7 @@ import { type Clock, iso } from '../clock.js';
 import { CorralError } from '../errors.js';
 import { hashSecret, newId, newSecret } from '../ids.js';
 import { codeMatches, recoveryCode } from './codes.js';
-import type { SecretBox } from './secret-box.js';
+import type { SecretBox } from '../auth/secret-box.js';
 import { base32Encode, otpauthUri, verifyTotp } from './totp.js';
 import { registrationOptions, verifyRegistration, type RelyingParty } from './webauthn.js';
 import type { ClientMeta, MfaService } from './mfa-service.js';
@@ -20,6 +20,8 @@ import {
   factorView,
   notAllowed,
   storedCredential,
+  totpAad,
+  totpKey,
   userOf,
   type ChallengeRow,
   type FactorRow,
@@ -91,7 +93,7 @@ export class MfaEnrolment {
       const secret = base32Encode(key);
       await this.db
         .insertInto('mfa_factors')
-        .values({ ...base, label: req.label ?? 'authenticator app', secret_enc: this.box.seal(key, id) })
+        .values({ ...base, label: req.label ?? 'authenticator app', secret_enc: this.box.seal(secret, totpAad(id)) })
         .execute();
       out = { secret, otpauthUri: otpauthUri(`Corral ${p.workspaceName}`, p.email, secret) };
     } else if (req.kind === 'webauthn') {
@@ -197,7 +199,7 @@ export class MfaEnrolment {
     const set: Partial<FactorRow> = { confirmed_at: iso(now) };
     let ok = false;
     if (f.kind === 'totp' && body.code) {
-      const step = verifyTotp(this.box.open(f.secret_enc ?? '', f.id), body.code.replace(/\s/g, ''), now, null);
+      const step = verifyTotp(totpKey(this.box, f), body.code.replace(/\s/g, ''), now, null);
       if (step !== null) {
         ok = true;
         set.last_step = step;

@@ -3,6 +3,8 @@ import type { MfaFactorKind, MfaFactorView } from '@corral/protocol';
 import type { MfaChallengesTable, MfaFactorsTable } from '../db/schema.js';
 import type { Principal } from '../auth/principal.js';
 import { CorralError } from '../errors.js';
+import type { SecretBox } from '../auth/secret-box.js';
+import { base32Decode } from './totp.js';
 import type { StoredCredential } from './webauthn.js';
 
 /** Rows, limits and small helpers shared by sign-in checks (mfa-service.ts) and enrolment (enrolment.ts). */
@@ -55,4 +57,14 @@ export function factorView(f: FactorRow): MfaFactorView {
     createdAt: f.created_at,
     lastUsedAt: f.last_used_at,
   };
+}
+
+/** The associated data that binds a sealed TOTP secret to its factor row. */
+export function totpAad(factorId: string): string {
+  return `mfa-totp:${factorId}`;
+}
+
+/** A TOTP factor's key, decrypted from the gateway's secret box (stored sealed, as base32). */
+export function totpKey(box: SecretBox, f: FactorRow): Buffer {
+  return base32Decode(box.open(f.secret_enc ?? '', totpAad(f.id)));
 }

@@ -17,12 +17,13 @@ import {
   MAX_CHALLENGE_ATTEMPTS,
   notAllowed,
   storedCredential,
+  totpKey,
   userOf,
   type ChallengeRow,
   type FactorRow,
   type UserRef,
 } from './factor-rows.js';
-import type { SecretBox } from './secret-box.js';
+import type { SecretBox } from '../auth/secret-box.js';
 import type { PhoneSender } from './sms.js';
 import { verifyTotp } from './totp.js';
 import { authenticationOptions, relyingPartyFor, verifyAuthentication, type RelyingParty } from './webauthn.js';
@@ -322,7 +323,7 @@ export class MfaService {
       case 'totp': {
         if (!a.code) return null;
         for (const f of await this.factorsOfKind(user, 'totp')) {
-          const key = this.box.open(f.secret_enc ?? '', f.id);
+          const key = totpKey(this.box, f);
           const last = f.last_step === null ? null : Number(f.last_step);
           const step = verifyTotp(key, a.code.replace(/\s/g, ''), now, last);
           if (step === null) continue;

@@ -52,6 +52,7 @@ export class UserService {
       .selectFrom('users')
       .selectAll()
       .where('workspace_id', '=', workspaceId)
+      .where('kind', '=', 'human')
       .orderBy('email')
       .execute();
     return rows.map(view);
@@ -171,6 +172,9 @@ export class UserService {
   async setRole(p: Principal, idOrEmail: string, role: Role, sourceIp: string): Promise<UserListItem> {
     if (p.role !== 'superuser') throw await this.deny(p, 'iam.user.role', 'Only superusers change roles.', sourceIp);
     const u = await this.find(p.workspaceId, idOrEmail);
+    if (u.kind === 'application' && role === 'superuser') {
+      throw await this.deny(p, 'iam.user.role', 'Applications are members or staff, never superusers.', sourceIp);
+    }
     if (u.id === p.userId && role !== 'superuser') {
       throw await this.deny(p, 'iam.user.role', 'You cannot lower your own role; ask another superuser.', sourceIp);
     }

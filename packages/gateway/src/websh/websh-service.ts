@@ -24,7 +24,11 @@ import { CorralError } from '../errors.js';
 import { AsciicastRecorder, readRecordingEvents } from '../recordings/recorder.js';
 import { renameSync } from 'node:fs';
 import { digestsEqual, hashSecret, newId, newSecret } from '../ids.js';
+import { randomBytes } from 'node:crypto';
+import { CommandTracker, type CapturedCommand } from '../channels/command-capture.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { type Clock, iso } from '../clock.js';
+import { enforceTokenTerminal } from '../auth/api-tokens.js';
 import { BusNoResponders, Subjects, type Bus, type TerminateFilter } from '../bus/bus.js';
 import { NODE_STALE_MS } from '../cluster/node-registry.js';
 
@@ -56,6 +60,8 @@ interface LiveSession {
   workSessionId: string | null;
   sourceIp: string;
   recorder: AsciicastRecorder | undefined;
+  /** Interactive terminals: its commands (outlives channels, like the shell it follows). */
+  commands: CommandTracker | null;
   persistSeconds: number;
   /** The channel carrying it now; null while detached. */
   channelId: string | null;
@@ -141,6 +147,8 @@ export class WebshService {
     workSessionId: string | null = null,
   ): Promise<WebshOpenResponse> {
     const server = await this.servers.getByName(p.workspaceId, serverName);
+    // An API token with a command ACL: commands are checked, interactive terminals refused.
+    await enforceTokenTerminal(this.audit, p, req, server, sourceIp);
     // Cluster-wide truth: the agent may hold its control connection on another node.
     if (server.status !== 'online') {
       throw new CorralError('SERVER_OFFLINE', `Server "${server.name}" is offline: its agent is not connected.`);
@@ -163,6 +171,7 @@ export class WebshService {
       workSessionId,
       sourceIp,
       recorder: undefined,
+      commands: null,
       persistSeconds,
       channelId: null,
       detachTimer: null,
@@ -171,6 +180,9 @@ export class WebshService {
       ended: false,
       release: () => {},
     };
+    // Interactive shells get the shell integration: its marks carry this nonce.
+    const shellNonce = pty && !req.command ? randomBytes(16).toString('base64url') : null;
+    if (pty && !req.command) ls.commands = this.commandTracker(ls, shellNonce);
     // In the map before the row exists, so the sweep never mistakes it for an orphan.
     this.hold(ls);
     await this.db
@@ -194,6 +206,7 @@ export class WebshService {
         host_node: this.nodeId,
         detached_at: null,
         channel_id: null,
+        shell_nonce: shellNonce,
       })
       .execute();
     await this.audit.append({
@@ -231,8 +244,8 @@ export class WebshService {
     const interactive = ls.pty && !ls.command;
     const { channelId, token } = this.channels.create({
       ...(ls.recorder ? { recorder: ls.recorder } : {}),
-      // Interactive terminals: each command line typed becomes an audit event and a recording marker.
-      ...(interactive ? { onCommand: (line: string) => this.commandCaptured(ls, line) } : {}),
+      // Interactive terminals: the session's command tracker (shell marks, else keystrokes).
+      ...(interactive && ls.commands ? { commands: ls.commands } : {}),
       ...(ls.persistSeconds > 0 ? { session: { id: ls.sessionId, persistSeconds: ls.persistSeconds, attach } } : {}),
       onViewer: (event, v, why) => this.viewerEvent(ls, event, v, why),
       sessionId: ls.sessionId,
@@ -268,35 +281,49 @@ export class WebshService {
     return { sessionId: ls.sessionId, channelId, token, path: `/api/v1/channels/${channelId}?token=${token}` };
   }
 
-  private commandCaptured(ls: LiveSession, line: string): void {
-    const p = ls.owner;
-    ls.recorder?.marker(line);
-    this.audit
-      .append({
-        workspaceId: p.workspaceId,
-        action: 'session.command',
-        actor: { type: 'user', id: p.userId, name: p.email },
-        target: { type: 'server', id: ls.server.id, name: ls.server.name },
-        sourceIp: ls.sourceIp,
-        details: {
-          sessionId: ls.sessionId,
-          command: line,
-          osUser: ls.osUser,
-          workSessionId: ls.workSessionId,
-          source: 'keystrokes',
-        },
-      })
-      .catch((err: unknown) => this.log.error('command audit failed', { err: String(err) }));
-    if (p.role) {
-      this.onCommand?.({
-        p: p as Principal,
-        server: ls.server,
-        sessionId: ls.sessionId,
-        osUser: ls.osUser,
-        command: line,
-        sourceIp: ls.sourceIp,
-      });
-    }
+  /**
+   * The commands of an interactive session: each becomes a recording marker and a risk check as it
+   * starts, and a session.command event once it is over (with its exit status when the shell reports
+   * it). `nonce` is the one the shell integration's marks carry (kept in the session row, so a node that
+   * adopts the session still knows it).
+   */
+  private commandTracker(ls: LiveSession, nonce: string | null): CommandTracker {
+    // Bound to the opening request's context: when it was made with an API token, the audit log names
+    // the token on every session.command too.
+    return new CommandTracker({
+      ...(nonce ? { nonce } : {}),
+      clock: this.clock,
+      hooks: {
+        started: AsyncLocalStorage.bind((c: CapturedCommand) => {
+          const p = ls.owner;
+          ls.recorder?.marker(c.command);
+          if (p.role) {
+            this.onCommand?.({
+              p: p as Principal,
+              server: ls.server,
+              sessionId: ls.sessionId,
+              osUser: ls.osUser,
+              command: c.command,
+              sourceIp: ls.sourceIp,
+            });
+          }
+        }),
+        finished: AsyncLocalStorage.bind((c: CapturedCommand) => {
+          const p = ls.owner;
+          this.audit
+            .append({
+              workspaceId: p.workspaceId,
+              action: 'session.command',
+              actor: { type: 'user', id: p.userId, name: p.email },
+              target: { type: 'server', id: ls.server.id, name: ls.server.name },
+              sourceIp: ls.sourceIp,
+              details: { sessionId: ls.sessionId, osUser: ls.osUser, workSessionId: ls.workSessionId, ...c },
+            })
+            .catch((err: unknown) => this.log.error('command audit failed', { err: String(err) }));
+        }),
+        onError: (err) => this.log.error('command hook failed', { err: String(err) }),
+      },
+    });
   }
 
   private viewerEvent(ls: LiveSession, event: 'join' | 'leave', v: ViewerSpec, why?: string): void {
@@ -393,6 +420,8 @@ export class WebshService {
     ls.release();
     const p = ls.owner;
     const exitCode = r.exitCode ?? null;
+    // A command still running is reported unfinished (and marked) before the recording closes.
+    ls.commands?.end();
     const recording = ls.recorder ? await ls.recorder.close() : null;
     const updated = await this.db
       .updateTable('websh_sessions')
@@ -578,6 +607,7 @@ export class WebshService {
       workSessionId: row.work_session_id,
       sourceIp,
       recorder: undefined,
+      commands: null,
       persistSeconds: Number(row.persist_seconds),
       channelId: null,
       detachTimer: null,
@@ -586,6 +616,7 @@ export class WebshService {
       ended: false,
       release: () => {},
     };
+    ls.commands = this.commandTracker(ls, row.shell_nonce);
     this.hold(ls);
     if (this.recordingsDir && policy.record) {
       // One recording per session: what this disk has of it (a restart) comes first; the earlier file

@@ -1,0 +1,204 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import { Redirect, useLocation, useSearch } from 'wouter';
+import { api, describeError } from '../api/client';
+import { useSession } from '../api/session';
+import { isAppRoute, safeNext } from '../lib/next';
+import { ThemeToggle } from '../components/theme-toggle';
+
+/** The workspace this host serves, as far as the browser can tell before signing in. */
+function workspaceHint(): string {
+  const host = window.location.hostname;
+  if (/^[\d.]+$/.test(host) || host.includes(':') || host === 'localhost') return 'default';
+  const first = host.split('.')[0] ?? host;
+  return host.endsWith('.localhost') || host.split('.').length > 3 ? first : host;
+}
+
+type Step = { kind: 'password' } | { kind: 'second-factor'; challenge: string; methods: string[]; webauthn?: unknown };
+
+const METHOD_LABELS: Record<string, string> = {
+  totp: 'Authenticator app',
+  webauthn: 'Security key or passkey',
+  email: 'Code by e-mail',
+  sms: 'Code by SMS',
+  recovery: 'Recovery code',
+};
+
+/** WebAuthn with the browser's JSON helpers (the gateway sends PublicKeyCredentialRequestOptionsJSON). */
+async function webauthnAssertion(options: unknown): Promise<unknown> {
+  const PKC = window.PublicKeyCredential as unknown as {
+    parseRequestOptionsFromJSON?: (o: unknown) => PublicKeyCredentialRequestOptions;
+  };
+  if (!PKC?.parseRequestOptionsFromJSON) throw new Error('This browser cannot use security keys here.');
+  const cred = (await navigator.credentials.get({ publicKey: PKC.parseRequestOptionsFromJSON(options) })) as
+    (Credential & { toJSON(): unknown }) | null;
+  if (!cred) throw new Error('No security key answered.');
+  return cred.toJSON();
+}
+
+/**
+ * Sign-in: email and password, then (when the account has one) a second factor. The second step is a
+ * separate form state so methods (TOTP, WebAuthn, e-mail/SMS codes, recovery codes) slot in here.
+ */
+export function LoginPage() {
+  const { session, login, loginSecondFactor } = useSession();
+  const search = useSearch();
+  const [, navigate] = useLocation();
+  const next = safeNext(new URLSearchParams(search).get('next'));
+  const [step, setStep] = useState<Step>({ kind: 'password' });
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [code, setCode] = useState('');
+  const [method, setMethod] = useState('totp');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [sent, setSent] = useState<string | null>(null);
+
+  const sendCode = async () => {
+    if (step.kind !== 'second-factor') return;
+    setError(null);
+    try {
+      await api.post('/api/v1/auth/login/mfa/send', { challenge: step.challenge, method }, { quiet401: true });
+      setSent(`A code was sent (${METHOD_LABELS[method] ?? method}).`);
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+
+  useEffect(() => {
+    if (session && !isAppRoute(next)) window.location.replace(next);
+  }, [session, next]);
+  if (session) return isAppRoute(next) ? <Redirect to={next} replace /> : null;
+
+  const done = (a: Awaited<ReturnType<typeof login>>) => {
+    if (a.kind === 'mfa') {
+      setStep({ kind: 'second-factor', challenge: a.challenge, methods: a.methods, webauthn: a.webauthn });
+      setMethod(a.methods.find((m) => m !== 'webauthn') ?? a.methods[0] ?? 'totp');
+      return;
+    }
+    // The gateway's own pages (device approval, SSO results) are not routes of this app: load them.
+    if (isAppRoute(next)) navigate(next, { replace: true });
+    else window.location.assign(next);
+  };
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      if (step.kind === 'password') done(await login(email.trim(), password));
+      else if (method === 'webauthn')
+        done(await loginSecondFactor(step.challenge, method, { webauthn: await webauthnAssertion(step.webauthn) }));
+      else done(await loginSecondFactor(step.challenge, method, { code: code.trim() }));
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main className="login" id="main">
+      <div className="login-card">
+        <div className="login-head">
+          <h1>
+            <span className="logo" aria-hidden="true">
+              ◆
+            </span>{' '}
+            Corral
+          </h1>
+          <ThemeToggle />
+        </div>
+        <p className="muted">
+          Workspace <strong data-testid="login-workspace">{workspaceHint()}</strong> at {window.location.host}
+        </p>
+        <form onSubmit={submit} aria-describedby={error ? 'login-error' : undefined}>
+          {step.kind === 'password' ? (
+            <>
+              <label>
+                Email
+                <input
+                  name="email"
+                  type="email"
+                  autoComplete="username"
+                  required
+                  autoFocus
+                  value={email}
+                  onChange={(e) => setEmail(e.target.value)}
+                />
+              </label>
+              <label>
+                Password
+                <input
+                  name="password"
+                  type="password"
+                  autoComplete="current-password"
+                  required
+                  value={password}
+                  onChange={(e) => setPassword(e.target.value)}
+                />
+              </label>
+            </>
+          ) : (
+            <fieldset>
+              <legend>Second factor</legend>
+              {step.methods.length > 1 && (
+                <label>
+                  Method
+                  <select value={method} onChange={(e) => setMethod(e.target.value)}>
+                    {step.methods.map((m) => (
+                      <option key={m} value={m}>
+                        {METHOD_LABELS[m] ?? m}
+                      </option>
+                    ))}
+                  </select>
+                </label>
+              )}
+              {method === 'webauthn' ? (
+                <p className="muted">Press “Verify”, then touch your security key or confirm the passkey.</p>
+              ) : (
+                <>
+                  {(method === 'email' || method === 'sms') && (
+                    <button type="button" onClick={() => void sendCode()}>
+                      Send me a code
+                    </button>
+                  )}
+                  {sent && (
+                    <p className="notice" role="status">
+                      {sent}
+                    </p>
+                  )}
+                  <label>
+                    {method === 'recovery' ? 'Recovery code' : 'Code'}
+                    <input
+                      name="code"
+                      inputMode={method === 'recovery' ? 'text' : 'numeric'}
+                      autoComplete="one-time-code"
+                      required
+                      autoFocus
+                      value={code}
+                      onChange={(e) => setCode(e.target.value)}
+                    />
+                  </label>
+                </>
+              )}
+            </fieldset>
+          )}
+          {error && (
+            <p className="error" role="alert" id="login-error">
+              {error}
+            </p>
+          )}
+          <button type="submit" className="primary" disabled={busy}>
+            {busy ? 'Signing in…' : step.kind === 'password' ? 'Sign in' : 'Verify'}
+          </button>
+          {/* Single sign-on buttons (the sso helper's providers) go here, under the password form. */}
+          {step.kind === 'second-factor' && (
+            <button type="button" onClick={() => setStep({ kind: 'password' })}>
+              Back
+            </button>
+          )}
+        </form>
+      </div>
+    </main>
+  );
+}
