@@ -16,6 +16,8 @@ const RecordingsPage = page(() => import('./pages/recordings'));
 const RecordingPage = page(() => import('./pages/recording-player'));
 const AuditPage = page(() => import('./pages/audit'));
 const AdminPage = page(() => import('./admin/admin-page'));
+const TokensPage = page(() => import('./pages/tokens'));
+const SecurityPage = page(() => import('./pages/security'));
 
 function Loading() {
   return (
@@ -46,6 +48,8 @@ function SignedIn() {
           <Route path="/recordings" component={RecordingsPage} />
           <Route path="/recordings/:id" component={RecordingPage} />
           <Route path="/audit" component={AuditPage} />
+          <Route path="/tokens" component={TokensPage} />
+          <Route path="/security" component={SecurityPage} />
           <Route path="/admin" nest>
             <AdminPage />
           </Route>

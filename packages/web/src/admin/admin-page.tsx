@@ -5,17 +5,9 @@ import { GroupsSection } from './groups';
 import { ServerGroupsSection } from './server-groups';
 import { GrantsSection } from './grants';
 import { PolicySection } from './policy';
-
-/**
- * Authentication features being built elsewhere (MFA policy, SSO, API tokens, applications): routed
- * now, each a clearly marked placeholder until its API lands. Replace the entry's component then.
- */
-const COMING: { path: string; title: string; what: string }[] = [
-  { path: '/mfa', title: 'MFA policy', what: 'Require a second factor for roles, and enrolment rules.' },
-  { path: '/sso', title: 'Single sign-on', what: 'OIDC and SAML identity providers, and group mapping.' },
-  { path: '/tokens', title: 'API tokens', what: 'Personal and service tokens with scopes and expiry.' },
-  { path: '/applications', title: 'Applications', what: 'OAuth applications that act for users.' },
-];
+import { ApplicationsSection } from './applications';
+import { SsoSection } from './sso';
+import { MfaPolicySection } from './mfa-policy';
 
 const SECTIONS = [
   { path: '/users', title: 'Users' },
@@ -23,23 +15,10 @@ const SECTIONS = [
   { path: '/server-groups', title: 'Server groups' },
   { path: '/grants', title: 'Grants' },
   { path: '/policy', title: 'Approval policy' },
-  ...COMING.map((c) => ({ path: c.path, title: c.title, coming: true })),
-] as { path: string; title: string; coming?: boolean }[];
-
-function Coming({ title, what }: { title: string; what: string }) {
-  return (
-    <section className="card placeholder" data-testid="admin-placeholder">
-      <h2>
-        {title} <span className="chip">not available yet</span>
-      </h2>
-      <p>{what}</p>
-      <p className="muted">
-        The gateway does not offer this API yet. This page will manage it once it does; nothing here changes anything
-        today.
-      </p>
-    </section>
-  );
-}
+  { path: '/applications', title: 'Applications' },
+  { path: '/sso', title: 'Single sign-on' },
+  { path: '/mfa', title: 'MFA policy' },
+];
 
 /** Administration (staff and superusers): nested routes under /admin. */
 export default function AdminPage() {
@@ -65,7 +44,6 @@ export default function AdminPage() {
                 className={location === s.path ? 'active' : undefined}
               >
                 {s.title}
-                {s.coming && <span className="muted small"> (soon)</span>}
               </Link>
             </li>
           ))}
@@ -77,11 +55,12 @@ export default function AdminPage() {
         <Route path="/server-groups" component={ServerGroupsSection} />
         <Route path="/grants" component={GrantsSection} />
         <Route path="/policy" component={PolicySection} />
-        {COMING.map((c) => (
-          <Route key={c.path} path={c.path}>
-            <Coming title={c.title} what={c.what} />
-          </Route>
-        ))}
+        <Route path="/applications" component={ApplicationsSection} />
+        <Route path="/sso" component={SsoSection} />
+        <Route path="/mfa" component={MfaPolicySection} />
+        <Route path="/tokens">
+          <Redirect to="~/tokens" replace />
+        </Route>
         <Route>
           <Redirect to="/users" replace />
         </Route>

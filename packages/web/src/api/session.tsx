@@ -44,6 +44,8 @@ interface SessionContextValue {
     proof: { code?: string; webauthn?: unknown },
   ): Promise<LoginAnswer>;
   logout(): Promise<void>;
+  /** Ask whoami again (after enrolling the first factor, an enrolment-only session becomes a full one). */
+  refresh(): void;
   /** Forget the session locally (after a 401). */
   expire(): void;
 }
@@ -70,6 +72,7 @@ function toAnswer(body: LoginBody): LoginAnswer {
 export function SessionProvider({ children }: { children: ReactNode }) {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
 
+  const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
     api
@@ -78,17 +81,24 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         workspace: { id: string; name: string };
         tokenExpiresAt: string | null;
         csrfToken?: string;
+        enrollmentRequired?: boolean;
       }>('/api/v1/auth/whoami', { quiet401: true })
       .then((w) => {
         if (!live) return;
         setCsrfToken(w.csrfToken ?? null);
-        setSession({ user: w.user, workspace: w.workspace, expiresAt: w.tokenExpiresAt });
+        setSession({
+          user: w.user,
+          workspace: w.workspace,
+          expiresAt: w.tokenExpiresAt,
+          enrollmentRequired: Boolean(w.enrollmentRequired),
+        });
       })
       .catch(() => live && setSession(null));
     return () => {
       live = false;
     };
-  }, []);
+  }, [tick]);
+  const refresh = useCallback(() => setTick((t) => t + 1), []);
 
   const expire = useCallback(() => {
     setCsrfToken(null);
@@ -130,8 +140,9 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         }
       },
       expire,
+      refresh,
     }),
-    [session, expire],
+    [session, expire, refresh],
   );
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }

@@ -14,6 +14,8 @@ const NAV: NavItem[] = [
   { href: '/terminal', label: 'Terminal' },
   { href: '/work-sessions', label: 'Work sessions' },
   { href: '/recordings', label: 'Recordings' },
+  { href: '/tokens', label: 'API tokens' },
+  { href: '/security', label: 'Security' },
   { href: '/audit', label: 'Audit log', staffOnly: true },
   { href: '/admin', label: 'Administration', staffOnly: true },
 ];

@@ -4,6 +4,15 @@ import { api, describeError } from '../api/client';
 import { useSession } from '../api/session';
 import { isAppRoute, safeNext } from '../lib/next';
 import { ThemeToggle } from '../components/theme-toggle';
+import { useApi } from '../api/use-api';
+import { METHOD_LABELS, webauthnAssertion } from '../lib/webauthn';
+
+interface SsoButton {
+  name: string;
+  kind: 'oidc' | 'saml';
+  displayName: string;
+  startUrl: string;
+}
 
 /** The workspace this host serves, as far as the browser can tell before signing in. */
 function workspaceHint(): string {
@@ -14,26 +23,6 @@ function workspaceHint(): string {
 }
 
 type Step = { kind: 'password' } | { kind: 'second-factor'; challenge: string; methods: string[]; webauthn?: unknown };
-
-const METHOD_LABELS: Record<string, string> = {
-  totp: 'Authenticator app',
-  webauthn: 'Security key or passkey',
-  email: 'Code by e-mail',
-  sms: 'Code by SMS',
-  recovery: 'Recovery code',
-};
-
-/** WebAuthn with the browser's JSON helpers (the gateway sends PublicKeyCredentialRequestOptionsJSON). */
-async function webauthnAssertion(options: unknown): Promise<unknown> {
-  const PKC = window.PublicKeyCredential as unknown as {
-    parseRequestOptionsFromJSON?: (o: unknown) => PublicKeyCredentialRequestOptions;
-  };
-  if (!PKC?.parseRequestOptionsFromJSON) throw new Error('This browser cannot use security keys here.');
-  const cred = (await navigator.credentials.get({ publicKey: PKC.parseRequestOptionsFromJSON(options) })) as
-    (Credential & { toJSON(): unknown }) | null;
-  if (!cred) throw new Error('No security key answered.');
-  return cred.toJSON();
-}
 
 /**
  * Sign-in: email and password, then (when the account has one) a second factor. The second step is a
@@ -52,13 +41,18 @@ export function LoginPage() {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [sent, setSent] = useState<string | null>(null);
+  const sso = useApi<{ items: SsoButton[]; ssoRequired: boolean }>('/api/v1/auth/sso/providers');
 
   const sendCode = async () => {
     if (step.kind !== 'second-factor') return;
     setError(null);
     try {
-      await api.post('/api/v1/auth/login/mfa/send', { challenge: step.challenge, method }, { quiet401: true });
-      setSent(`A code was sent (${METHOD_LABELS[method] ?? method}).`);
+      const r = await api.post<{ sentTo: string; expiresAt: string }>(
+        '/api/v1/auth/login/mfa/send',
+        { challenge: step.challenge, method },
+        { quiet401: true },
+      );
+      setSent(`A code was sent to ${r.sentTo}.`);
     } catch (err) {
       setError(describeError(err));
     }
@@ -72,9 +66,12 @@ export function LoginPage() {
   const done = (a: Awaited<ReturnType<typeof login>>) => {
     if (a.kind === 'mfa') {
       setStep({ kind: 'second-factor', challenge: a.challenge, methods: a.methods, webauthn: a.webauthn });
-      setMethod(a.methods.find((m) => m !== 'webauthn') ?? a.methods[0] ?? 'totp');
+      setMethod(a.methods.find((m) => m !== 'recovery') ?? a.methods[0] ?? 'totp');
+      setCode('');
+      setSent(null);
       return;
     }
+    if (a.enrollmentRequired) return navigate('/security', { replace: true });
     // The gateway's own pages (device approval, SSO results) are not routes of this app: load them.
     if (isAppRoute(next)) navigate(next, { replace: true });
     else window.location.assign(next);
@@ -144,7 +141,14 @@ export function LoginPage() {
               {step.methods.length > 1 && (
                 <label>
                   Method
-                  <select value={method} onChange={(e) => setMethod(e.target.value)}>
+                  <select
+                    value={method}
+                    onChange={(e) => {
+                      setMethod(e.target.value);
+                      setCode('');
+                      setSent(null);
+                    }}
+                  >
                     {step.methods.map((m) => (
                       <option key={m} value={m}>
                         {METHOD_LABELS[m] ?? m}
@@ -191,7 +195,22 @@ export function LoginPage() {
           <button type="submit" className="primary" disabled={busy}>
             {busy ? 'Signing in…' : step.kind === 'password' ? 'Sign in' : 'Verify'}
           </button>
-          {/* Single sign-on buttons (the sso helper's providers) go here, under the password form. */}
+          {step.kind === 'password' && (sso.data?.items.length ?? 0) > 0 && (
+            <div className="sso-buttons" data-testid="sso-buttons">
+              <p className="muted divider">
+                {sso.data?.ssoRequired ? 'This workspace signs in with single sign-on' : 'or'}
+              </p>
+              {sso.data?.items.map((p) => (
+                <a
+                  key={p.name}
+                  className="button sso-button"
+                  href={`${p.startUrl}${p.startUrl.includes('?') ? '&' : '?'}next=${encodeURIComponent(next)}`}
+                >
+                  Sign in with {p.displayName}
+                </a>
+              ))}
+            </div>
+          )}
           {step.kind === 'second-factor' && (
             <button type="button" onClick={() => setStep({ kind: 'password' })}>
               Back
