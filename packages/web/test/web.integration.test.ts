@@ -454,12 +454,174 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     await shot(admin, 'audit');
   });
 
-  it('administration lists users; features still to come are routed and marked', async () => {
+  it('administration lists users and the authentication sections (applications, SSO, MFA policy)', async () => {
     await admin.goto(`${url}/admin/users`);
     await admin.getByTestId('users-table').getByText('mia@localhost').waitFor();
     await shot(admin, 'admin');
+    // An application made in the UI, and a service token issued for it (the secret once).
+    await admin.goto(`${url}/admin/applications`);
+    const appForm = admin.getByTestId('app-form');
+    await appForm.getByLabel('Name', { exact: true }).fill('deploy-bot');
+    await appForm.getByLabel('Description').fill('CI deployments');
+    await appForm.getByRole('button', { name: 'Create application' }).click();
+    const apps = admin.getByTestId('apps-table');
+    await apps.getByText('app:deploy-bot').waitFor();
+    await apps.getByRole('button', { name: 'Tokens' }).click();
+    const svc = admin.getByTestId('svc-form');
+    await svc.getByLabel('Name', { exact: true }).fill('ci');
+    await svc.getByRole('button', { name: 'Issue service token' }).click();
+    const svcSecret = (await admin.getByTestId('secret-value').textContent())!.trim();
+    expect(svcSecret).toMatch(/^crl_svc_/);
+    await admin.getByTestId('service-tokens-table').getByText('ci', { exact: true }).waitFor();
+    const who = await request(url, ca, 'GET', '/api/v1/auth/whoami', { token: svcSecret });
+    expect(who.status).toBe(200);
+    expect(who.body.apiToken.kind).toBe('service');
+    await shot(admin, 'admin-applications');
+    await admin.goto(`${url}/admin/mfa`);
+    await admin.getByTestId('mfa-policy-form').getByLabel('Authenticator app').waitFor();
+    await shot(admin, 'admin-mfa');
+  });
+
+  it('creates an API token, shows it once, lists it with its activity, and revoking it in the UI makes the API refuse it', async () => {
+    await admin.goto(`${url}/tokens`);
+    const form = admin.getByTestId('token-form');
+    await form.getByLabel('Name', { exact: true }).fill('ci-readonly');
+    await form.getByLabel('Scope servers', { exact: true }).selectOption('read');
+    await form.getByLabel('Scope exec', { exact: true }).selectOption('write');
+    await form.getByLabel(/^Servers/).fill(SRV);
+    await form.getByLabel(/^Denied commands/).fill('rm *');
+    await form.getByRole('button', { name: 'Create token' }).click();
+    const secret = (await admin.getByTestId('secret-value').textContent())!.trim();
+    expect(secret).toMatch(/^crl_pat_/);
+    const table = admin.getByTestId('tokens-table');
+    const row = table.getByRole('row').filter({ hasText: 'ci-readonly' });
+    await row.getByText('servers:read').waitFor();
+    await row.getByText('exec:write').waitFor();
+    await row.getByText('deny rm *').waitFor();
+    await shot(admin, 'tokens');
+
+    // The secret works against the API, within its scopes and server ACL.
+    const list = await request(url, ca, 'GET', '/api/v1/servers', { token: secret });
+    expect(list.status).toBe(200);
+    expect(list.body.items.map((x: { name: string }) => x.name)).toEqual([SRV]);
+    const users = await request(url, ca, 'GET', '/api/v1/users', { token: secret });
+    expect(users.status).toBe(403);
+    expect(users.body.error.code).toBe('TOKEN_SCOPE');
+
+    // Done: the secret is gone from the page; the activity shows the request made with it.
+    await admin.getByTestId('secret-once').getByRole('button', { name: 'Done' }).click();
+    expect(await admin.getByTestId('secret-once').count()).toBe(0);
+    await admin.reload();
+    await row.getByRole('button', { name: 'Activity' }).click();
+    await admin.getByTestId('token-activity').getByText('GET /api/v1/servers').waitFor();
+    await admin.keyboard.press('Escape');
+
+    admin.once('dialog', (d) => void d.accept());
+    await row.getByRole('button', { name: 'Revoke ci-readonly' }).click();
+    await admin.getByText('“ci-readonly” was revoked.').waitFor();
+    const after = await request(url, ca, 'GET', '/api/v1/servers', { token: secret });
+    expect(after.status).toBe(401);
+  });
+
+  it('shows a sign-in button for each SSO provider and manages providers (superusers)', async () => {
+    const add = await request(url, ca, 'POST', '/api/v1/sso/providers', {
+      token: adminToken,
+      body: {
+        kind: 'oidc',
+        name: 'acme',
+        displayName: 'Acme ID',
+        issuer: 'https://idp.acme.example',
+        clientId: 'corral',
+        clientSecret: 'a client secret for the web suite',
+      },
+    });
+    expect(add.status, JSON.stringify(add.body)).toBe(201);
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+    try {
+      const p = await ctx.newPage();
+      await p.goto(`${url}/login?next=${encodeURIComponent('/recordings')}`);
+      const button = p.getByRole('link', { name: 'Sign in with Acme ID' });
+      await button.waitFor();
+      const href = new URL((await button.getAttribute('href'))!, url);
+      expect(href.pathname + href.search).toBe('/api/v1/auth/sso/acme/start?next=%2Frecordings');
+      await shot(p, 'login-sso');
+    } finally {
+      await ctx.close();
+    }
     await admin.goto(`${url}/admin/sso`);
-    await admin.getByTestId('admin-placeholder').getByText('not available yet').waitFor();
+    const table = admin.getByTestId('sso-table');
+    await table.getByText('Acme ID').waitFor();
+    await table.getByRole('button', { name: 'Edit acme' }).click();
+    const form = admin.getByTestId('sso-form');
+    expect(await form.getByLabel('Client secret').inputValue()).toBe(''); // write-only
+    await form.getByLabel('Button text').fill('Acme Workforce');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await table.getByText('Acme Workforce').waitFor();
+    await shot(admin, 'admin-sso');
+    const stored = await request(url, ca, 'GET', '/api/v1/sso/providers', { token: adminToken });
+    expect(stored.body.items[0].displayName).toBe('Acme Workforce');
+    expect(stored.body.items[0].hasClientSecret).toBe(true);
+  });
+
+  it('enrols TOTP on the security page (code from oathtool), then signs in with the second step', async () => {
+    const email = 'tess@localhost';
+    const password = 'tess password for the web suite';
+    const inv = await request(url, ca, 'POST', '/api/v1/users/invitations', {
+      token: adminToken,
+      body: { email, role: 'member' },
+    });
+    expect(inv.status).toBe(201);
+    const mail = await gw.services.db
+      .selectFrom('outbox')
+      .selectAll()
+      .where('recipient', '=', email)
+      .executeTakeFirstOrThrow();
+    const acc = await request(url, ca, 'POST', '/api/v1/invitations/accept', {
+      body: { token: /(cinv_[A-Za-z0-9_-]+)/.exec(mail.body)![1]!, password },
+    });
+    expect(acc.status).toBe(201);
+    const totp = (secret: string, atMs: number) =>
+      execFileSync('oathtool', ['--totp', '-b', '-N', `@${Math.floor(atMs / 1000)}`, secret]).toString().trim();
+
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
+    try {
+      const p = await ctx.newPage();
+      await signIn(p, url, email, password, '/security');
+      await p.getByTestId('factor-add').getByRole('button', { name: 'Add factor' }).click();
+      const secret = (await p.getByTestId('totp-secret').textContent())!.trim();
+      await p.getByRole('img', { name: 'QR code for your authenticator app' }).waitFor();
+      expect(await p.getByTestId('otpauth-uri').textContent()).toContain(`secret=${secret}`);
+      await shot(p, 'security-totp');
+      const confirm = p.getByTestId('factor-confirm');
+      await confirm.getByLabel(/^Code/).fill(totp(secret, Date.now()));
+      await confirm.getByRole('button', { name: 'Confirm' }).click();
+      await p.getByTestId('recovery-codes').waitFor();
+      expect(await p.getByTestId('recovery-codes').locator('li').count()).toBe(10);
+      await p.getByTestId('factors-table').getByText('Authenticator app', { exact: true }).waitFor();
+      await p.getByTestId('sessions-table').getByText('this one').waitFor();
+      await shot(p, 'security');
+
+      // Sign in again: the password, then the code (the next time step: the one just used is spent).
+      await p.getByRole('button', { name: 'Sign out' }).click();
+      await p.waitForURL(/\/login/);
+      await p.goto(`${url}/login?next=%2Frecordings`);
+      await p.getByLabel('Email').fill(email);
+      await p.getByLabel('Password').fill(password);
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.getByRole('group', { name: 'Second factor' }).waitFor();
+      await p.getByLabel('Code', { exact: true }).fill('000000');
+      await p.getByRole('button', { name: 'Verify' }).click();
+      await p.getByRole('alert').waitFor();
+      await shot(p, 'login-second-factor');
+      await p.getByLabel('Code', { exact: true }).fill(totp(secret, Date.now() + 30_000));
+      await p.getByRole('button', { name: 'Verify' }).click();
+      await p.waitForURL((u) => u.pathname === '/recordings');
+      expect(await p.getByTestId('whoami').textContent()).toContain(email);
+      const sessions = await p.evaluate(async () => (await fetch('/api/v1/auth/sessions')).json());
+      expect(sessions.items.find((x: { current: boolean }) => x.current).method).toBe('password+totp');
+    } finally {
+      await ctx.close();
+    }
   });
 
   it('signs out: the cookie is gone and pages send you to sign in again', async () => {

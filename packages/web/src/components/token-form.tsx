@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
-import { TOKEN_RESOURCES, type ApiTokenView } from '@corral/protocol';
+import type { ApiTokenView } from '@corral/protocol';
+import { TOKEN_RESOURCES } from '../lib/scopes';
 import { dateTime } from '../format';
 
 const EXPIRIES: { label: string; seconds: number | null }[] = [
@@ -52,6 +53,7 @@ export function ScopePicker({
             <span>{r === '*' ? 'all resources' : r}</span>
             <select
               id={`${idPrefix}-${r}`}
+              aria-label={`Scope ${r === '*' ? 'all resources' : r}`}
               value={value[r] ?? ''}
               onChange={(e) => onChange({ ...value, [r]: e.target.value })}
             >

@@ -2,6 +2,8 @@ import { describe, it, expect } from 'vitest';
 import { isAppRoute, safeNext } from './next';
 import { castMarkers } from './cast';
 import { auditCsv, csvCell } from './csv';
+import { TOKEN_RESOURCES as WEB_RESOURCES } from './scopes';
+import { TOKEN_RESOURCES } from '@corral/protocol';
 
 describe('safeNext (sign-in ?next=)', () => {
   it('keeps same-origin relative paths', () => {
@@ -93,5 +95,11 @@ describe('formatting', () => {
     expect(rate(null)).toBe('–');
     expect(duration(3725)).toBe('1 h 2 min');
     expect(duration(42)).toBe('42 s');
+  });
+});
+
+describe('token scope resources', () => {
+  it('the scope picker lists exactly the resources the gateway knows', () => {
+    expect([...WEB_RESOURCES]).toEqual([...TOKEN_RESOURCES]);
   });
 });
