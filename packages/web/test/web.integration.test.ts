@@ -596,7 +596,9 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
       await confirm.getByLabel(/^Code/).fill(totp(secret, Date.now()));
       await confirm.getByRole('button', { name: 'Confirm' }).click();
       await p.getByTestId('recovery-codes').waitFor();
-      expect(await p.getByTestId('recovery-codes').locator('li').count()).toBe(10);
+      const recovery = await p.getByTestId('recovery-codes').locator('li').allTextContents();
+      expect(recovery).toHaveLength(10);
+      await p.getByTestId('recovery-codes').getByRole('button', { name: 'Done' }).click();
       await p.getByTestId('factors-table').getByText('Authenticator app', { exact: true }).waitFor();
       await p.getByTestId('sessions-table').getByText('this one').waitFor();
       await shot(p, 'security');
@@ -619,6 +621,20 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
       expect(await p.getByTestId('whoami').textContent()).toContain(email);
       const sessions = await p.evaluate(async () => (await fetch('/api/v1/auth/sessions')).json());
       expect(sessions.items.find((x: { current: boolean }) => x.current).method).toBe('password+totp');
+
+      // New recovery codes need a fresh proof: the step-up dialog takes one of the old recovery codes.
+      await p.goto(`${url}/security`);
+      p.once('dialog', (d) => void d.accept());
+      await p.getByRole('button', { name: 'New recovery codes' }).click();
+      const stepUp = p.getByRole('dialog', { name: 'Confirm it is you' });
+      await stepUp.getByLabel('Method').selectOption('recovery');
+      await stepUp.getByRole('textbox', { name: 'Recovery code' }).fill(recovery[0]!.trim());
+      await shot(p, 'step-up');
+      await stepUp.getByRole('button', { name: 'Verify' }).click();
+      await p.getByTestId('recovery-codes').waitFor();
+      const fresh = await p.getByTestId('recovery-codes').locator('li').allTextContents();
+      expect(fresh).toHaveLength(10);
+      expect(fresh).not.toContain(recovery[1]);
     } finally {
       await ctx.close();
     }
