@@ -581,7 +581,9 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     });
     expect(acc.status).toBe(201);
     const totp = (secret: string, atMs: number) =>
-      execFileSync('oathtool', ['--totp', '-b', '-N', `@${Math.floor(atMs / 1000)}`, secret]).toString().trim();
+      execFileSync('oathtool', ['--totp', '-b', '-N', `@${Math.floor(atMs / 1000)}`, secret])
+        .toString()
+        .trim();
 
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
     try {

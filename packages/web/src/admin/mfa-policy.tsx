@@ -36,7 +36,8 @@ export function MfaPolicySection() {
     setActions(s.stepUpActions ?? []);
     setGrace(s.stepUpGraceSeconds ?? 300);
   }, [ws.data]);
-  const toggle = (list: string[], k: string, on: boolean) => (on ? [...new Set([...list, k])] : list.filter((x) => x !== k));
+  const toggle = (list: string[], k: string, on: boolean) =>
+    on ? [...new Set([...list, k])] : list.filter((x) => x !== k);
 
   const save = async (e: FormEvent) => {
     e.preventDefault();
@@ -93,13 +94,7 @@ export function MfaPolicySection() {
           </fieldset>
           <label>
             A step-up lasts (seconds)
-            <input
-              type="number"
-              min={60}
-              max={3600}
-              value={grace}
-              onChange={(e) => setGrace(Number(e.target.value))}
-            />
+            <input type="number" min={60} max={3600} value={grace} onChange={(e) => setGrace(Number(e.target.value))} />
           </label>
           <div>
             <button type="submit" className="primary">

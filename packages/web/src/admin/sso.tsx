@@ -21,7 +21,11 @@ const SAML_FIELDS: typeof OIDC_FIELDS = [
   { key: 'idpIssuer', label: 'IdP issuer (checked when given)' },
   { key: 'spEntityId', label: 'Our entity ID', hint: 'default: the metadata URL' },
   { key: 'groupsAttribute', label: 'Groups attribute', hint: 'default: groups' },
-  { key: 'emailAttribute', label: 'Email attribute', hint: 'default: email, mail, the emailaddress claim, else the NameID' },
+  {
+    key: 'emailAttribute',
+    label: 'Email attribute',
+    hint: 'default: email, mail, the emailaddress claim, else the NameID',
+  },
 ];
 
 const groupMapText = (p?: SsoProviderView) => (p?.groupMap ?? []).map((g) => `${g.idpGroup} = ${g.group}`).join('\n');

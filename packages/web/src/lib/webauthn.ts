@@ -12,7 +12,9 @@ function check(): void {
 export async function webauthnAssertion(options: unknown): Promise<Record<string, unknown>> {
   check();
   if (!options) throw new Error('The gateway sent no WebAuthn options; choose another method.');
-  const r = await startAuthentication({ optionsJSON: options as Parameters<typeof startAuthentication>[0]['optionsJSON'] });
+  const r = await startAuthentication({
+    optionsJSON: options as Parameters<typeof startAuthentication>[0]['optionsJSON'],
+  });
   return r as unknown as Record<string, unknown>;
 }
 

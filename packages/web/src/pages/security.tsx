@@ -92,7 +92,11 @@ function AddFactor({
       setPending({ ...r, kind });
       setCode('');
     } catch (err) {
-      setError(err instanceof Error && err.name === 'NotAllowedError' ? 'The security key did not answer.' : String((err as Error).message ?? err));
+      setError(
+        err instanceof Error && err.name === 'NotAllowedError'
+          ? 'The security key did not answer.'
+          : String((err as Error).message ?? err),
+      );
     }
   };
 
@@ -181,7 +185,13 @@ function AddFactor({
         <>
           <label>
             Phone
-            <input type="tel" required placeholder="+15551234567" value={phone} onChange={(e) => setPhone(e.target.value)} />
+            <input
+              type="tel"
+              required
+              placeholder="+15551234567"
+              value={phone}
+              onChange={(e) => setPhone(e.target.value)}
+            />
           </label>
           <label>
             By
@@ -215,9 +225,7 @@ function ChangePassword({ guarded }: { guarded: <T>(fn: () => Promise<T>) => Pro
     let revoked = 0;
     const ok = await run(async () => {
       revoked = (
-        await guarded(() =>
-          api.post<{ revokedSessions: number }>('/api/v1/auth/password', { current, new: next }),
-        )
+        await guarded(() => api.post<{ revokedSessions: number }>('/api/v1/auth/password', { current, new: next }))
       ).revokedSessions;
     });
     if (ok) {
@@ -231,7 +239,13 @@ function ChangePassword({ guarded }: { guarded: <T>(fn: () => Promise<T>) => Pro
     <form className="card inline-form" onSubmit={submit} data-testid="password-form">
       <label>
         Current password
-        <input type="password" autoComplete="current-password" required value={current} onChange={(e) => setCurrent(e.target.value)} />
+        <input
+          type="password"
+          autoComplete="current-password"
+          required
+          value={current}
+          onChange={(e) => setCurrent(e.target.value)}
+        />
       </label>
       <label>
         New password (12+ characters)
@@ -246,7 +260,14 @@ function ChangePassword({ guarded }: { guarded: <T>(fn: () => Promise<T>) => Pro
       </label>
       <label>
         New password again
-        <input type="password" autoComplete="new-password" required minLength={12} value={again} onChange={(e) => setAgain(e.target.value)} />
+        <input
+          type="password"
+          autoComplete="new-password"
+          required
+          minLength={12}
+          value={again}
+          onChange={(e) => setAgain(e.target.value)}
+        />
       </label>
       <button type="submit" className="primary">
         Change password
@@ -274,9 +295,7 @@ export default function SecurityPage() {
     <section>
       <PageHead title="Security" />
       <h2>Second factors</h2>
-      {mfa.data?.policy.enforced && (
-        <p className="notice">This workspace requires a second factor at sign-in.</p>
-      )}
+      {mfa.data?.policy.enforced && <p className="notice">This workspace requires a second factor at sign-in.</p>}
       <ErrorBox error={mfa.error} />
       <table className="table" data-testid="factors-table">
         <thead>

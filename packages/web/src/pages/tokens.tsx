@@ -59,8 +59,8 @@ export default function TokensPage() {
     <section>
       <PageHead title="API tokens" />
       <p className="muted">
-        Tokens for scripts and CI (<code>Authorization: Bearer crl_pat_…</code> or <code>CORRAL_TOKEN</code>). A token can
-        never do more than you can: its scopes and server and command limits only narrow what you may do.
+        Tokens for scripts and CI (<code>Authorization: Bearer crl_pat_…</code> or <code>CORRAL_TOKEN</code>). A token
+        can never do more than you can: its scopes and server and command limits only narrow what you may do.
       </p>
       <h2>New token</h2>
       <TokenForm
@@ -72,7 +72,11 @@ export default function TokensPage() {
         }
       />
       {created && (
-        <SecretOnce label={`Token “${created.name}” created.`} secret={created.token} onDismiss={() => setCreated(null)} />
+        <SecretOnce
+          label={`Token “${created.name}” created.`}
+          secret={created.token}
+          onDismiss={() => setCreated(null)}
+        />
       )}
       <ActionMessage message={message} />
       <ErrorBox error={tokens.error} />
@@ -111,7 +115,10 @@ export default function TokensPage() {
                     aria-label={`Revoke ${t.name}`}
                     onClick={() => {
                       if (window.confirm(`Revoke “${t.name}”? Scripts using it stop working at once.`))
-                        void run(() => api.del(`/api/v1/tokens/${encodeURIComponent(t.id)}`), `“${t.name}” was revoked.`);
+                        void run(
+                          () => api.del(`/api/v1/tokens/${encodeURIComponent(t.id)}`),
+                          `“${t.name}” was revoked.`,
+                        );
                     }}
                   >
                     Revoke
@@ -129,7 +136,11 @@ export default function TokensPage() {
           )}
         </tbody>
       </table>
-      <Dialog title={`Activity of “${activity?.name ?? ''}”`} open={activity !== null} onClose={() => setActivity(null)}>
+      <Dialog
+        title={`Activity of “${activity?.name ?? ''}”`}
+        open={activity !== null}
+        onClose={() => setActivity(null)}
+      >
         {activity && <Activity token={activity} />}
       </Dialog>
       {element}
