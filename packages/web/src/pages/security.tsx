@@ -279,15 +279,17 @@ function ChangePassword({ guarded }: { guarded: <T>(fn: () => Promise<T>) => Pro
 
 /** My security: second factors, recovery codes, sign-in sessions, password. */
 export default function SecurityPage() {
+  const { session, refresh } = useSession();
+  // A session held to enrolment reaches the MFA routes only: no sessions list or password change yet.
+  const enrolling = Boolean(session?.enrollmentRequired);
   const mfa = useApi<MfaStatus>('/api/v1/auth/mfa');
-  const sessions = useApi<{ items: AuthSessionView[] }>('/api/v1/auth/sessions');
+  const sessions = useApi<{ items: AuthSessionView[] }>(enrolling ? null : '/api/v1/auth/sessions');
   const { message, run } = useAction(() => {
     mfa.reload();
     sessions.reload();
   });
   const { guarded, element } = useStepUp();
   const [codes, setCodes] = useState<string[] | null>(null);
-  const { session, refresh } = useSession();
   const factors = (mfa.data?.factors ?? []).filter((f) => f.confirmed);
   const allowed = mfa.data?.policy.methods ?? ['totp', 'webauthn', 'email', 'sms'];
 
@@ -352,7 +354,7 @@ export default function SecurityPage() {
           guarded={guarded}
           onAdded={(c) => {
             if (c.recoveryCodes) setCodes(c.recoveryCodes);
-            if (session?.enrollmentRequired) refresh();
+            if (enrolling) refresh();
             void run(async () => {}, `“${c.factor.label}” was added.`);
           }}
         />
@@ -379,56 +381,62 @@ export default function SecurityPage() {
         </p>
       )}
 
-      <h2>Sign-in sessions</h2>
-      <ErrorBox error={sessions.error} />
-      <table className="table" data-testid="sessions-table">
-        <thead>
-          <tr>
-            <th scope="col">Signed in</th>
-            <th scope="col">How</th>
-            <th scope="col">Last used</th>
-            <th scope="col">From</th>
-            <th scope="col">Browser or client</th>
-            <th scope="col">Expires</th>
-            <th scope="col">
-              <span className="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {(sessions.data?.items ?? []).map((s) => (
-            <tr key={s.id}>
-              <td>
-                {dateTime(s.createdAt)} {s.current && <span className="chip">this one</span>}
-              </td>
-              <td>{s.method ?? '–'}</td>
-              <td>{s.lastUsedAt ? dateTime(s.lastUsedAt) : '–'}</td>
-              <td>{s.sourceIp ?? '–'}</td>
-              <td className="small">{s.userAgent ?? '–'}</td>
-              <td>{dateTime(s.expiresAt)}</td>
-              <td className="row-actions">
-                {!s.current && (
-                  <button
-                    type="button"
-                    className="danger"
-                    onClick={() =>
-                      void run(
-                        () => api.del(`/api/v1/auth/sessions/${encodeURIComponent(s.id)}`),
-                        'The session was signed out.',
-                      )
-                    }
-                  >
-                    Sign out
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      {enrolling ? (
+        <p className="muted">Your sign-in sessions and the password change are here once a second factor is added.</p>
+      ) : (
+        <>
+          <h2>Sign-in sessions</h2>
+          <ErrorBox error={sessions.error} />
+          <table className="table" data-testid="sessions-table">
+            <thead>
+              <tr>
+                <th scope="col">Signed in</th>
+                <th scope="col">How</th>
+                <th scope="col">Last used</th>
+                <th scope="col">From</th>
+                <th scope="col">Browser or client</th>
+                <th scope="col">Expires</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {(sessions.data?.items ?? []).map((s) => (
+                <tr key={s.id}>
+                  <td>
+                    {dateTime(s.createdAt)} {s.current && <span className="chip">this one</span>}
+                  </td>
+                  <td>{s.method ?? '–'}</td>
+                  <td>{s.lastUsedAt ? dateTime(s.lastUsedAt) : '–'}</td>
+                  <td>{s.sourceIp ?? '–'}</td>
+                  <td className="small">{s.userAgent ?? '–'}</td>
+                  <td>{dateTime(s.expiresAt)}</td>
+                  <td className="row-actions">
+                    {!s.current && (
+                      <button
+                        type="button"
+                        className="danger"
+                        onClick={() =>
+                          void run(
+                            () => api.del(`/api/v1/auth/sessions/${encodeURIComponent(s.id)}`),
+                            'The session was signed out.',
+                          )
+                        }
+                      >
+                        Sign out
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
 
-      <h2>Password</h2>
-      <ChangePassword guarded={guarded} />
+          <h2>Password</h2>
+          <ChangePassword guarded={guarded} />
+        </>
+      )}
       {element}
     </section>
   );
