@@ -478,8 +478,21 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
     expect(who.body.apiToken.kind).toBe('service');
     await shot(admin, 'admin-applications');
     await admin.goto(`${url}/admin/mfa`);
-    await admin.getByTestId('mfa-policy-form').getByLabel('Authenticator app').waitFor();
+    const policy = admin.getByTestId('mfa-policy-form');
+    await policy.getByLabel('Authenticator app').waitFor();
+    await policy.getByLabel('changing roles').check();
+    await policy.getByRole('button', { name: 'Save' }).click();
+    await admin.getByText('The MFA policy was saved.').waitFor();
     await shot(admin, 'admin-mfa');
+    const ws = await request(url, ca, 'GET', '/api/v1/workspace', { token: adminToken });
+    expect(ws.body.settings.stepUpActions).toEqual(expect.arrayContaining(['privilege_elevation', 'role_change']));
+    expect(ws.body.settings.mfaEnforced).toBe(false);
+    await policy.getByLabel('changing roles').uncheck();
+    await policy.getByRole('button', { name: 'Save' }).click();
+    await eventually(async () => {
+      const r = await request(url, ca, 'GET', '/api/v1/workspace', { token: adminToken });
+      return !r.body.settings.stepUpActions.includes('role_change');
+    });
   });
 
   it('creates an API token, shows it once, lists it with its activity, and revoking it in the UI makes the API refuse it', async () => {
