@@ -452,6 +452,8 @@ describe.each(DB_KINDS)('MFA end to end (%s)', (dbKind) => {
     expect(role.status).toBe(403);
     expect(role.body.error.code).toBe('STEP_UP_REQUIRED');
     expect((await call('POST', '/api/v1/join-tokens', admin, {})).body.error.code).toBe('STEP_UP_REQUIRED');
+    const pat = { name: 'ci', scopes: ['servers:read'] };
+    expect((await call('POST', '/api/v1/tokens', admin, pat)).body.error.code).toBe('STEP_UP_REQUIRED');
     expect((await call('PATCH', '/api/v1/workspace', admin, { stepUpActions: [] })).body.error.code).toBe(
       'STEP_UP_REQUIRED',
     );
@@ -463,6 +465,7 @@ describe.each(DB_KINDS)('MFA end to end (%s)', (dbKind) => {
     expect(up.status).toBe(200);
     expect((await call('POST', `/api/v1/users/${member.id}/role`, admin, { role: 'staff' })).status).toBe(200);
     expect((await call('POST', '/api/v1/join-tokens', admin, {})).status).toBe(201);
+    expect((await call('POST', '/api/v1/tokens', admin, pat)).status).toBe(201);
     // The grace window passes: the step-up no longer counts.
     advance(6 * 60_000);
     expect((await call('POST', `/api/v1/users/${member.id}/role`, admin, { role: 'member' })).body.error.code).toBe(

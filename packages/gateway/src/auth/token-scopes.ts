@@ -23,6 +23,16 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteScope>> = {
   'POST /api/v1/auth/logout': null,
   'POST /api/v1/auth/step-up': null,
   'GET /api/v1/auth/whoami': 'any',
+  // second factors, sign-in sessions, the password: a person's own, never a token's
+  'POST /api/v1/auth/step-up/begin': null,
+  'GET /api/v1/auth/mfa': null,
+  'POST /api/v1/auth/mfa/factors': null,
+  'POST /api/v1/auth/mfa/factors/:id/confirm': null,
+  'DELETE /api/v1/auth/mfa/factors/:id': null,
+  'POST /api/v1/auth/mfa/recovery-codes': null,
+  'GET /api/v1/auth/sessions': null,
+  'DELETE /api/v1/auth/sessions/:id': null,
+  'POST /api/v1/auth/password': null,
   // servers
   'GET /api/v1/servers': s('servers', 'read'),
   'GET /api/v1/servers/:name': s('servers', 'read'),

@@ -60,8 +60,11 @@ export function tokenRoutes(s: Services): AnyRoute[] {
       body: ApiTokenCreateRequest,
       response: ApiTokenCreateResponse,
       status: 201,
-      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'TOKEN_SCOPE'],
-      handler: async ({ principal: p, body, req }) => s.tokens.createPersonal(p, body, req.ip),
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'TOKEN_SCOPE', 'STEP_UP_REQUIRED'],
+      handler: async ({ principal: p, body, req }) => {
+        await s.auth.requireStepUp(p, 'token_create', req.ip);
+        return s.tokens.createPersonal(p, body, req.ip);
+      },
     }),
     route({
       method: 'GET',
@@ -141,9 +144,10 @@ export function tokenRoutes(s: Services): AnyRoute[] {
       body: ServiceTokenCreateRequest,
       response: ApiTokenCreateResponse,
       status: 201,
-      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'APPLICATION_NOT_FOUND', 'TOKEN_SCOPE'],
+      errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'APPLICATION_NOT_FOUND', 'TOKEN_SCOPE', 'STEP_UP_REQUIRED'],
       handler: async ({ principal: p, params, body, req }) => {
         await requireStaff(s, p, 'application.token.create', req);
+        await s.auth.requireStepUp(p, 'token_create', req.ip);
         return s.tokens.createServiceToken(p, params.app ?? '', body, req.ip);
       },
     }),
