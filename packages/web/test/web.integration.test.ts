@@ -10,7 +10,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chownSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { buildApp, type Gateway } from '../../gateway/src/app.js';
 import { makeConfig } from '../../gateway/src/config.js';
@@ -149,6 +149,10 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
         '--disable-component-update',
         '--disable-sync',
         '--no-first-run',
+        // WebAuthn needs a certificate chromium trusts (ignoreHTTPSErrors turns it off): the gateway's, by SPKI.
+        `--ignore-certificate-errors-spki-list=${createHash('sha256')
+          .update(new X509Certificate(gw.tls.certPem).publicKey.export({ type: 'spki', format: 'der' }))
+          .digest('base64')}`,
       ],
     });
     const opts = { ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 }, acceptDownloads: true };
@@ -650,6 +654,67 @@ describe.skipIf(!WEB_BUILT || !existsSync(CHROMIUM))('web UI in a real browser (
       const fresh = await p.getByTestId('recovery-codes').locator('li').allTextContents();
       expect(fresh).toHaveLength(10);
       expect(fresh).not.toContain(recovery[1]);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('adds a passkey on the security page and signs in with it (a virtual authenticator at https://localhost)', async () => {
+    const email = 'wes@localhost';
+    const password = 'wes password for the web suite';
+    const inv = await request(url, ca, 'POST', '/api/v1/users/invitations', {
+      token: adminToken,
+      body: { email, role: 'member' },
+    });
+    expect(inv.status).toBe(201);
+    const mail = await gw.services.db
+      .selectFrom('outbox')
+      .selectAll()
+      .where('recipient', '=', email)
+      .executeTakeFirstOrThrow();
+    const acc = await request(url, ca, 'POST', '/api/v1/invitations/accept', {
+      body: { token: /(cinv_[A-Za-z0-9_-]+)/.exec(mail.body)![1]!, password },
+    });
+    expect(acc.status).toBe(201);
+    // An IP address cannot be a WebAuthn RP ID: this user's pages are at localhost.
+    const local = url.replace('127.0.0.1', 'localhost');
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const p = await ctx.newPage();
+      const cdp = await ctx.newCDPSession(p);
+      await cdp.send('WebAuthn.enable');
+      const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+        options: {
+          protocol: 'ctap2',
+          transport: 'internal',
+          hasResidentKey: true,
+          hasUserVerification: true,
+          isUserVerified: true,
+        },
+      });
+      await signIn(p, local, email, password, '/security');
+      const add = p.getByTestId('factor-add');
+      await add.getByLabel('Kind').selectOption('webauthn');
+      await add.getByLabel('Label (optional)').fill('laptop passkey');
+      await add.getByRole('button', { name: 'Add factor' }).click();
+      await p.getByTestId('recovery-codes').waitFor();
+      await p.getByTestId('factors-table').getByText('laptop passkey').waitFor();
+      const creds = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+      expect(creds.credentials).toHaveLength(1);
+      expect(creds.credentials[0]!.rpId).toBe('localhost');
+
+      await p.getByRole('button', { name: 'Sign out' }).click();
+      await p.waitForURL(/\/login/);
+      await p.getByLabel('Email').fill(email);
+      await p.getByLabel('Password').fill(password);
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      const second = p.getByRole('group', { name: 'Second factor' });
+      await second.getByLabel('Method').selectOption('webauthn');
+      await p.getByRole('button', { name: 'Verify' }).click();
+      // Signed out from /security: the sign-in page was given ?next=/security.
+      await p.getByTestId('factors-table').getByText('laptop passkey').waitFor();
+      const sessions = await p.evaluate(async () => (await fetch('/api/v1/auth/sessions')).json());
+      expect(sessions.items.find((x: { current: boolean }) => x.current).method).toBe('password+webauthn');
     } finally {
       await ctx.close();
     }

@@ -29,6 +29,8 @@ describe('safeNext (sign-in ?next=)', () => {
     expect(isAppRoute('/')).toBe(true);
     expect(isAppRoute('/servers/web-01')).toBe(true);
     expect(isAppRoute('/admin?x=1')).toBe(true);
+    expect(isAppRoute('/tokens')).toBe(true);
+    expect(isAppRoute('/security')).toBe(true);
     expect(isAppRoute('/device?code=1')).toBe(false);
     expect(isAppRoute('/serversx')).toBe(false);
   });

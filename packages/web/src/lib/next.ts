@@ -12,7 +12,7 @@ export function safeNext(next: string | null): string {
 }
 
 /** Pages of this app (client-side routes); any other path (the gateway's own pages) is loaded in full. */
-const APP_ROUTES = /^\/(servers|terminal|files|edit|work-sessions|recordings|audit|admin)?(\/|\?|$)/;
+const APP_ROUTES = /^\/(servers|terminal|files|edit|work-sessions|recordings|audit|admin|tokens|security)?(\/|\?|$)/;
 
 export function isAppRoute(path: string): boolean {
   return APP_ROUTES.test(path);
