@@ -1,14 +1,14 @@
 import { isIP } from 'node:net';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
+
+/** @simplewebauthn/server, loaded on first use (about 17 MB of a gateway's memory that never sees a passkey). */
+let lib: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const webauthn = (): Promise<typeof import('@simplewebauthn/server')> => (lib ??= import('@simplewebauthn/server'));
 
 /**
  * WebAuthn (passkeys, security keys) through @simplewebauthn/server. The relying party is the host the
@@ -48,7 +48,7 @@ export async function registrationOptions(
   user: { id: string; email: string },
   existing: StoredCredential[],
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
-  return generateRegistrationOptions({
+  return (await webauthn()).generateRegistrationOptions({
     rpName: 'Corral',
     rpID: rp.id,
     userName: user.email,
@@ -67,7 +67,9 @@ export async function verifyRegistration(
   response: Record<string, unknown>,
 ): Promise<StoredCredential | null> {
   try {
-    const r = await verifyRegistrationResponse({
+    const r = await (
+      await webauthn()
+    ).verifyRegistrationResponse({
       response: response as unknown as RegistrationResponseJSON,
       expectedChallenge,
       expectedOrigin: rp.origin,
@@ -91,7 +93,7 @@ export async function authenticationOptions(
   rp: RelyingParty,
   credentials: StoredCredential[],
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
-  return generateAuthenticationOptions({
+  return (await webauthn()).generateAuthenticationOptions({
     rpID: rp.id,
     allowCredentials: credentials.map((c) => ({ id: c.credentialId, transports: c.transports })),
     userVerification: 'preferred',
@@ -107,7 +109,9 @@ export async function verifyAuthentication(
   credential: StoredCredential,
 ): Promise<number | null> {
   try {
-    const r = await verifyAuthenticationResponse({
+    const r = await (
+      await webauthn()
+    ).verifyAuthenticationResponse({
       response: response as unknown as AuthenticationResponseJSON,
       expectedChallenge,
       expectedOrigin: rp.origin,

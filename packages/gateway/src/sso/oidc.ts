@@ -1,4 +1,8 @@
-import * as client from 'openid-client';
+import type * as OpenIdClient from 'openid-client';
+
+/** openid-client, loaded on first use (a gateway without OIDC providers never pays for it). */
+let lib: Promise<typeof OpenIdClient> | undefined;
+const openid = (): Promise<typeof OpenIdClient> => (lib ??= import('openid-client'));
 import type { Clock } from '../clock.js';
 import type { SsoProvider } from './sso-store.js';
 
@@ -26,19 +30,20 @@ export function claimList(v: unknown): string[] {
  * IdP's JWKS, issuer, audience, expiry, nonce). Groups come from the ID token, else from userinfo.
  */
 export class OidcClient {
-  private readonly configs = new Map<string, { config: client.Configuration; at: number }>();
+  private readonly configs = new Map<string, { config: OpenIdClient.Configuration; at: number }>();
 
   constructor(
     private readonly clock: Clock,
     private readonly secretOf: (p: SsoProvider) => string,
   ) {}
 
-  private async configuration(p: SsoProvider): Promise<client.Configuration> {
+  private async configuration(p: SsoProvider): Promise<OpenIdClient.Configuration> {
     const key = `${p.id}@${p.updatedAt}`;
     const hit = this.configs.get(key);
     if (hit && this.clock.now() - hit.at < 10 * 60_000) return hit.config;
     const s = p.oidc!;
     const issuer = new URL(s.issuer);
+    const client = await openid();
     const config = await client.discovery(
       issuer,
       s.clientId,
@@ -59,6 +64,7 @@ export class OidcClient {
     state: string,
   ): Promise<{ url: string; nonce: string; codeVerifier: string }> {
     const config = await this.configuration(p);
+    const client = await openid();
     const codeVerifier = client.randomPKCECodeVerifier();
     const nonce = client.randomNonce();
     const url = client.buildAuthorizationUrl(config, {
@@ -80,6 +86,7 @@ export class OidcClient {
     checks: { state: string; nonce: string; codeVerifier: string },
   ): Promise<OidcResult> {
     const config = await this.configuration(p);
+    const client = await openid();
     const tokens = await client.authorizationCodeGrant(config, callbackUrl, {
       pkceCodeVerifier: checks.codeVerifier,
       expectedState: checks.state,
