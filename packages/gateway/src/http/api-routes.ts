@@ -58,24 +58,21 @@ import {
   AgentArtifactList,
   ServerUpgradeRequest,
   ServerUpgradeResponse,
-  type Role,
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
 import { filesRoutes } from './files-routes.js';
 import { checkPolicyChange, mfaRoutes } from './mfa-routes.js';
 import { apiTokenSummary, tokenRoutes } from './token-routes.js';
 import { webshRoutes } from './websh-routes.js';
+import { requireRole } from './require-role.js';
 import { ssoRoutes } from './sso-routes.js';
 import { ndjsonStream } from './ndjson-stream.js';
 import type { Services } from '../services.js';
 import type { AuditListFilter } from '../audit/audit-log.js';
-import type { Principal } from '../auth/principal.js';
-import { roleAtLeast } from '../auth/principal.js';
 import { CorralError } from '../errors.js';
 import { clearSessionCookies, csrfTokenFor, sessionCookieOf } from '../auth/browser-session.js';
 import { Subjects } from '../bus/bus.js';
 import { agentUserOf, serverDetail, serverView } from '../servers/server-store.js';
-import type { FastifyRequest } from 'fastify';
 
 export const GATEWAY_VERSION = '0.1.0';
 
@@ -83,26 +80,6 @@ const WorkSessionListQuery = z.strictObject({
   scope: z.enum(['mine', 'all']).optional(),
   status: WorkSessionStatus.optional(),
 });
-
-/** Deny unless the principal's role is at least `min`; every denial is audited. */
-export async function requireRole(
-  s: Services,
-  p: Principal,
-  min: Role,
-  action: string,
-  req: FastifyRequest,
-): Promise<void> {
-  if (roleAtLeast(p.role, min)) return;
-  await s.audit.append({
-    workspaceId: p.workspaceId,
-    action: 'access.denied',
-    outcome: 'denied',
-    actor: { type: 'user', id: p.userId, name: p.email },
-    sourceIp: req.ip,
-    details: { attempted: action, required: min, role: p.role },
-  });
-  throw new CorralError('FORBIDDEN', `${action} needs the ${min} role or higher.`);
-}
 
 /** All JSON API routes of the gateway. */
 export function apiRoutes(s: Services): AnyRoute[] {

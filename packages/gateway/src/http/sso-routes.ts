@@ -1,3 +1,4 @@
+import { requireRole } from './require-role.js';
 import { z } from 'zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
@@ -11,12 +12,9 @@ import {
   SsoProviderUpdateRequest,
   SsoProviderView,
   SsoPublicList,
-  type Role,
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
 import type { Services } from '../services.js';
-import type { Principal } from '../auth/principal.js';
-import { roleAtLeast } from '../auth/principal.js';
 import { parseCookies, setSessionCookies } from '../auth/browser-session.js';
 import { CorralError } from '../errors.js';
 import { sendContinuePage, sendErrorPage } from '../sso/pages.js';
@@ -46,20 +44,6 @@ function clearBindingCookie(reply: FastifyReply): void {
 
 export function bindingCookieOf(req: FastifyRequest): string | null {
   return parseCookies(req.headers.cookie).get(SSO_BINDING_COOKIE) ?? null;
-}
-
-/** Deny unless the principal is at least `min` (audited), like the other route files. */
-async function requireRole(s: Services, p: Principal, min: Role, action: string, req: FastifyRequest): Promise<void> {
-  if (roleAtLeast(p.role, min)) return;
-  await s.audit.append({
-    workspaceId: p.workspaceId,
-    action: 'access.denied',
-    outcome: 'denied',
-    actor: { type: 'user', id: p.userId, name: p.email },
-    sourceIp: req.ip,
-    details: { attempted: action, required: min, role: p.role },
-  });
-  throw new CorralError('FORBIDDEN', `${action} needs the ${min} role or higher.`);
 }
 
 /**

@@ -1,5 +1,5 @@
+import { requireRole } from './require-role.js';
 import { z } from 'zod';
-import type { FastifyRequest } from 'fastify';
 import {
   ApiTokenActivityList,
   ApiTokenCreateRequest,
@@ -12,23 +12,8 @@ import {
 } from '@corral/protocol';
 import { route, type AnyRoute } from './routes.js';
 import type { Services } from '../services.js';
-import { roleAtLeast, type ApiTokenGrant, type Principal } from '../auth/principal.js';
+import type { ApiTokenGrant } from '../auth/principal.js';
 import { formatScopes } from '../auth/token-scopes.js';
-import { CorralError } from '../errors.js';
-
-/** Applications are managed by staff and superusers; every refusal is audited. */
-async function requireStaff(s: Services, p: Principal, action: string, req: FastifyRequest): Promise<void> {
-  if (roleAtLeast(p.role, 'staff')) return;
-  await s.audit.append({
-    workspaceId: p.workspaceId,
-    action: 'access.denied',
-    outcome: 'denied',
-    actor: { type: 'user', id: p.userId, name: p.email },
-    sourceIp: req.ip,
-    details: { attempted: action, required: 'staff', role: p.role },
-  });
-  throw new CorralError('FORBIDDEN', `${action} needs the staff role or higher.`);
-}
 
 /** What whoami tells a caller about the token it used. */
 export function apiTokenSummary(t: ApiTokenGrant): {
@@ -106,7 +91,7 @@ export function tokenRoutes(s: Services): AnyRoute[] {
       response: ApplicationList,
       errors: ['FORBIDDEN'],
       handler: async ({ principal: p, req }) => {
-        await requireStaff(s, p, 'application.list', req);
+        await requireRole(s, p, 'staff', 'application.list', req);
         return { items: await s.tokens.listApps(p.workspaceId) };
       },
     }),
@@ -120,7 +105,7 @@ export function tokenRoutes(s: Services): AnyRoute[] {
       status: 201,
       errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'APPLICATION_EXISTS', 'TOKEN_SCOPE'],
       handler: async ({ principal: p, body, req }) => {
-        await requireStaff(s, p, 'application.create', req);
+        await requireRole(s, p, 'staff', 'application.create', req);
         return s.tokens.createApp(p, body, req.ip);
       },
     }),
@@ -132,7 +117,7 @@ export function tokenRoutes(s: Services): AnyRoute[] {
       status: 204,
       errors: ['FORBIDDEN', 'APPLICATION_NOT_FOUND'],
       handler: async ({ principal: p, params, req }) => {
-        await requireStaff(s, p, 'application.delete', req);
+        await requireRole(s, p, 'staff', 'application.delete', req);
         await s.tokens.deleteApp(p, params.app ?? '', req.ip);
       },
     }),
@@ -146,7 +131,7 @@ export function tokenRoutes(s: Services): AnyRoute[] {
       status: 201,
       errors: ['VALIDATION_FAILED', 'FORBIDDEN', 'APPLICATION_NOT_FOUND', 'TOKEN_SCOPE', 'STEP_UP_REQUIRED'],
       handler: async ({ principal: p, params, body, req }) => {
-        await requireStaff(s, p, 'application.token.create', req);
+        await requireRole(s, p, 'staff', 'application.token.create', req);
         await s.auth.requireStepUp(p, 'token_create', req.ip);
         return s.tokens.createServiceToken(p, params.app ?? '', body, req.ip);
       },
@@ -159,7 +144,7 @@ export function tokenRoutes(s: Services): AnyRoute[] {
       response: ApiTokenList,
       errors: ['FORBIDDEN', 'APPLICATION_NOT_FOUND'],
       handler: async ({ principal: p, params, req }) => {
-        await requireStaff(s, p, 'application.token.list', req);
+        await requireRole(s, p, 'staff', 'application.token.list', req);
         return { items: await s.tokens.listServiceTokens(p, params.app ?? '') };
       },
     }),
@@ -171,7 +156,7 @@ export function tokenRoutes(s: Services): AnyRoute[] {
       status: 204,
       errors: ['FORBIDDEN', 'APPLICATION_NOT_FOUND', 'TOKEN_NOT_FOUND'],
       handler: async ({ principal: p, params, req }) => {
-        await requireStaff(s, p, 'application.token.revoke', req);
+        await requireRole(s, p, 'staff', 'application.token.revoke', req);
         await s.tokens.revokeServiceToken(p, params.app ?? '', params.id ?? '', req.ip);
       },
     }),

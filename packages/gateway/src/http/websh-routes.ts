@@ -12,7 +12,7 @@ import {
 } from '@corral/protocol';
 import type { z } from 'zod';
 import { route, type AnyRoute } from './routes.js';
-import { requireRole } from './api-routes.js';
+import { requireRole } from './require-role.js';
 import type { Services } from '../services.js';
 import { roleAtLeast } from '../auth/principal.js';
 import { CorralError } from '../errors.js';
