@@ -9,8 +9,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, Proc, run, eventually, ensureTestUser, TEST_OS_USER } from './processes.js';
+import { BIN, Proc, eventually, ensureTestUser, TEST_OS_USER } from './processes.js';
 import { tempDir } from './helpers.js';
+import { cliPeople, startAgent } from './stack.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 const HAVE_ZSH = spawnSync('zsh', ['-c', 'exit 0']).status === 0;
@@ -47,8 +48,10 @@ describe.skipIf(!IS_ROOT)('shell integration: command capture from OSC 133 marks
   const dir = tempDir('corral-osc133-');
   let gateway: Proc;
   let agent: Proc;
-  const env = { CORRAL_CONFIG_DIR: join(dir.path, 'cli') };
-  const cli = (args: string[]) => run(BIN.cli, args, { env });
+  let fp = '';
+  const people = cliPeople(dir.path, () => fp);
+  const env = people.envOf('admin');
+  const cli = (args: string[]) => people.as('admin', args);
 
   beforeAll(async () => {
     await ensureTestUser();
@@ -56,32 +59,16 @@ describe.skipIf(!IS_ROOT)('shell integration: command capture from OSC 133 marks
     if (HAVE_ZSH) ensureUser(ZSH_USER, execFileSync('sh', ['-c', 'command -v zsh']).toString().trim());
     gateway = new Proc(BIN.gateway, ['start', '--data', join(dir.path, 'gw'), '--listen', '127.0.0.1:0']);
     const url = (await gateway.waitFor(/listening on (https:\/\/\S+)/))[1]!;
-    const fp = (await gateway.waitFor(/CA fingerprint: (\S+)/))[1]!;
+    fp = (await gateway.waitFor(/CA fingerprint: (\S+)/))[1]!;
     const password = (await gateway.waitFor(/password:\s+(\S+)/))[1]!;
-    const login = await run(
-      BIN.cli,
-      ['login', url, '--email', 'admin@localhost', '--password-stdin', '--ca-fingerprint', fp],
-      { env, input: password + '\n' },
-    );
-    expect(login.code, login.stderr).toBe(0);
-    const tok = JSON.parse((await cli(['server', 'token', 'create', '-o', 'json'])).stdout) as { token: string };
-    const cfg = join(dir.path, 'agent.json');
-    const reg = await run(BIN.agent, [
-      'register',
-      '--gateway',
+    await people.login('admin', url, 'admin@localhost', password);
+    agent = await startAgent(people, 'admin', {
       url,
-      '--token',
-      tok.token,
-      '--ca-fingerprint',
       fp,
-      '--config',
-      cfg,
-      '--name',
-      'marks-01',
-    ]);
-    expect(reg.code, reg.stderr).toBe(0);
-    agent = new Proc(BIN.agent, ['run', '--config', cfg], { CORRAL_METRICS_INTERVAL_MS: '0' });
-    await eventually(async () => (await cli(['server', 'ls'])).stdout.includes('online'));
+      dir: dir.path,
+      name: 'marks-01',
+      env: { CORRAL_METRICS_INTERVAL_MS: '0' },
+    });
   });
 
   afterAll(async () => {
