@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { api, ApiError, describeError } from '../api/client';
-import { METHOD_LABELS, webauthnAssertion } from '../lib/webauthn';
+import { webauthnAssertion } from '../lib/webauthn';
+import { FactorFields } from './factor-fields';
 import { Dialog } from './ui';
 
 interface Begin {
@@ -89,53 +90,20 @@ function StepUpForm({ onDone, onCancel }: { onDone: () => void; onCancel: () => 
       )}
       {info?.mfa && (
         <>
-          {info.methods.length > 1 && (
-            <label>
-              Method
-              <select
-                value={method}
-                onChange={(e) => {
-                  setMethod(e.target.value);
-                  setCode('');
-                  setSent(null);
-                  setChallenge(null);
-                }}
-              >
-                {info.methods.map((m) => (
-                  <option key={m} value={m}>
-                    {METHOD_LABELS[m] ?? m}
-                  </option>
-                ))}
-              </select>
-            </label>
-          )}
-          {method === 'webauthn' ? (
-            <p className="muted">Press “Verify”, then touch your security key or confirm the passkey.</p>
-          ) : (
-            <>
-              {(method === 'email' || method === 'sms') && (
-                <button type="button" onClick={() => void send()}>
-                  Send me a code
-                </button>
-              )}
-              {sent && (
-                <p className="notice" role="status">
-                  {sent}
-                </p>
-              )}
-              <label>
-                {method === 'recovery' ? 'Recovery code' : 'Code'}
-                <input
-                  inputMode={method === 'recovery' ? 'text' : 'numeric'}
-                  autoComplete="one-time-code"
-                  required
-                  autoFocus
-                  value={code}
-                  onChange={(e) => setCode(e.target.value)}
-                />
-              </label>
-            </>
-          )}
+          <FactorFields
+            methods={info.methods}
+            method={method}
+            onMethod={(m) => {
+              setMethod(m);
+              setCode('');
+              setSent(null);
+              setChallenge(null);
+            }}
+            code={code}
+            onCode={setCode}
+            sent={sent}
+            onSend={() => void send()}
+          />
         </>
       )}
       {error && (

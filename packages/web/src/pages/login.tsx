@@ -5,7 +5,8 @@ import { useSession } from '../api/session';
 import { isAppRoute, safeNext } from '../lib/next';
 import { ThemeToggle } from '../components/theme-toggle';
 import { useApi } from '../api/use-api';
-import { METHOD_LABELS, webauthnAssertion } from '../lib/webauthn';
+import { webauthnAssertion } from '../lib/webauthn';
+import { FactorFields } from '../components/factor-fields';
 
 interface SsoButton {
   name: string;
@@ -138,53 +139,19 @@ export function LoginPage() {
           ) : (
             <fieldset>
               <legend>Second factor</legend>
-              {step.methods.length > 1 && (
-                <label>
-                  Method
-                  <select
-                    value={method}
-                    onChange={(e) => {
-                      setMethod(e.target.value);
-                      setCode('');
-                      setSent(null);
-                    }}
-                  >
-                    {step.methods.map((m) => (
-                      <option key={m} value={m}>
-                        {METHOD_LABELS[m] ?? m}
-                      </option>
-                    ))}
-                  </select>
-                </label>
-              )}
-              {method === 'webauthn' ? (
-                <p className="muted">Press “Verify”, then touch your security key or confirm the passkey.</p>
-              ) : (
-                <>
-                  {(method === 'email' || method === 'sms') && (
-                    <button type="button" onClick={() => void sendCode()}>
-                      Send me a code
-                    </button>
-                  )}
-                  {sent && (
-                    <p className="notice" role="status">
-                      {sent}
-                    </p>
-                  )}
-                  <label>
-                    {method === 'recovery' ? 'Recovery code' : 'Code'}
-                    <input
-                      name="code"
-                      inputMode={method === 'recovery' ? 'text' : 'numeric'}
-                      autoComplete="one-time-code"
-                      required
-                      autoFocus
-                      value={code}
-                      onChange={(e) => setCode(e.target.value)}
-                    />
-                  </label>
-                </>
-              )}
+              <FactorFields
+                methods={step.methods}
+                method={method}
+                onMethod={(m) => {
+                  setMethod(m);
+                  setCode('');
+                  setSent(null);
+                }}
+                code={code}
+                onCode={setCode}
+                sent={sent}
+                onSend={() => void sendCode()}
+              />
             </fieldset>
           )}
           {error && (
