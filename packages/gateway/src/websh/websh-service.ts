@@ -398,17 +398,13 @@ export class WebshService {
       () => {
         ls.detachTimer = null;
         if (ls.channelId || ls.ended) return;
-        this.finish(ls, this.result(ls, 'detach_timeout')).catch((err: unknown) =>
+        this.finish(ls, endedWithout('detach_timeout')).catch((err: unknown) =>
           this.log.error('session end bookkeeping failed', { err: String(err), sessionId: ls.sessionId }),
         );
       },
       ls.persistSeconds * 1000 + DETACH_GRACE_MS,
     );
     ls.detachTimer.unref();
-  }
-
-  private result(ls: LiveSession, endReason: string): ChannelResult {
-    return { bytesIn: 0, bytesOut: 0, exitCode: null, exitSignal: null, endReason, opened: true };
   }
 
   private async finish(ls: LiveSession, r: ChannelResult): Promise<void> {
@@ -894,7 +890,7 @@ export class WebshService {
   private async endDetached(sessionId: string, workspaceId: string, reason: string): Promise<void> {
     const ls = this.live.get(sessionId);
     if (ls) {
-      if (!ls.channelId) await this.finish(ls, this.result(ls, reason));
+      if (!ls.channelId) await this.finish(ls, endedWithout(reason));
       return;
     }
     const r = await this.db
@@ -1050,4 +1046,9 @@ export class WebshService {
     }
     await Promise.allSettled(recordings);
   }
+}
+
+/** The result of a session that ends with no channel carrying it (detach timeout, kill while detached). */
+function endedWithout(endReason: string): ChannelResult {
+  return { bytesIn: 0, bytesOut: 0, exitCode: null, exitSignal: null, endReason, opened: true };
 }
