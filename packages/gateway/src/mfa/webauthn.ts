@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import type * as SimpleWebAuthn from '@simplewebauthn/server';
 import type {
   AuthenticationResponseJSON,
   PublicKeyCredentialCreationOptionsJSON,
@@ -7,8 +8,8 @@ import type {
 } from '@simplewebauthn/server';
 
 /** @simplewebauthn/server, loaded on first use (about 17 MB of a gateway's memory that never sees a passkey). */
-let lib: Promise<typeof import('@simplewebauthn/server')> | undefined;
-const webauthn = (): Promise<typeof import('@simplewebauthn/server')> => (lib ??= import('@simplewebauthn/server'));
+let lib: Promise<typeof SimpleWebAuthn> | undefined;
+const webauthn = (): Promise<typeof SimpleWebAuthn> => (lib ??= import('@simplewebauthn/server'));
 
 /**
  * WebAuthn (passkeys, security keys) through @simplewebauthn/server. The relying party is the host the
